@@ -1,0 +1,35 @@
+/**
+ * The cluster contract of the broker.
+ *
+ * A `Bus` carries what one broker node must tell the others: every routed PUBLISH (so that
+ * subscribers connected to other nodes receive it), session takeovers (a client id that
+ * connects on node B disconnects its old connection on node A), shared-subscription
+ * dispatch, and node liveness (so survivors publish a dead node's wills).
+ *
+ * `LocalBus` (in this package) is the single-process bus: it delivers nothing anywhere else.
+ * A clustered bus (e.g. `RedisBus` in @culex/store-redis) delivers to every other node; a node
+ * never receives its own messages back.
+ */
+import type { StoredMessage } from './store.ts'
+
+export type BusMessage =
+  /** A PUBLISH routed on the sending node, to be delivered to local subscribers elsewhere. */
+  | { type: 'publish', nodeId: string, message: StoredMessage }
+  /** A client id connected on `nodeId`: any other node holding a connection for it closes it. */
+  | { type: 'takeover', nodeId: string, clientId: string }
+  /** A subscription changed on `nodeId`; other nodes update their routing for remote sessions. */
+  | { type: 'subscriptions', nodeId: string, clientId: string }
+  /** Liveness beacon; `at` is the sender's clock in ms. */
+  | { type: 'alive', nodeId: string, at: number }
+
+export interface Bus {
+  /** This node's id, unique in the cluster. */
+  readonly nodeId: string
+  /** Send to every other node. Resolves once handed to the transport. */
+  send (message: BusMessage): Promise<void>
+  /** Register the single receiver of messages from other nodes. */
+  onMessage (handler: (message: BusMessage) => void): void
+  /** Node ids currently believed alive, including this one. */
+  aliveNodes (): Promise<string[]>
+  close (): Promise<void>
+}
