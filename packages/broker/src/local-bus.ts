@@ -1,0 +1,42 @@
+/**
+ * `LocalBus`: the single-process {@link Bus}. A message sent on it goes nowhere, because
+ * there is no other node; the only alive node is this one.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Bus, BusMessage } from './bus.ts'
+
+/**
+ * The bus of a broker that runs alone.
+ *
+ * @example
+ * ```ts
+ * const broker = new Broker({ bus: new LocalBus('node-1') })
+ * ```
+ */
+export class LocalBus implements Bus {
+  /** This node's id. */
+  readonly nodeId: string
+  #closed = false
+
+  /** @param nodeId - this node's id; default a random UUID */
+  constructor (nodeId: string = randomUUID()) {
+    this.nodeId = nodeId
+  }
+
+  /** Resolves at once: there is no other node. Rejects once closed. */
+  async send (_message: BusMessage): Promise<void> {
+    if (this.#closed) throw new Error(`LocalBus ${this.nodeId}: send after close`)
+  }
+
+  /** Accepted and never called: no other node sends anything. */
+  onMessage (_handler: (message: BusMessage) => void): void {}
+
+  /** Just this node. */
+  async aliveNodes (): Promise<string[]> {
+    return [this.nodeId]
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+  }
+}

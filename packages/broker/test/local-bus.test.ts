@@ -1,0 +1,13 @@
+import t from 'tap'
+import { LocalBus } from '../src/index.ts'
+
+t.test('LocalBus is a bus of one node', async (t) => {
+  const bus = new LocalBus('n1')
+  t.equal(bus.nodeId, 'n1')
+  bus.onMessage(() => t.fail('never called'))
+  await bus.send({ type: 'alive', nodeId: 'n1', at: 1 })
+  t.same(await bus.aliveNodes(), ['n1'])
+  t.ok(new LocalBus().nodeId.length > 0, 'random id by default')
+  await bus.close()
+  await t.rejects(bus.send({ type: 'alive', nodeId: 'n1', at: 2 }))
+})
