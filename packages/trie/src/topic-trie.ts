@@ -1,0 +1,332 @@
+/**
+ * `TopicTrie<T>`: MQTT topic filters → values, matched against topic names.
+ *
+ * Invariants:
+ * - One node per filter level; `+` and `#` levels live in the dedicated `plus` / `hash`
+ *   fields, every other level (including the empty level) in the children.
+ * - A value is kept once per filter (SameValueZero, like a Set); the same value under two
+ *   different filters is stored, and matched, once per filter.
+ * - Matching never recurses: an explicit stack of (node, level) pairs, so a topic of any
+ *   depth is safe (the stack grows with the number of live branches, not with recursion).
+ * - Topics passed to `match` are not validated (the broker validates each PUBLISH once):
+ *   `+` or `#` inside a topic is just a character there.
+ * - `forEachMatch` allocates nothing except the topic's level strings it needs, which it
+ *   slices lazily: a topic whose first level matches nothing costs one slice.
+ */
+import { deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
+import { validateFilter } from './validate.ts'
+
+// Values of one filter: 1 inline, then an array, then (above this many) a Set so that
+// add/remove stay O(1) for a filter shared by many subscribers.
+const SET_THRESHOLD = 16
+const DOLLAR = 36
+const NO_LIMITS = { maxLevels: Infinity, maxLength: Infinity }
+
+class TrieNode<T> {
+  // fields initialised in one fixed order so every node has one shape
+  k0: string | null = null
+  c0: TrieNode<T> | null = null
+  map: Map<string, TrieNode<T>> | null = null
+  plus: TrieNode<T> | null = null
+  hash: TrieNode<T> | null = null
+  count = 0
+  one: T | undefined = undefined
+  many: T[] | Set<T> | null = null
+  filter: string | null = null
+}
+
+function emit<T> (node: TrieNode<T>, fn: (value: T, filter: string) => void): void {
+  const many = node.many
+  const filter = node.filter as string
+  if (many === null) {
+    if (node.count === 1) fn(node.one as T, filter)
+  } else if (Array.isArray(many)) {
+    for (let i = 0; i < many.length; i++) fn(many[i] as T, filter)
+  } else {
+    for (const v of many) fn(v, filter)
+  }
+}
+
+function hasValue<T> (node: TrieNode<T>, value: T): boolean {
+  const many = node.many
+  if (many === null) return node.count === 1 && Object.is(node.one, value)
+  return Array.isArray(many) ? many.includes(value) : many.has(value)
+}
+
+function isEmpty<T> (node: TrieNode<T>): boolean {
+  return node.count === 0 && node.plus === null && node.hash === null && !hasChildren(node)
+}
+
+/** Callback of {@link TopicTrie.forEachMatch}: one call per matching (filter, value). */
+export type MatchCallback<T> = (value: T, filter: string) => void
+
+/**
+ * Topic filters mapped to values, matched against topic names with MQTT semantics:
+ * `+` matches exactly one level, `#` the rest including the parent level (`a/#` matches
+ * `a`), empty levels are real levels, case-sensitive, and topics starting with `$` are not
+ * matched by filters whose first level is a wildcard [MQTT-4.7.2-1].
+ *
+ * Values are compared with SameValueZero: adding the same value twice under one filter
+ * keeps one. A value under two different filters that both match a topic is reported once
+ * per filter, so a broker storing subscription records `{ clientId, qos, id }` can fold
+ * every matching filter into one delivery per client (max QoS, all subscription ids).
+ *
+ * @typeParam T - the value stored per filter, typically a subscription record
+ * @example
+ * ```ts
+ * const trie = new TopicTrie<string>()
+ * trie.add('fleet/+/+/alerts', 'ops')
+ * trie.add('fleet/s1/#', 'site-1')
+ * trie.match('fleet/s1/d7/alerts') // ['site-1', 'ops'] (order unspecified)
+ * ```
+ */
+export class TopicTrie<T> {
+  #root = new TrieNode<T>()
+  #size = 0
+  // match scratch, reused across calls; a re-entrant call (from a callback) gets fresh arrays
+  #nodes: TrieNode<T>[] = []
+  #levels: number[] = []
+  #words: string[] = []
+  #busy = false
+
+  /** Number of (filter, value) entries. */
+  get size (): number {
+    return this.#size
+  }
+
+  /**
+   * Adds `value` under `filter`. Idempotent per (filter, value).
+   *
+   * @param filter - an MQTT topic filter (checked for wildcard placement, U+0000 and UTF-16
+   *   well-formedness, without length or level limits: apply those with `validateFilter`).
+   *   A `$share/...` filter is stored literally: strip it with `parseShared` first.
+   * @param value - the value; compared with SameValueZero
+   * @returns `true` if added, `false` if this value was already under this filter
+   * @throws {@link TrieError} `TRIE_ERR_EMPTY`, `TRIE_ERR_BAD_WILDCARD`,
+   *   `TRIE_ERR_NULL_CHARACTER` or `TRIE_ERR_BAD_UTF16` for an invalid filter
+   */
+  add (filter: string, value: T): boolean {
+    const err = validateFilter(filter, NO_LIMITS)
+    if (err !== null) throw err
+    let node = this.#root
+    let start = 0
+    for (;;) {
+      const end = filter.indexOf('/', start)
+      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
+      let next: TrieNode<T> | null | undefined
+      if (word === '+') {
+        next = node.plus
+        if (next === null) next = node.plus = new TrieNode<T>()
+      } else if (word === '#') {
+        next = node.hash
+        if (next === null) next = node.hash = new TrieNode<T>()
+      } else {
+        next = getChild(node, word)
+        if (next === undefined) {
+          next = new TrieNode<T>()
+          setChild(node, word, next)
+        }
+      }
+      node = next
+      if (end === -1) break
+      start = end + 1
+    }
+    const many = node.many
+    if (many === null) {
+      if (node.count === 0) {
+        node.one = value
+        node.filter = filter
+      } else if (Object.is(node.one, value)) {
+        return false
+      } else {
+        node.many = [node.one as T, value]
+        node.one = undefined
+      }
+    } else if (Array.isArray(many)) {
+      if (many.includes(value)) return false
+      if (many.length < SET_THRESHOLD) {
+        many.push(value)
+      } else {
+        const set = new Set(many)
+        set.add(value)
+        node.many = set
+      }
+    } else {
+      if (many.has(value)) return false
+      many.add(value)
+    }
+    node.count++
+    this.#size++
+    return true
+  }
+
+  /**
+   * Removes `value` from `filter`; a no-op when absent. Empty branches are pruned.
+   *
+   * @param filter - the filter it was added under (not validated: an invalid filter is
+   *   simply absent)
+   * @param value - the value; compared with SameValueZero
+   * @returns `true` if it was there
+   */
+  remove (filter: string, value: T): boolean {
+    const path = this.#path(filter)
+    if (path === null) return false
+    const node = path[path.length - 1] as TrieNode<T>
+    const many = node.many
+    if (many === null) {
+      if (node.count !== 1 || !Object.is(node.one, value)) return false
+      node.one = undefined
+    } else if (Array.isArray(many)) {
+      const i = many.indexOf(value)
+      if (i === -1) return false
+      many.splice(i, 1)
+      if (many.length === 1) {
+        node.one = many[0]
+        node.many = null
+      }
+    } else {
+      if (!many.delete(value)) return false
+      if (many.size === 0) node.many = null
+    }
+    node.count--
+    this.#size--
+    if (node.count === 0) node.filter = null
+    this.#prune(path, filter)
+    return true
+  }
+
+  /**
+   * Whether `value` is stored under exactly `filter`.
+   *
+   * @param filter - a topic filter, compared literally
+   * @param value - compared with SameValueZero
+   * @returns `true` when present
+   */
+  has (filter: string, value: T): boolean {
+    const path = this.#path(filter)
+    return path !== null && hasValue(path[path.length - 1] as TrieNode<T>, value)
+  }
+
+  /** Removes every entry. */
+  clear (): void {
+    this.#root = new TrieNode<T>()
+    this.#size = 0
+    this.#nodes = []
+    this.#words = []
+  }
+
+  /**
+   * Every value whose filter matches `topic`, once per (filter, value): a value stored under
+   * two matching filters appears twice. Order is unspecified. Allocates the result array;
+   * use {@link TopicTrie.forEachMatch} to allocate nothing.
+   *
+   * @param topic - a topic name (not validated; validate PUBLISH topics with `validateTopic`)
+   * @returns the matching values
+   */
+  match (topic: string): T[] {
+    const out: T[] = []
+    this.forEachMatch(topic, (v) => { out.push(v) })
+    return out
+  }
+
+  /**
+   * Calls `fn(value, filter)` for every (filter, value) whose filter matches `topic`.
+   * Order is unspecified. Allocates nothing but the topic level strings it looks up.
+   * `fn` must not add or remove entries of this trie during the walk (collect first); it may
+   * call `match`/`forEachMatch` again.
+   *
+   * @param topic - a topic name (not validated)
+   * @param fn - called once per matching (filter, value); `filter` is the string given to
+   *   the first `add` of that filter
+   */
+  forEachMatch (topic: string, fn: MatchCallback<T>): void {
+    if (this.#busy) {
+      walk(this.#root, topic, fn, [], [], [])
+      return
+    }
+    this.#busy = true
+    try {
+      walk(this.#root, topic, fn, this.#nodes, this.#levels, this.#words)
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  // The node path root..filter's node, or null when the filter is not in the trie.
+  #path (filter: string): TrieNode<T>[] | null {
+    let node = this.#root
+    const path = [node]
+    let start = 0
+    for (;;) {
+      const end = filter.indexOf('/', start)
+      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
+      const next = word === '+' ? node.plus : word === '#' ? node.hash : getChild(node, word)
+      if (next === null || next === undefined) return null
+      node = next
+      path.push(node)
+      if (end === -1) return path
+      start = end + 1
+    }
+  }
+
+  #prune (path: TrieNode<T>[], filter: string): void {
+    const words = filter.split('/')
+    for (let i = path.length - 1; i > 0; i--) {
+      const node = path[i] as TrieNode<T>
+      if (!isEmpty(node)) return
+      const parent = path[i - 1] as TrieNode<T>
+      const word = words[i - 1] as string
+      if (word === '+') parent.plus = null
+      else if (word === '#') parent.hash = null
+      else deleteChild(parent, word)
+    }
+  }
+}
+
+// Iterative depth-first walk. Stack entries are (node, number of topic levels consumed).
+// Topic levels are sliced lazily into `words`, `total` becomes known when the last level
+// is sliced; reaching depth i means levels 0..i-1 are already sliced.
+function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T>, nodes: TrieNode<T>[], depths: number[], words: string[]): void {
+  const dollar = topic.charCodeAt(0) === DOLLAR
+  let sp = 0
+  nodes[0] = root
+  depths[0] = 0
+  sp = 1
+  let sliced = 0
+  let pos = 0
+  let total = -1
+  while (sp > 0) {
+    sp--
+    const node = nodes[sp] as TrieNode<T>
+    const i = depths[sp] as number
+    // '#' matches the remaining levels, zero or more; not at level 0 of a '$' topic [MQTT-4.7.2-1]
+    if (node.hash !== null && (i > 0 || !dollar)) emit(node.hash, fn)
+    if (i === total) {
+      if (node.count > 0) emit(node, fn)
+      continue
+    }
+    if (i === sliced) {
+      const end = topic.indexOf('/', pos)
+      if (end === -1) {
+        words[i] = pos === 0 ? topic : topic.slice(pos)
+        total = i + 1
+      } else {
+        words[i] = topic.slice(pos, end)
+        pos = end + 1
+      }
+      sliced++
+    }
+    // '+' matches one level, not level 0 of a '$' topic [MQTT-4.7.2-1]
+    if (node.plus !== null && (i > 0 || !dollar)) {
+      nodes[sp] = node.plus
+      depths[sp] = i + 1
+      sp++
+    }
+    const child = getChild(node, words[i] as string)
+    if (child !== undefined) {
+      nodes[sp] = child
+      depths[sp] = i + 1
+      sp++
+    }
+  }
+}
