@@ -6,3 +6,4 @@ export {
 export {
   TrieError, TrieErrorCodes, type TrieErrorCode, isTrieError, REASON_TOPIC_NAME_INVALID, REASON_TOPIC_FILTER_INVALID
 } from './errors.ts'
+export { RetainedIndex, type RetainedCallback } from './retained-index.ts'
