@@ -1,0 +1,200 @@
+/**
+ * The streaming parser: an explicit state machine over chunks cut anywhere.
+ *
+ * States: TYPE (waiting for the first fixed-header byte), LENGTH (inside the remaining
+ * length VBI, which may be split across chunks), BODY (collecting a packet that did not
+ * fit in the chunk it started in), FAILED (terminal).
+ *
+ * Buffer lifetimes: when a packet lies entirely inside one chunk it is decoded in place,
+ * and its PUBLISH payload and binary fields are views (`subarray`) into that chunk — valid
+ * as long as the caller does not reuse the chunk (socket chunks are never reused). A packet
+ * split across chunks is copied once into a buffer of exactly its size (allocated only after
+ * `maxPacketSize` was checked from the fixed header), and its views point into that buffer.
+ */
+import { Decoder } from './decoder.ts'
+import { PacketError } from './errors.ts'
+import { HEADER_FLAGS } from './reason-codes.ts'
+import type { Packet, ProtocolVersion } from './types.ts'
+
+/** Options of {@link Parser}. */
+export interface ParserOptions {
+  /**
+   * Largest accepted packet in bytes, fixed header included. Default and maximum
+   * 268435460 (1 + 4 + 268435455). Checked before any byte of the body is buffered.
+   */
+  maxPacketSize?: number
+  /** Protocol version to decode with until a CONNECT says otherwise. Default 4. */
+  protocolVersion?: ProtocolVersion
+  /** Called synchronously from `parse()` for each complete packet. */
+  onPacket?: (packet: Packet) => void
+  /** Called at most once, with the first error; the parser then ignores all input. */
+  onError?: (err: PacketError) => void
+}
+
+const S_TYPE = 0
+const S_LENGTH = 1
+const S_BODY = 2
+const S_FAILED = 3
+
+/** 1 byte fixed header + 4 byte VBI + 268435455 bytes. */
+export const MAX_PACKET_SIZE = 268435460
+
+const noop = (): void => {}
+
+/**
+ * Streaming MQTT parser. Feed it chunks with `parse()`; it calls `onPacket` for every
+ * complete packet and `onError` at most once.
+ * @example
+ * const parser = new Parser({ onPacket: (p) => console.log(p.cmd), onError: (e) => console.error(e.code) })
+ * parser.parse(Buffer.from([0xc0, 0x00])) // logs 'pingreq'
+ */
+export class Parser {
+  /** Version used to decode; learned from each CONNECT parsed. */
+  protocolVersion: ProtocolVersion
+  /** The first error, once failed. */
+  error: PacketError | null
+  readonly maxPacketSize: number
+  readonly #onPacket: (packet: Packet) => void
+  readonly #onError: (err: PacketError) => void
+  readonly #decoder: Decoder
+  #state: number
+  #header: number
+  #length: number
+  #lengthBytes: number
+  #multiplier: number
+  #body: Buffer | null
+  #filled: number
+
+  /** True once an error was reported (or `onPacket` threw); all later input is ignored. */
+  get failed (): boolean {
+    return this.#state === S_FAILED
+  }
+
+  /** @param opts - see {@link ParserOptions} */
+  constructor (opts: ParserOptions = {}) {
+    this.protocolVersion = opts.protocolVersion ?? 4
+    this.error = null
+    this.maxPacketSize = Math.min(opts.maxPacketSize ?? MAX_PACKET_SIZE, MAX_PACKET_SIZE)
+    this.#onPacket = opts.onPacket ?? noop
+    this.#onError = opts.onError ?? noop
+    this.#decoder = new Decoder()
+    this.#state = S_TYPE
+    this.#header = 0
+    this.#length = 0
+    this.#lengthBytes = 0
+    this.#multiplier = 1
+    this.#body = null
+    this.#filled = 0
+  }
+
+  /**
+   * Consume one chunk. Never throws a PacketError: errors go to `onError`. An exception
+   * thrown by `onPacket` itself propagates to the caller, and the rest of that chunk is
+   * dropped (the parser marks itself failed without calling `onError`).
+   */
+  parse (chunk: Buffer): void {
+    const len = chunk.length
+    let pos = 0
+    while (pos < len) {
+      switch (this.#state) {
+        case S_TYPE: {
+          const h = chunk[pos++] as number
+          const type = h >> 4
+          const want = HEADER_FLAGS[type] as number
+          if (want !== (h & 15)) {
+            if (want === -2 || (type === 15 && this.protocolVersion < 5)) {
+              return this.#fail(new PacketError('PACKET_ERR_PACKET_TYPE', `expected a packet type 1..${this.protocolVersion < 5 ? 14 : 15}, got ${type} (first byte 0x${h.toString(16)})`)) // [MQTT-2.2.1] reserved types
+            }
+            if (want !== -1) {
+              return this.#fail(new PacketError('PACKET_ERR_HEADER_FLAGS', `expected fixed header flags 0x${want.toString(16)} for packet type ${type}, got 0x${(h & 15).toString(16)}`)) // [MQTT-2.2.2-2] (3.1.1) [MQTT-2.1.3-1] (5.0)
+            }
+            // PUBLISH: QoS 3 and DUP with QoS 0 are malformed.
+            if ((h & 6) === 6) return this.#fail(new PacketError('PACKET_ERR_QOS', 'expected PUBLISH QoS 0, 1 or 2, got 3')) // [MQTT-3.3.1-4]
+            if ((h & 14) === 8) return this.#fail(new PacketError('PACKET_ERR_DUP_QOS0', 'expected DUP 0 on a QoS 0 PUBLISH, got 1')) // [MQTT-3.3.1-2]
+          } else if (type === 15 && this.protocolVersion < 5) {
+            return this.#fail(new PacketError('PACKET_ERR_PACKET_TYPE', `expected a packet type 1..14 in MQTT ${this.protocolVersion === 3 ? '3.1' : '3.1.1'}, got 15 (AUTH)`))
+          }
+          this.#header = h
+          this.#length = 0
+          this.#lengthBytes = 0
+          this.#multiplier = 1
+          this.#state = S_LENGTH
+          break
+        }
+        case S_LENGTH: {
+          const b = chunk[pos++] as number
+          this.#length += (b & 0x7f) * this.#multiplier
+          this.#lengthBytes++
+          if (b > 0x7f) {
+            if (this.#lengthBytes === 4) {
+              return this.#fail(new PacketError('PACKET_ERR_VARINT', 'expected a remaining length of at most 4 bytes, got a 5th byte (offset 5)')) // 2.2.3 / 1.5.5
+            }
+            this.#multiplier *= 128
+            break
+          }
+          if (b === 0 && this.#lengthBytes > 1) {
+            return this.#fail(new PacketError('PACKET_ERR_VARINT', `expected a minimally encoded remaining length, got a trailing zero byte (offset ${this.#lengthBytes})`)) // [MQTT-1.5.5-1]
+          }
+          const size = 1 + this.#lengthBytes + this.#length
+          if (size > this.maxPacketSize) {
+            return this.#fail(new PacketError('PACKET_ERR_PACKET_TOO_LARGE', `expected a packet of at most ${this.maxPacketSize} bytes, got ${size} bytes announced by the fixed header`)) // [MQTT-3.1.2-24] [MQTT-3.2.2-15]
+          }
+          const need = this.#length
+          if (len - pos >= need) {
+            // Whole body inside this chunk: decode in place, no copy.
+            if (!this.#emit(chunk, pos, pos + need)) return
+            pos += need
+          } else {
+            const body = Buffer.allocUnsafe(need)
+            chunk.copy(body, 0, pos, len)
+            this.#filled = len - pos
+            this.#body = body
+            this.#state = S_BODY
+            pos = len
+          }
+          break
+        }
+        case S_BODY: {
+          const body = this.#body as Buffer
+          const n = Math.min(this.#length - this.#filled, len - pos)
+          chunk.copy(body, this.#filled, pos, pos + n)
+          this.#filled += n
+          pos += n
+          if (this.#filled === this.#length) {
+            this.#body = null
+            if (!this.#emit(body, 0, body.length)) return
+          }
+          break
+        }
+        default:
+          return
+      }
+    }
+  }
+
+  /** Decode and deliver one packet; false when the parser failed. */
+  #emit (buf: Buffer, start: number, end: number): boolean {
+    let packet: Packet
+    try {
+      packet = this.#decoder.decode(this.#header, buf, start, end, this.protocolVersion)
+    } catch (err) {
+      // The decoder throws nothing but PacketErrors (all reads are bounds-checked first).
+      this.#fail(err as PacketError)
+      return false
+    }
+    if (packet.cmd === 'connect') this.protocolVersion = packet.protocolVersion
+    // Marked failed while user code runs: if onPacket throws, the parser stays failed
+    // (the rest of the chunk is lost) instead of resuming mid-stream. No try/finally needed.
+    this.#state = S_FAILED
+    this.#onPacket(packet)
+    this.#state = S_TYPE
+    return true
+  }
+
+  #fail (err: PacketError): void {
+    this.#state = S_FAILED
+    this.error = err
+    this.#body = null
+    this.#onError(err)
+  }
+}

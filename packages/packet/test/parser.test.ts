@@ -1,0 +1,112 @@
+import t from 'tap'
+import { MAX_PACKET_SIZE, Parser, encode, type Packet, type PacketError, type PublishPacket } from '../src/index.ts'
+
+function collect (opts: ConstructorParameters<typeof Parser>[0] = {}): { parser: Parser, packets: Packet[], errors: PacketError[] } {
+  const packets: Packet[] = []
+  const errors: PacketError[] = []
+  const parser = new Parser({ ...opts, onPacket: (p) => packets.push(p), onError: (e) => errors.push(e) })
+  return { parser, packets, errors }
+}
+
+const publish = (payload: Buffer, extra: Partial<PublishPacket> = {}): PublishPacket => ({ cmd: 'publish', qos: 0, dup: false, retain: false, topic: 't', payload, ...extra })
+
+t.test('defaults: version 4, max packet size 268435460, callbacks optional', async (t) => {
+  const parser = new Parser()
+  t.equal(parser.protocolVersion, 4)
+  t.equal(parser.maxPacketSize, MAX_PACKET_SIZE)
+  t.equal(parser.failed, false)
+  t.equal(parser.error, null)
+  parser.parse(Buffer.from('c000', 'hex'))
+  parser.parse(Buffer.from('0000', 'hex'))
+  t.equal(parser.failed, true)
+  t.equal(parser.error?.code, 'PACKET_ERR_PACKET_TYPE')
+  t.equal(new Parser({ maxPacketSize: 2 ** 40 }).maxPacketSize, MAX_PACKET_SIZE, 'capped at the protocol maximum')
+})
+
+t.test('a remaining length split across chunks', async (t) => {
+  const pkt = publish(Buffer.alloc(20000, 1))
+  const bytes = encode(pkt)
+  t.equal(bytes[1]! & 0x80, 0x80, 'multi-byte remaining length')
+  const { parser, packets, errors } = collect()
+  parser.parse(bytes.subarray(0, 2))
+  parser.parse(bytes.subarray(2, 3))
+  parser.parse(bytes.subarray(3, 100))
+  parser.parse(bytes.subarray(100))
+  t.same(errors, [])
+  t.same(packets, [pkt])
+})
+
+t.test('PUBLISH payload is a view into the chunk when the packet fits in it', async (t) => {
+  const bytes = Buffer.concat([encode(publish(Buffer.from('abc'))), encode(publish(Buffer.from('defg')))])
+  const { parser, packets } = collect()
+  parser.parse(bytes)
+  t.equal(packets.length, 2)
+  const p0 = packets[0] as PublishPacket
+  t.equal(p0.payload.buffer, bytes.buffer, 'same memory')
+  bytes[bytes.indexOf('abc')] = 0x7a
+  t.equal(p0.payload.toString(), 'zbc', 'a view, not a copy')
+})
+
+t.test('max packet size is checked from the fixed header, before buffering', async (t) => {
+  const { parser, packets, errors } = collect({ maxPacketSize: 100 })
+  parser.parse(encode(publish(Buffer.alloc(95))))
+  t.equal(packets.length, 1, '100 bytes is accepted')
+  parser.parse(Buffer.from([0x30, 0x63]))
+  t.equal(errors.length, 1)
+  t.equal(errors[0]?.code, 'PACKET_ERR_PACKET_TOO_LARGE')
+  t.equal(errors[0]?.reasonCode, 0x95)
+  parser.parse(encode(publish(Buffer.alloc(1))))
+  t.equal(packets.length, 1, 'stays failed')
+  t.equal(errors.length, 1, 'one error only')
+})
+
+t.test('the protocol version is learned from CONNECT', async (t) => {
+  const { parser, packets, errors } = collect()
+  const connect = encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'a' })
+  const pub = encode(publish(Buffer.from('x'), { properties: { contentType: 'c' } }), 5)
+  parser.parse(Buffer.concat([connect, pub]))
+  t.same(errors, [])
+  t.equal(parser.protocolVersion, 5)
+  t.same(packets[1], publish(Buffer.from('x'), { properties: { contentType: 'c' } }))
+})
+
+t.test('user properties repeat in order and keep a __proto__ key as data', async (t) => {
+  const userProperties = Object.assign(Object.create(null), { a: ['1', '2', '3'], ['__proto__']: 'p' })
+  const bytes = encode(publish(Buffer.alloc(0), { properties: { userProperties } }), 5)
+  const { parser, packets } = collect({ protocolVersion: 5 })
+  parser.parse(bytes)
+  const got = (packets[0] as PublishPacket).properties?.userProperties as Record<string, unknown>
+  t.same(got.a, ['1', '2', '3'])
+  t.equal(Object.getOwnPropertyDescriptor(got, '__proto__')?.value, 'p')
+})
+
+t.test('an exception from onPacket propagates and leaves the parser failed', async (t) => {
+  let calls = 0
+  const parser = new Parser({
+    onPacket: () => { calls++; throw new Error('boom') },
+    onError: () => t.fail('onError is not called')
+  })
+  t.throws(() => parser.parse(Buffer.from('c000c000', 'hex')), /boom/)
+  t.equal(calls, 1)
+  t.equal(parser.failed, true)
+  t.equal(parser.error, null)
+  parser.parse(Buffer.from('c000', 'hex'))
+  t.equal(calls, 1, 'ignores later input')
+})
+
+t.test('empty chunks are harmless', async (t) => {
+  const { parser, packets } = collect()
+  parser.parse(Buffer.alloc(0))
+  parser.parse(Buffer.from('c0', 'hex'))
+  parser.parse(Buffer.alloc(0))
+  parser.parse(Buffer.from('00', 'hex'))
+  t.same(packets, [{ cmd: 'pingreq' }])
+})
+
+t.test('a PUBLISH may carry several subscription identifiers', async (t) => {
+  const pkt = publish(Buffer.from('x'), { properties: { subscriptionIdentifier: [1, 2, 3] } })
+  const { parser, packets, errors } = collect({ protocolVersion: 5 })
+  parser.parse(encode(pkt, 5))
+  t.same(errors, [])
+  t.same(packets, [pkt])
+})
