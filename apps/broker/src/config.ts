@@ -1,0 +1,374 @@
+/**
+ * Configuration: command-line flags, `CULEX_*` environment variables and a JSON or YAML
+ * config file, merged with precedence flags > env > file > defaults, then checked as a whole.
+ *
+ * Everything here is a pure function of its inputs (argv, env, file text) except
+ * {@link loadConfig}, which reads the config file. Every failure is an {@link AppError} whose
+ * message names the option, where it came from, what was expected and what arrived.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve, extname } from 'node:path'
+import { isIP } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import { AppError } from './errors.ts'
+import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
+
+/** Options as given by one source; absent keys were not given. */
+export type PartialOptions = Partial<OptionValues>
+
+/** Which store to use, parsed from `--store`. */
+export type StoreChoice =
+  | { kind: 'memory' }
+  | { kind: 'level', dataDir: string }
+  | { kind: 'redis', url: string }
+  | { kind: 'mongo', url: string }
+
+/** The resolved configuration the server starts from. */
+export interface Config {
+  /** Addresses every listener binds to (default: both loopback addresses). */
+  hosts: string[]
+  /** True when `hosts` is the default loopback pair; ::1 is then optional (IPv6 may be off). */
+  defaultHosts: boolean
+  port: number
+  tlsPort: number | undefined
+  wsPort: number | undefined
+  wssPort: number | undefined
+  cert: string | undefined
+  key: string | undefined
+  ca: string | undefined
+  requireClientCert: boolean
+  httpStatic: string | undefined
+  allowAnonymous: boolean
+  passwordFile: string | undefined
+  aclFile: string | undefined
+  store: StoreChoice
+  nodeId: string | undefined
+  sysInterval: number
+  limits: {
+    maxKeepalive?: number
+    maxConnections?: number
+    maxPacketSize?: number
+    maxTopicLevels?: number
+    maxQueuedMessages?: number
+    maxInflight?: number
+    maxRetained?: number
+    connectTimeout?: number
+    publishRatePerSecond?: number
+    topicAliasMaximum?: number
+    maxBufferedBytes?: number
+    maxSessionExpiryInterval?: number
+  }
+  verbose: boolean
+}
+
+/** What the command line asks for besides options. */
+export interface ParsedArgv {
+  options: PartialOptions
+  help: boolean
+  version: boolean
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on'])
+const FALSE = new Set(['0', 'false', 'no', 'off'])
+
+/**
+ * Check and convert one raw value for `spec`.
+ *
+ * @param raw - a string (flag or env) or any JSON/YAML value (config file)
+ * @param where - e.g. `flag --port`, `CULEX_PORT`, `config file a.yaml key "port"`
+ * @throws AppError CULEX_ERR_INVALID_OPTION
+ */
+export function coerce (spec: OptionSpec, raw: unknown, where: string): string | number | boolean {
+  const bad = (expected: string): AppError => new AppError('CULEX_ERR_INVALID_OPTION',
+    `${where}: expected ${expected}, got ${JSON.stringify(raw)}`, { option: spec.key })
+  switch (spec.kind) {
+    case 'int': {
+      let n: number
+      if (typeof raw === 'number') n = raw
+      else if (typeof raw === 'string' && /^\s*\d+\s*$/.test(raw)) n = Number(raw)
+      else throw bad(`an integer from ${spec.min} to ${spec.max}`)
+      if (!Number.isSafeInteger(n) || n < (spec.min ?? 0) || n > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
+        throw bad(`an integer from ${spec.min} to ${spec.max}`)
+      }
+      return n
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw
+      if (typeof raw === 'string') {
+        const s = raw.trim().toLowerCase()
+        if (TRUE.has(s)) return true
+        if (FALSE.has(s)) return false
+      }
+      throw bad('true or false (also 1/0, yes/no, on/off)')
+    }
+    case 'store': {
+      if (typeof raw !== 'string') throw bad('memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...')
+      const s = raw.trim()
+      if (s === 'memory' || s === 'level') return s
+      if (/^(rediss?|mongodb|mongodb\+srv):\/\//.test(s)) {
+        try {
+          // eslint-disable-next-line no-new
+          new URL(s)
+        } catch {
+          throw bad('a valid URL')
+        }
+        return s
+      }
+      throw bad('memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...')
+    }
+    default: {
+      if (typeof raw !== 'string' || raw.trim() === '') throw bad('a non-empty string')
+      return raw.trim()
+    }
+  }
+}
+
+function set (out: PartialOptions, spec: OptionSpec, value: string | number | boolean): void {
+  (out as Record<string, unknown>)[spec.key] = value
+}
+
+/**
+ * Parse command-line arguments (without `node` and the script). Supports `--flag value`,
+ * `--flag=value`, `-p value`, bare boolean flags (`--allow-anonymous`), `--no-<bool>` and
+ * `--help`/`-h`, `--version`.
+ *
+ * @throws AppError CULEX_ERR_UNKNOWN_OPTION, CULEX_ERR_MISSING_VALUE, CULEX_ERR_INVALID_OPTION
+ */
+export function parseArgv (argv: readonly string[]): ParsedArgv {
+  const options: PartialOptions = {}
+  let help = false
+  let version = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--help' || arg === '-h') { help = true; continue }
+    if (arg === '--version') { version = true; continue }
+    let name: string
+    let inline: string | undefined
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=')
+      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+      inline = eq === -1 ? undefined : arg.slice(eq + 1)
+    } else if (/^-[a-zA-Z]$/.test(arg)) {
+      name = arg.slice(1)
+    } else {
+      throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `unexpected argument ${JSON.stringify(arg)}: expected an option such as --port (see --help)`)
+    }
+    const spec = BY_FLAG.get(name)
+    if (spec === undefined && name.startsWith('no-')) {
+      const negated = BY_FLAG.get(name.slice(3))
+      if (negated?.kind === 'bool' && inline === undefined) { set(options, negated, false); continue }
+    }
+    if (spec === undefined) {
+      throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `unknown option ${JSON.stringify(arg)} (see --help for the list)`)
+    }
+    const where = `option ${arg.startsWith('--') ? '--' + name : arg}`
+    if (spec.kind === 'bool' && inline === undefined) {
+      // A bare boolean flag; an explicit value must use --flag=value.
+      set(options, spec, true)
+      continue
+    }
+    let raw = inline
+    if (raw === undefined) {
+      const next = argv[i + 1]
+      if (next === undefined) {
+        throw new AppError('CULEX_ERR_MISSING_VALUE', `${where}: expected a value after it, got the end of the arguments`, { option: spec.key })
+      }
+      raw = next
+      i++
+    }
+    set(options, spec, coerce(spec, raw, where))
+  }
+  return { options, help, version }
+}
+
+/**
+ * Read `CULEX_*` variables. Any other `CULEX_` variable is an error (a typo must not be
+ * silently ignored); empty values count as unset.
+ *
+ * @throws AppError CULEX_ERR_UNKNOWN_OPTION, CULEX_ERR_INVALID_OPTION
+ */
+export function parseEnv (env: Readonly<Record<string, string | undefined>>): PartialOptions {
+  const out: PartialOptions = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('CULEX_') || value === undefined || value === '') continue
+    const spec = BY_ENV.get(name)
+    if (spec === undefined) {
+      throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `unknown environment variable ${name} (known: ${[...BY_ENV.keys()].join(', ')})`)
+    }
+    set(out, spec, coerce(spec, value, `environment variable ${name}`))
+  }
+  return out
+}
+
+/**
+ * Parse a config file's text: JSON when the name ends in `.json`, otherwise YAML (a superset
+ * of JSON). The document must be a mapping of option keys (camelCase or kebab-case).
+ *
+ * @throws AppError CULEX_ERR_CONFIG_FILE, CULEX_ERR_UNKNOWN_OPTION, CULEX_ERR_INVALID_OPTION
+ */
+export function parseConfigText (text: string, file: string): PartialOptions {
+  let doc: unknown
+  try {
+    doc = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new AppError('CULEX_ERR_CONFIG_FILE', `config file ${file}: expected valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}, got a parse error: ${(err as Error).message}`, { cause: err })
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new AppError('CULEX_ERR_CONFIG_FILE', `config file ${file}: expected a mapping of options, got ${Array.isArray(doc) ? 'a list' : typeof doc}`)
+  }
+  const out: PartialOptions = {}
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const spec = BY_KEY.get(key)
+    if (spec === undefined || spec.key === 'config') {
+      throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `config file ${file}: unknown key ${JSON.stringify(key)} (known: ${OPTIONS.filter(o => o.key !== 'config').map(o => o.key).join(', ')})`)
+    }
+    if (value === null || value === undefined) continue
+    set(out, spec, coerce(spec, value, `config file ${file} key ${JSON.stringify(key)}`))
+  }
+  return out
+}
+
+/** Merge sources, later ones winning: `merge(file, env, flags)`. */
+export function merge (...sources: PartialOptions[]): PartialOptions {
+  const out: PartialOptions = {}
+  for (const s of sources) {
+    for (const [k, v] of Object.entries(s)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  }
+  return out
+}
+
+/** Whether `host` is a loopback address or `localhost`. */
+export function isLoopback (host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true
+  return isIP(host) === 4 && host.startsWith('127.')
+}
+
+/**
+ * Apply defaults and cross-option rules to merged options.
+ *
+ * @param cwd - base of relative paths (default data dir is `<cwd>/.culex-data`)
+ * @throws AppError CULEX_ERR_CONFLICT, CULEX_ERR_INSECURE
+ */
+export function finalize (o: PartialOptions, cwd: string): Config {
+  const path = (p: string | undefined): string | undefined => p === undefined ? undefined : resolve(cwd, p)
+  const conflict = (option: string, message: string): AppError => new AppError('CULEX_ERR_CONFLICT', message, { option })
+
+  const hosts = o.host === undefined ? ['127.0.0.1', '::1'] : [o.host]
+  const allowAnonymous = o.allowAnonymous ?? o.passwordFile === undefined
+  if (o.host !== undefined && !isLoopback(o.host) && o.passwordFile === undefined && o.allowAnonymous !== true) {
+    // Mosquitto 2.0's rule: without authentication, only local clients may connect.
+    throw new AppError('CULEX_ERR_INSECURE', `option host: listening on ${o.host} (not loopback) expected --password-file or --allow-anonymous, got neither; ` +
+      'without them culex listens on loopback only', { option: 'host' })
+  }
+  for (const k of ['tlsPort', 'wssPort'] as const) {
+    if (o[k] !== undefined && (o.cert === undefined || o.key === undefined)) {
+      throw conflict(k, `option ${k === 'tlsPort' ? '--tls-port' : '--wss-port'}: expected --cert and --key as well, got ${o.cert === undefined ? 'no --cert' : 'no --key'}`)
+    }
+  }
+  if ((o.cert === undefined) !== (o.key === undefined)) {
+    throw conflict(o.cert === undefined ? 'cert' : 'key', `options --cert and --key: expected both or neither, got only ${o.cert === undefined ? '--key' : '--cert'}`)
+  }
+  if (o.requireClientCert === true) {
+    if (o.ca === undefined) throw conflict('requireClientCert', 'option --require-client-cert: expected --ca (the CA that signs client certificates), got none')
+    if (o.tlsPort === undefined && o.wssPort === undefined) throw conflict('requireClientCert', 'option --require-client-cert: expected a --tls-port or --wss-port listener, got none')
+  }
+  if (o.httpStatic !== undefined && o.wsPort === undefined && o.wssPort === undefined) {
+    throw conflict('httpStatic', 'option --http-static: expected a --ws-port or --wss-port listener to serve it on, got none')
+  }
+  const ports: Array<[string, number | undefined]> = [['--port', o.port ?? 1883], ['--tls-port', o.tlsPort], ['--ws-port', o.wsPort], ['--wss-port', o.wssPort]]
+  const seen = new Map<number, string>()
+  for (const [flag, p] of ports) {
+    if (p === undefined || p === 0) continue
+    const other = seen.get(p)
+    if (other !== undefined) throw conflict(flag.slice(2), `option ${flag}: expected a port different from ${other}, got ${p} for both`)
+    seen.set(p, flag)
+  }
+
+  const storeRaw = o.store ?? 'level'
+  let store: StoreChoice
+  if (storeRaw === 'memory') store = { kind: 'memory' }
+  else if (storeRaw === 'level') store = { kind: 'level', dataDir: resolve(cwd, o.dataDir ?? '.culex-data') }
+  else if (storeRaw.startsWith('redis')) store = { kind: 'redis', url: storeRaw }
+  else store = { kind: 'mongo', url: storeRaw }
+
+  const limits: Config['limits'] = {}
+  if (o.maxKeepalive !== undefined) limits.maxKeepalive = o.maxKeepalive
+  if (o.maxConnections !== undefined) limits.maxConnections = o.maxConnections === 0 ? Infinity : o.maxConnections
+  if (o.maxPacketSize !== undefined) limits.maxPacketSize = o.maxPacketSize
+  if (o.maxTopicLevels !== undefined) limits.maxTopicLevels = o.maxTopicLevels
+  if (o.maxQueuedMessages !== undefined) limits.maxQueuedMessages = o.maxQueuedMessages
+  if (o.maxInflight !== undefined) limits.maxInflight = o.maxInflight
+  if (o.maxRetained !== undefined) limits.maxRetained = o.maxRetained === 0 ? Infinity : o.maxRetained
+  if (o.connectTimeout !== undefined) limits.connectTimeout = o.connectTimeout
+  if (o.publishRate !== undefined) limits.publishRatePerSecond = o.publishRate
+  if (o.topicAliasMaximum !== undefined) limits.topicAliasMaximum = o.topicAliasMaximum
+  if (o.maxBufferedBytes !== undefined) limits.maxBufferedBytes = o.maxBufferedBytes
+  if (o.maxSessionExpiry !== undefined) limits.maxSessionExpiryInterval = o.maxSessionExpiry
+
+  return {
+    hosts,
+    defaultHosts: o.host === undefined,
+    port: o.port ?? 1883,
+    tlsPort: o.tlsPort,
+    wsPort: o.wsPort,
+    wssPort: o.wssPort,
+    cert: path(o.cert),
+    key: path(o.key),
+    ca: path(o.ca),
+    requireClientCert: o.requireClientCert ?? false,
+    httpStatic: path(o.httpStatic),
+    allowAnonymous,
+    passwordFile: path(o.passwordFile),
+    aclFile: path(o.aclFile),
+    store,
+    nodeId: o.nodeId,
+    sysInterval: o.sysInterval ?? 10,
+    limits,
+    verbose: o.verbose ?? false
+  }
+}
+
+/** Inputs of {@link loadConfig}; `readFile` is injectable for tests. */
+export interface LoadInput {
+  argv: readonly string[]
+  env: Readonly<Record<string, string | undefined>>
+  cwd: string
+  readFile?: (path: string) => string
+}
+
+/** The result of {@link loadConfig}: a config, or a request for help / version. */
+export type LoadResult =
+  | { action: 'run', config: Config }
+  | { action: 'help' }
+  | { action: 'version' }
+
+/**
+ * Everything the CLI needs: parse flags and env, read the config file named by `--config`
+ * (or `CULEX_CONFIG`), merge flags > env > file > defaults, and check the whole.
+ *
+ * @throws AppError with one of the CULEX_ERR_* configuration codes
+ */
+export function loadConfig (input: LoadInput): LoadResult {
+  // --help wins even over invalid options, so a user can always read the help.
+  if (input.argv.includes('--help') || input.argv.includes('-h')) return { action: 'help' }
+  const { options: flags, help, version } = parseArgv(input.argv)
+  if (help) return { action: 'help' }
+  if (version) return { action: 'version' }
+  const env = parseEnv(input.env)
+  const configPath = flags.config ?? env.config
+  let file: PartialOptions = {}
+  if (configPath !== undefined) {
+    const abs = resolve(input.cwd, configPath)
+    let text: string
+    try {
+      text = (input.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(abs)
+    } catch (err) {
+      throw new AppError('CULEX_ERR_CONFIG_FILE', `option --config: expected a readable file, got ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option: 'config', cause: err })
+    }
+    file = parseConfigText(text, abs)
+  }
+  return { action: 'run', config: finalize(merge(file, env, flags), input.cwd) }
+}
+
+export { envName }

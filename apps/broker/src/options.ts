@@ -1,0 +1,116 @@
+/**
+ * The table of every `culex` option: its flag, `CULEX_*` environment variable, config-file
+ * key, type, range and default. Parsing (config.ts), `--help` (help.ts) and the README are
+ * all driven by this one table, so they cannot drift apart.
+ */
+
+/** How a raw value is checked and converted. */
+export type OptionKind = 'int' | 'string' | 'bool' | 'path' | 'store'
+
+/** One option of the app. */
+export interface OptionSpec {
+  /** camelCase key: the config-file key and the property of {@link Config}. */
+  readonly key: keyof OptionValues
+  /** Long flag without the leading dashes (kebab-case). */
+  readonly flag: string
+  /** One-letter alias, if any. */
+  readonly short?: string
+  readonly kind: OptionKind
+  /** Inclusive bounds for `int`. */
+  readonly min?: number
+  readonly max?: number
+  /** Human-readable default for help and README. */
+  readonly defaultText: string
+  readonly description: string
+}
+
+/** Values of all options after parsing; `undefined` means "not set" (use the default). */
+export interface OptionValues {
+  config: string | undefined
+  port: number | undefined
+  host: string | undefined
+  tlsPort: number | undefined
+  cert: string | undefined
+  key: string | undefined
+  ca: string | undefined
+  requireClientCert: boolean | undefined
+  wsPort: number | undefined
+  wssPort: number | undefined
+  httpStatic: string | undefined
+  allowAnonymous: boolean | undefined
+  passwordFile: string | undefined
+  aclFile: string | undefined
+  store: string | undefined
+  dataDir: string | undefined
+  nodeId: string | undefined
+  sysInterval: number | undefined
+  maxKeepalive: number | undefined
+  maxConnections: number | undefined
+  maxPacketSize: number | undefined
+  maxTopicLevels: number | undefined
+  maxQueuedMessages: number | undefined
+  maxInflight: number | undefined
+  maxRetained: number | undefined
+  connectTimeout: number | undefined
+  publishRate: number | undefined
+  topicAliasMaximum: number | undefined
+  maxBufferedBytes: number | undefined
+  maxSessionExpiry: number | undefined
+  verbose: boolean | undefined
+}
+
+const PORT = { kind: 'int', min: 0, max: 65535 } as const
+const U32 = 0xFFFFFFFF
+
+/** Every option, in help order. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'config', flag: 'config', short: 'c', kind: 'path', defaultText: 'none', description: 'Read options from a JSON or YAML file (keys as in this table, camelCase or kebab-case).' },
+  { key: 'port', flag: 'port', short: 'p', ...PORT, defaultText: '1883', description: 'MQTT over TCP port (0 = any free port).' },
+  { key: 'host', flag: 'host', kind: 'string', defaultText: 'loopback (127.0.0.1 and ::1)', description: 'Address every listener binds to. A non-loopback address needs --password-file or --allow-anonymous.' },
+  { key: 'tlsPort', flag: 'tls-port', ...PORT, defaultText: 'off', description: 'MQTT over TLS port; needs --cert and --key.' },
+  { key: 'cert', flag: 'cert', kind: 'path', defaultText: 'none', description: 'PEM certificate (chain) for the TLS and WSS listeners.' },
+  { key: 'key', flag: 'key', kind: 'path', defaultText: 'none', description: 'PEM private key for --cert.' },
+  { key: 'ca', flag: 'ca', kind: 'path', defaultText: 'none', description: 'PEM CA bundle used to verify client certificates.' },
+  { key: 'requireClientCert', flag: 'require-client-cert', kind: 'bool', defaultText: 'false', description: 'TLS/WSS clients must present a certificate signed by --ca.' },
+  { key: 'wsPort', flag: 'ws-port', ...PORT, defaultText: 'off', description: 'MQTT over WebSocket port (path /mqtt); the same HTTP server serves --http-static and /culex-client.js.' },
+  { key: 'wssPort', flag: 'wss-port', ...PORT, defaultText: 'off', description: 'MQTT over secure WebSocket port (path /mqtt); needs --cert and --key.' },
+  { key: 'httpStatic', flag: 'http-static', kind: 'path', defaultText: 'none', description: 'Directory served over HTTP(S) on the WebSocket listeners.' },
+  { key: 'allowAnonymous', flag: 'allow-anonymous', kind: 'bool', defaultText: 'true without --password-file, else false', description: 'Accept clients that send no username.' },
+  { key: 'passwordFile', flag: 'password-file', kind: 'path', defaultText: 'none', description: 'Mosquitto password file (user:$7$... or user:$6$...), made by `culex passwd` or mosquitto_passwd.' },
+  { key: 'aclFile', flag: 'acl-file', kind: 'path', defaultText: 'none', description: 'Mosquitto ACL file (user / topic / pattern lines).' },
+  { key: 'store', flag: 'store', kind: 'store', defaultText: 'level', description: 'Persistence: memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...' },
+  { key: 'dataDir', flag: 'data-dir', kind: 'path', defaultText: './.culex-data', description: 'Directory of the level store.' },
+  { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'random', description: 'Broker node id (cluster member name, will ownership).' },
+  { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },
+  { key: 'maxKeepalive', flag: 'max-keepalive', kind: 'int', min: 0, max: 65535, defaultText: '0 (any)', description: 'Largest keepalive (seconds) granted; 5.0 clients are told via Server Keep Alive. Engine limits.maxKeepalive.' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections; more are refused (0x89). Engine limits.maxConnections.' },
+  { key: 'maxPacketSize', flag: 'max-packet-size', kind: 'int', min: 64, max: 268435455, defaultText: '16777216', description: 'Largest packet accepted, bytes (advertised in CONNACK). Engine limits.maxPacketSize.' },
+  { key: 'maxTopicLevels', flag: 'max-topic-levels', kind: 'int', min: 1, max: 65535, defaultText: '200', description: 'Most levels a topic or filter may have. Engine limits.maxTopicLevels.' },
+  { key: 'maxQueuedMessages', flag: 'max-queued-messages', kind: 'int', min: 0, max: U32, defaultText: '1000', description: 'QoS 1/2 messages queued per session; the oldest are dropped beyond it. Engine limits.maxQueuedMessages.' },
+  { key: 'maxInflight', flag: 'max-inflight', kind: 'int', min: 1, max: 65535, defaultText: '100', description: 'Unacknowledged QoS 1/2 messages per direction (advertised Receive Maximum). Engine limits.maxInflight.' },
+  { key: 'maxRetained', flag: 'max-retained', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Retained messages kept; new retained topics beyond it are not stored. Engine limits.maxRetained.' },
+  { key: 'connectTimeout', flag: 'connect-timeout', kind: 'int', min: 1, max: 3600000, defaultText: '30000', description: 'Milliseconds a new connection may take to send CONNECT. Engine limits.connectTimeout.' },
+  { key: 'publishRate', flag: 'publish-rate', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'PUBLISH packets per second per client; above it the client is disconnected (0x96). Engine limits.publishRatePerSecond.' },
+  { key: 'topicAliasMaximum', flag: 'topic-alias-maximum', kind: 'int', min: 0, max: 65535, defaultText: '10', description: 'Topic aliases a 5.0 client may use towards the broker. Engine limits.topicAliasMaximum.' },
+  { key: 'maxBufferedBytes', flag: 'max-buffered-bytes', kind: 'int', min: 1024, max: U32, defaultText: '1048576', description: 'Socket backlog above which QoS 0 is dropped for that client and QoS 1/2 waits in its queue. Engine limits.maxBufferedBytes.' },
+  { key: 'maxSessionExpiry', flag: 'max-session-expiry', kind: 'int', min: 0, max: U32, defaultText: '4294967295 (never)', description: 'Highest session expiry interval granted, seconds. Engine limits.maxSessionExpiryInterval.' },
+  { key: 'verbose', flag: 'verbose', short: 'v', kind: 'bool', defaultText: 'false', description: 'Debug logging.' }
+]
+
+/** `--port` → spec, `-p` → spec. */
+export const BY_FLAG: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.flatMap(o => {
+  const e: Array<[string, OptionSpec]> = [[o.flag, o]]
+  if (o.short !== undefined) e.push([o.short, o])
+  return e
+}))
+
+/** `CULEX_PORT` → spec. */
+export const BY_ENV: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map(o => [envName(o), o]))
+
+/** Config-file key (camelCase or kebab-case) → spec. */
+export const BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.flatMap(o => [[o.key, o], [o.flag, o]] as Array<[string, OptionSpec]>))
+
+/** The environment variable of an option: `tls-port` → `CULEX_TLS_PORT`. */
+export function envName (o: OptionSpec): string {
+  return 'CULEX_' + o.flag.toUpperCase().replaceAll('-', '_')
+}
