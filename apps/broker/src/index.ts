@@ -12,3 +12,8 @@ export {
 export { runPasswd, defaultPasswdIo, type PasswdIo } from './passwd-command.ts'
 export { parseAcl, Acl, type AclRule, type AclRules, type AclSubject } from './acl.ts'
 export { filterMatches, filterCovers, isValidFilter } from './topic-match.ts'
+export { startServer, type RunningServer, type BoundAddress } from './server.ts'
+export { buildAuthHooks, type AuthConfig } from './auth.ts'
+export { openStore, redactUrl, type OpenedStore } from './stores.ts'
+export { createHttpHandler, resolveUnder, contentType, findClientBundle } from './static.ts'
+export { createLogger } from './logger.ts'

@@ -1,0 +1,61 @@
+/**
+ * The engine hooks built from the operator's files: `authenticate` from the password file
+ * and the anonymous policy, `authorizePublish` / `authorizeSubscribe` / `authorizeForward`
+ * from the ACL file. Hooks are only installed when they can refuse something, so a broker
+ * without files keeps the engine's hook-free fast path.
+ */
+import { readFileSync } from 'node:fs'
+import type { BrokerOptions } from '@culex/broker'
+import { AppError } from './errors.ts'
+import { PasswordDb, parsePasswordFile } from './passwd.ts'
+import { Acl, parseAcl } from './acl.ts'
+
+/** MQTT 5 CONNACK 0x87 Not authorized (3.1.1: return code 5). */
+const NOT_AUTHORIZED = 0x87
+
+/** What the hooks need. */
+export interface AuthConfig {
+  passwordFile: string | undefined
+  aclFile: string | undefined
+  allowAnonymous: boolean
+}
+
+type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>
+
+function read (file: string, code: 'CULEX_ERR_PASSWORD_FILE' | 'CULEX_ERR_ACL_FILE', what: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new AppError(code, `${what} ${file}: expected a readable file, got ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * Read the password and ACL files and build the hooks.
+ *
+ * @throws AppError CULEX_ERR_PASSWORD_FILE, CULEX_ERR_ACL_FILE
+ */
+export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number, aclRules: number } {
+  const hooks: Hooks = {}
+  let users = 0
+  let aclRules = 0
+  const db = cfg.passwordFile === undefined ? undefined : new PasswordDb(parsePasswordFile(read(cfg.passwordFile, 'CULEX_ERR_PASSWORD_FILE', 'password file'), cfg.passwordFile))
+  if (db !== undefined) users = db.size
+  if (db !== undefined || !cfg.allowAnonymous) {
+    hooks.authenticate = (_client, username, password) => {
+      if (username === undefined) return cfg.allowAnonymous ? true : { reasonCode: NOT_AUTHORIZED, reasonString: 'anonymous clients are not allowed' }
+      // Without a password file any username is accepted, as in Mosquitto.
+      if (db === undefined) return true
+      return db.check(username, password)
+    }
+  }
+  if (cfg.aclFile !== undefined) {
+    const rules = parseAcl(read(cfg.aclFile, 'CULEX_ERR_ACL_FILE', 'ACL file'), cfg.aclFile)
+    aclRules = rules.anonymous.length + rules.patterns.length + [...rules.users.values()].reduce((n, l) => n + l.length, 0)
+    const acl = new Acl(rules)
+    hooks.authorizePublish = (client, packet) => acl.canWrite({ clientId: client.id, username: client.username }, packet.topic)
+    hooks.authorizeSubscribe = (client, sub) => acl.canSubscribe({ clientId: client.id, username: client.username }, sub.topic)
+    hooks.authorizeForward = (client, message) => acl.canRead({ clientId: client.id, username: client.username }, message.topic) ? message : null
+  }
+  return { hooks, users, aclRules }
+}

@@ -1,0 +1,237 @@
+/**
+ * Starting and stopping the broker process: store, engine, hooks, and the TCP, TLS,
+ * WebSocket and secure WebSocket listeners (the WebSocket HTTP servers also serve static
+ * files and the client bundle).
+ *
+ * The engine never opens sockets; each listener hands its streams to `broker.handle` with
+ * the transport and peer address. Close order: stop accepting, `broker.close()` (5.0
+ * clients get DISCONNECT 0x8B), close the store, then drop whatever sockets remain.
+ */
+import net from 'node:net'
+import tls from 'node:tls'
+import http from 'node:http'
+import https from 'node:https'
+import { readFileSync } from 'node:fs'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import { Broker, type Store } from '@culex/broker'
+import type { Logger } from 'pino'
+import { AppError } from './errors.ts'
+import type { Config } from './config.ts'
+import { buildAuthHooks } from './auth.ts'
+import { openStore } from './stores.ts'
+import { createHttpHandler, findClientBundle } from './static.ts'
+
+/** One bound listener. */
+export interface BoundAddress {
+  /** `mqtt`, `mqtts`, `ws`, `wss`. */
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss'
+  host: string
+  port: number
+  /** e.g. `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`. */
+  url: string
+}
+
+/** A running broker process. */
+export interface RunningServer {
+  broker: Broker
+  addresses: BoundAddress[]
+  /** Stop everything; resolves when sockets, engine and store are closed. Idempotent. */
+  close: () => Promise<void>
+}
+
+type Closable = net.Server
+
+const IPV6_OPTIONAL = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT'])
+
+function listen (server: Closable, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => { server.off('listening', onListening); reject(err) }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve((server.address() as net.AddressInfo).port)
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen({ port, host, exclusive: true })
+  })
+}
+
+function readPem (file: string, option: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new AppError('CULEX_ERR_LISTEN', `option --${option}: expected a readable PEM file, got ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option, cause: err })
+  }
+}
+
+/**
+ * Start the broker described by `config`.
+ *
+ * @throws AppError CULEX_ERR_PASSWORD_FILE, CULEX_ERR_ACL_FILE, CULEX_ERR_STORE, CULEX_ERR_LISTEN
+ */
+export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
+  const { hooks, users, aclRules } = buildAuthHooks(config)
+  let tlsOptions: tls.TlsOptions | undefined
+  if (config.cert !== undefined && config.key !== undefined) {
+    tlsOptions = {
+      cert: readPem(config.cert, 'cert'),
+      key: readPem(config.key, 'key'),
+      ...(config.ca === undefined ? {} : { ca: readPem(config.ca, 'ca') }),
+      requestCert: config.requireClientCert,
+      rejectUnauthorized: config.requireClientCert
+    }
+    try {
+      tls.createSecureContext(tlsOptions)
+    } catch (err) {
+      throw new AppError('CULEX_ERR_LISTEN', `options --cert/--key/--ca: expected a matching PEM certificate and key, got ${(err as Error).message}`, { option: 'cert', cause: err })
+    }
+  }
+
+  const opened = await openStore(config.store, { ...(config.limits.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: config.limits.maxQueuedMessages }) })
+  const store: Store | undefined = opened.store
+  let broker: Broker
+  try {
+    broker = new Broker({
+      ...(config.nodeId === undefined ? {} : { id: config.nodeId }),
+      ...(store === undefined ? {} : { store }),
+      limits: config.limits,
+      sysInterval: config.sysInterval,
+      logger: logger.child({ component: 'engine' }),
+      ...hooks
+    })
+  } catch (err) {
+    await store?.close().catch(() => {})
+    throw new AppError('CULEX_ERR_INVALID_OPTION', `engine rejected the options: ${(err as Error).message}`, { cause: err })
+  }
+  broker.on('error', (err) => logger.error({ err }, 'broker error'))
+  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, code: err.code, reasonCode: err.reasonCode, msg2: err.message }, 'client error'))
+  broker.on('client', (client) => logger.debug({ clientId: client.id, username: client.username, transport: client.info.transport, remote: client.info.remoteAddress }, 'client connected'))
+  broker.on('clientDisconnect', (client, reason) => logger.debug({ clientId: client.id, reason }, 'client disconnected'))
+
+  const servers: Closable[] = []
+  const wsServers: WebSocketServer[] = []
+  const sockets = new Set<Duplex>()
+  const addresses: BoundAddress[] = []
+  const track = (s: Duplex): void => {
+    sockets.add(s)
+    s.once('close', () => sockets.delete(s))
+  }
+  const bindAll = async (protocol: BoundAddress['protocol'], port: number, make: () => Closable): Promise<void> => {
+    let actual = port
+    for (let i = 0; i < config.hosts.length; i++) {
+      const host = config.hosts[i] as string
+      const server = make()
+      try {
+        actual = await listen(server, actual, host)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        if (config.defaultHosts && host === '::1' && IPV6_OPTIONAL.has(code)) {
+          logger.debug({ host, code }, 'IPv6 loopback unavailable; listening on 127.0.0.1 only')
+          continue
+        }
+        throw new AppError('CULEX_ERR_LISTEN', `listener ${protocol}: expected to bind ${host.includes(':') ? `[${host}]` : host}:${actual}, got ${code || (err as Error).message}`, { cause: err })
+      }
+      servers.push(server)
+      const h = host.includes(':') ? `[${host}]` : host
+      addresses.push({ protocol, host, port: actual, url: `${protocol}://${h}:${actual}${protocol === 'ws' || protocol === 'wss' ? '/mqtt' : ''}` })
+    }
+  }
+
+  const httpHandler = createHttpHandler(config.httpStatic, findClientBundle())
+  const maxPayload = (config.limits.maxPacketSize ?? broker.limits.maxPacketSize) + 8
+  const attachWs = (server: http.Server | https.Server, transport: 'ws' | 'wss'): http.Server | https.Server => {
+    const wss = new WebSocketServer({
+      server,
+      path: '/mqtt',
+      perMessageDeflate: false,
+      maxPayload,
+      // MQTT over WebSocket negotiates the "mqtt" subprotocol (3.1 clients: "mqttv3.1").
+      handleProtocols: (protocols) => protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false
+    })
+    wss.on('error', (err) => logger.warn({ err }, 'websocket server error'))
+    wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws)
+      stream.on('error', () => {})
+      track(stream)
+      const peer = req.socket
+      broker.handle(stream, {
+        transport,
+        ...(peer.remoteAddress === undefined ? {} : { remoteAddress: peer.remoteAddress }),
+        ...(peer.remotePort === undefined ? {} : { remotePort: peer.remotePort }),
+        ...(transport === 'wss' ? { tlsCertificate: (peer as tls.TLSSocket).getPeerCertificate?.() } : {})
+      })
+    })
+    wsServers.push(wss)
+    return server
+  }
+
+  try {
+    await bindAll('mqtt', config.port, () => net.createServer({ noDelay: true }, (socket) => {
+      track(socket)
+      socket.on('error', () => {})
+      broker.handle(socket, {
+        transport: 'tcp',
+        ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
+        ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort })
+      })
+    }))
+    if (config.tlsPort !== undefined && tlsOptions !== undefined) {
+      const opts = tlsOptions
+      await bindAll('mqtts', config.tlsPort, () => {
+        const server = tls.createServer(opts, (socket) => {
+          track(socket)
+          socket.on('error', () => {})
+          socket.setNoDelay(true)
+          broker.handle(socket, {
+            transport: 'tls',
+            ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
+            ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort }),
+            tlsCertificate: socket.getPeerCertificate()
+          })
+        })
+        server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'))
+        return server
+      })
+    }
+    if (config.wsPort !== undefined) {
+      await bindAll('ws', config.wsPort, () => attachWs(http.createServer(httpHandler), 'ws'))
+    }
+    if (config.wssPort !== undefined && tlsOptions !== undefined) {
+      const opts = tlsOptions
+      await bindAll('wss', config.wssPort, () => attachWs(https.createServer(opts, httpHandler), 'wss'))
+    }
+  } catch (err) {
+    for (const s of servers) s.close()
+    await broker.close().catch(() => {})
+    await store?.close().catch(() => {})
+    throw err
+  }
+  for (const s of servers) {
+    s.on('connection', (socket: net.Socket) => { track(socket) })
+  }
+
+  logger.info({ store: opened.description, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
+  for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
+      for (const w of wsServers) w.close()
+      await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
+      await store?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the store'))
+      // Let the DISCONNECTs flush; sockets still open after a grace period (e.g. in a TLS
+      // handshake, idle HTTP keep-alive) are dropped.
+      const open = [...sockets].filter(s => !s.destroyed)
+      await Promise.race([
+        Promise.all(open.map(s => new Promise(resolve => s.once('close', resolve)))),
+        new Promise(resolve => setTimeout(resolve, 1000).unref())
+      ])
+      for (const s of sockets) s.destroy()
+      await Promise.all(stopped)
+    })()
+    return closing
+  }
+  return { broker, addresses, close }
+}

@@ -1,0 +1,89 @@
+/**
+ * Opening the store chosen with `--store`. Store packages are imported dynamically, so the
+ * app starts with `--store memory` even when a store package is missing or not built, and a
+ * missing one gives a clear error naming the package instead of a crash at load time.
+ */
+import { mkdirSync } from 'node:fs'
+import type { Store } from '@culex/broker'
+import { AppError } from './errors.ts'
+import type { StoreChoice } from './config.ts'
+
+/** An opened store and how to describe it in logs (URL credentials hidden). */
+export interface OpenedStore {
+  store: Store | undefined
+  description: string
+}
+
+type Loader = (specifier: string) => Promise<Record<string, unknown>>
+
+const defaultLoader: Loader = async (specifier) => await import(specifier) as Record<string, unknown>
+
+/** `redis://user:secret@h` → `redis://user:***@h`. */
+export function redactUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
+}
+
+async function load (pkg: string, exportName: string, loader: Loader): Promise<new (opts: Record<string, unknown>) => Store> {
+  let mod: Record<string, unknown>
+  try {
+    mod = await loader(pkg)
+  } catch (err) {
+    throw new AppError('CULEX_ERR_STORE', `option --store: expected the package ${pkg} to be installed and built, got ${(err as Error).message.split('\n')[0]} (build it with \`npm run build -w ${pkg}\`, or use --store memory)`, { option: 'store', cause: err })
+  }
+  const Ctor = mod[exportName]
+  if (typeof Ctor !== 'function') {
+    throw new AppError('CULEX_ERR_STORE', `option --store: expected ${pkg} to export ${exportName}, got ${Object.keys(mod).join(', ') || 'no exports'} (is it built?)`, { option: 'store' })
+  }
+  return Ctor as new (opts: Record<string, unknown>) => Store
+}
+
+async function init (store: Store, what: string): Promise<Store> {
+  const s = store as Store & { open?: () => Promise<void>, connect?: () => Promise<void> }
+  try {
+    if (typeof s.open === 'function') await s.open()
+    else if (typeof s.connect === 'function') await s.connect()
+  } catch (err) {
+    throw new AppError('CULEX_ERR_STORE', `option --store: expected ${what} to open, got ${(err as Error).message}`, { option: 'store', cause: err })
+  }
+  return store
+}
+
+/**
+ * Create the store. `memory` returns `store: undefined` (the engine's own MemoryStore).
+ *
+ * @throws AppError CULEX_ERR_STORE
+ */
+export async function openStore (choice: StoreChoice, opts: { maxQueuedMessages?: number }, loader: Loader = defaultLoader): Promise<OpenedStore> {
+  const common: Record<string, unknown> = {}
+  if (opts.maxQueuedMessages !== undefined) common.maxQueuedMessages = opts.maxQueuedMessages
+  switch (choice.kind) {
+    case 'memory':
+      return { store: undefined, description: 'memory' }
+    case 'level': {
+      const Ctor = await load('@culex/store-level', 'LevelStore', loader)
+      try {
+        mkdirSync(choice.dataDir, { recursive: true })
+      } catch (err) {
+        throw new AppError('CULEX_ERR_STORE', `option --data-dir: expected a directory culex can create and write, got ${choice.dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option: 'dataDir', cause: err })
+      }
+      const store = await init(new Ctor({ ...common, path: choice.dataDir }), `the level store in ${choice.dataDir}`)
+      return { store, description: `level ${choice.dataDir}` }
+    }
+    case 'redis': {
+      const Ctor = await load('@culex/store-redis', 'RedisStore', loader)
+      const store = await init(new Ctor({ ...common, url: choice.url }), `redis at ${redactUrl(choice.url)}`)
+      return { store, description: `redis ${redactUrl(choice.url)}` }
+    }
+    case 'mongo': {
+      const Ctor = await load('@culex/store-mongo', 'MongoStore', loader)
+      const store = await init(new Ctor({ ...common, url: choice.url }), `mongodb at ${redactUrl(choice.url)}`)
+      return { store, description: `mongodb ${redactUrl(choice.url)}` }
+    }
+  }
+}
