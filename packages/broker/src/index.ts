@@ -6,3 +6,12 @@ export type { Bus, BusMessage } from './bus.ts'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts'
 export { LocalBus } from './local-bus.ts'
 export { BrokerError, BrokerErrorCodes, isBrokerError, type BrokerErrorCode } from './errors.ts'
+export {
+  Broker, type BrokerEvents, type BrokerStats, type PublishInput, type GrantedSubscription
+} from './broker.ts'
+export {
+  DEFAULT_LIMITS, type BrokerOptions, type BrokerLimits, type BrokerHooks, type Client,
+  type ConnectionInfo, type Transport, type AuthResult, type EnhancedAuthRequest,
+  type EnhancedAuthResponse, type Logger
+} from './options.ts'
+export { VERSION } from './sys.ts'

@@ -1,0 +1,693 @@
+/**
+ * `Broker`: the engine. It never opens sockets: apps hand it duplex streams with
+ * `handle()`. It owns the routing trie (subscriptions of every session, shared groups), the
+ * sessions, the store and the bus, the counters behind `$SYS`, and the hooks.
+ *
+ * Routing (`route`) is the hot path: one trie walk with a callback bound once, per-session
+ * scratch fields to fold overlapping subscriptions into one delivery (highest QoS, every
+ * subscription identifier), and plain loops over the targets. Nothing is awaited for
+ * online subscribers; only offline persistent sessions and retained messages touch the
+ * store, and the publisher's PUBACK/PUBREC waits for exactly those writes.
+ */
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { PublishProperties, QoS, Will } from '@culex/packet'
+import { TopicTrie } from '@culex/trie'
+import type { Bus } from './bus.ts'
+import { Connection, OutEntry, State } from './connection.ts'
+import { BrokerError } from './errors.ts'
+import { LocalBus } from './local-bus.ts'
+import { MemoryStore } from './memory-store.ts'
+import {
+  resolveLimits, type BrokerHooks, type BrokerOptions, type Client, type ConnectionInfo, type Logger,
+  type ResolvedLimits
+} from './options.ts'
+import { Routed } from './routed.ts'
+import { Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
+import type { Store, StoredMessage } from './store.ts'
+import { SysPublisher } from './sys.ts'
+
+/** Counters of a broker (the numbers behind `$SYS`). */
+export interface BrokerStats {
+  /** Clients connected now (past CONNACK). */
+  clientsConnected: number
+  /** Highest `clientsConnected` seen. */
+  clientsMaximum: number
+  /** Connections accepted since start. */
+  connectionsTotal: number
+  /** MQTT packets of any type received / sent. */
+  messagesReceived: number
+  messagesSent: number
+  /** PUBLISH packets received from clients / sent to clients. */
+  publishReceived: number
+  publishSent: number
+  /** Deliveries dropped: QoS 0 to a backed-up socket, queue overflow, too large for the client, expired. */
+  publishDropped: number
+  bytesReceived: number
+  bytesSent: number
+  /** Time the broker was created, ms since epoch. */
+  startedAt: number
+}
+
+/** A message given to {@link Broker.publish}. */
+export interface PublishInput {
+  topic: string
+  payload: Buffer | string
+  qos?: QoS
+  retain?: boolean
+  /** MQTT 5 properties (topicAlias and subscriptionIdentifier are ignored). */
+  properties?: PublishProperties
+}
+
+/** A subscription as reported by the `subscribe` event. */
+export interface GrantedSubscription {
+  topic: string
+  /** Requested QoS. */
+  qos: QoS
+  /** Granted QoS or a failure reason code (>= 0x80). */
+  granted: number
+}
+
+/** Events of {@link Broker}, with their arguments. */
+export interface BrokerEvents {
+  /** A client passed CONNECT (CONNACK 0 sent). */
+  client: [client: Client]
+  /** A connected client's connection closed; `reasonCode` is the DISCONNECT reason (-1 if none). */
+  clientDisconnect: [client: Client, reasonCode: number]
+  /** A message was routed (from a client, a will, `broker.publish` or $SYS); client null if not from a client. */
+  publish: [message: StoredMessage, client: Client | null]
+  subscribe: [subscriptions: GrantedSubscription[], client: Client]
+  unsubscribe: [topics: string[], client: Client]
+  /** Something went wrong with one client; the broker carries on. */
+  clientError: [client: Client, error: BrokerError]
+  /** A broker-wide failure (store, bus). Only emitted when someone listens. */
+  error: [error: BrokerError]
+}
+
+const NO_LOGGER: Logger = { debug () {}, info () {}, warn () {}, error () {} }
+const TIMER_MAX = 2 ** 31 - 1
+
+/**
+ * An MQTT 3.1 / 3.1.1 / 5.0 broker engine.
+ *
+ * @example
+ * ```ts
+ * import net from 'node:net'
+ * import { Broker } from '@culex/broker'
+ * const broker = new Broker()
+ * const server = net.createServer((socket) => broker.handle(socket))
+ * server.listen(1883)
+ * ```
+ */
+export class Broker extends EventEmitter<BrokerEvents> {
+  /** Broker / node id. */
+  readonly id: string
+  readonly store: Store
+  readonly bus: Bus
+  readonly limits: ResolvedLimits
+  readonly hooks: BrokerHooks
+  readonly logger: Logger
+  readonly stats: BrokerStats = {
+    clientsConnected: 0,
+    clientsMaximum: 0,
+    connectionsTotal: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    publishReceived: 0,
+    publishSent: 0,
+    publishDropped: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+    startedAt: Date.now()
+  }
+
+  /** @internal sessions by client id */
+  readonly sessions = new Map<string, Session>()
+  /** @internal connected clients by client id */
+  readonly clients = new Map<string, Connection>()
+  readonly #connections = new Set<Connection>()
+  readonly #trie = new TopicTrie<TrieEntry>()
+  readonly #groups = new Map<string, SharedGroup>()
+  #subCount = 0
+  readonly #ownStore: boolean
+  readonly #ownBus: boolean
+  readonly #ready: Promise<void>
+  #closed = false
+  readonly #sys: SysPublisher | null
+  // routing scratch (see route)
+  #gen = 0
+  #origin: string | undefined = undefined
+  #targets: Session[] = []
+  #shared: SharedGroup[] = []
+  #routing = false
+  readonly #collect = (v: TrieEntry): void => {
+    if (v.isGroup) {
+      this.#shared.push(v)
+      return
+    }
+    const s = v.session
+    if (v.nl && s.clientId === this.#origin) return // [MQTT-3.8.3-3] no local
+    if (s.gen !== this.#gen) {
+      s.gen = this.#gen
+      s.dq = v.qos
+      s.drap = v.rap
+      s.dids = v.subId > 0 ? [v.subId] : null
+      this.#targets.push(s)
+      return
+    }
+    if (v.qos > s.dq) s.dq = v.qos
+    if (v.rap) s.drap = true
+    if (v.subId > 0) (s.dids ??= []).push(v.subId)
+  }
+
+  // uncork every stream written in this tick at once
+  #corked: Connection[] = []
+  readonly #uncorkAll = (): void => {
+    const list = this.#corked
+    this.#corked = []
+    for (let i = 0; i < list.length; i++) list[i]!.uncork()
+  }
+
+  /**
+   * @param options - see {@link BrokerOptions}; every field optional
+   * @throws TypeError for an unknown or invalid limit
+   */
+  constructor (options: BrokerOptions = {}) {
+    super()
+    this.limits = resolveLimits(options.limits)
+    this.hooks = options
+    this.logger = options.logger ?? NO_LOGGER
+    this.#ownStore = options.store === undefined
+    this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages })
+    this.#ownBus = options.bus === undefined
+    this.bus = options.bus ?? new LocalBus(options.id)
+    this.id = options.id ?? this.bus.nodeId
+    this.#ready = this.#restore()
+    const every = options.sysInterval ?? 10
+    this.#sys = every > 0 ? new SysPublisher(this, every) : null
+  }
+
+  /** Resolves once sessions stored by an earlier run are loaded (connections wait for it). */
+  ready (): Promise<void> {
+    return this.#ready
+  }
+
+  async #restore (): Promise<void> {
+    try {
+      for await (const rec of this.store.sessions()) {
+        if (this.sessions.has(rec.clientId)) continue
+        const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
+        s.restored = true
+        this.sessions.set(rec.clientId, s)
+        for (const sub of rec.subscriptions) this.addSub(s, sub.topic, sub.qos, sub.nl, sub.rap, sub.rh, sub.subscriptionId ?? 0)
+        if (rec.expiresAt !== undefined) this.#armExpiry(s, rec.expiresAt)
+      }
+    } catch (err) {
+      this.storeError('restoring sessions', err)
+    }
+  }
+
+  /** Number of subscriptions (shared members included). */
+  get subscriptionCount (): number {
+    return this.#subCount
+  }
+
+  /** Number of open connections (including those not yet past CONNECT). */
+  get connectionCount (): number {
+    return this.#connections.size
+  }
+
+  /**
+   * Serve one client over `stream` (a net.Socket, a TLS socket, a WebSocket stream, or any
+   * Duplex). The broker reads MQTT packets from it and closes it when the client is done.
+   *
+   * @param stream - a duplex byte stream
+   * @param info - what the app knows about the peer (address, transport, TLS certificate)
+   * @returns the client view of this connection
+   */
+  handle (stream: Duplex, info: ConnectionInfo = {}): Client {
+    if (info.remoteAddress === undefined) {
+      const addr = (stream as { remoteAddress?: string }).remoteAddress
+      if (addr !== undefined) info = { ...info, remoteAddress: addr }
+    }
+    const c = new Connection(this, stream, info)
+    if (this.#closed) {
+      c.teardown(true)
+      return c
+    }
+    this.#connections.add(c)
+    this.stats.connectionsTotal++
+    return c
+  }
+
+  /** @internal whether a new CONNECT must be refused for maxConnections */
+  overCapacity (): boolean {
+    return this.#connections.size > this.limits.maxConnections
+  }
+
+  /** @internal */
+  scheduleUncork (c: Connection): void {
+    if (this.#corked.length === 0) process.nextTick(this.#uncorkAll)
+    this.#corked.push(c)
+  }
+
+  /** @internal */
+  emitClientError (c: Client, err: BrokerError): void {
+    this.logger.debug({ client: c.id, code: err.code, err: err.message }, 'client error')
+    if (this.listenerCount('clientError') > 0) this.emit('clientError', c, err)
+  }
+
+  /** @internal */
+  storeError (what: string, err: unknown): void {
+    const e = new BrokerError('BROKER_ERR_STORE', `store failed while ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+    this.logger.error({ err: e.message }, 'store error')
+    if (this.listenerCount('error') > 0) this.emit('error', e)
+  }
+
+  /** A new client id for 5.0 clients that sent none [MQTT-3.1.3-6]. */
+  assignClientId (): string {
+    return 'culex-' + randomUUID()
+  }
+
+  // ───────── publishing ─────────
+
+  /**
+   * Publish a message as the broker (no client): routed to subscribers and, with `retain`,
+   * stored as the retained message of its topic (an empty payload clears it).
+   *
+   * @returns resolves once retained storage and offline queues have accepted it
+   */
+  async publish (input: PublishInput): Promise<void> {
+    if (this.#closed) throw new BrokerError('BROKER_ERR_CLOSED', 'publish: the broker is closed')
+    const payload = typeof input.payload === 'string' ? Buffer.from(input.payload) : input.payload
+    let props = input.properties
+    let expiresAt: number | undefined
+    if (props !== undefined) {
+      props = { ...props }
+      delete props.topicAlias
+      delete props.subscriptionIdentifier
+      if (props.messageExpiryInterval !== undefined) expiresAt = Date.now() + props.messageExpiryInterval * 1000
+    }
+    const m = new Routed(input.topic, payload, input.qos ?? 0, input.retain ?? false, props, expiresAt, undefined, false)
+    await this.dispatchMessage(m, null)
+  }
+
+  /**
+   * @internal Store (retained) and route a message; returns the store work the sender's
+   * acknowledgement must wait for, or null when there is none (the common case).
+   */
+  dispatchMessage (m: Routed, from: Connection | null): Promise<unknown> | null {
+    let retained: Promise<unknown> | null = null
+    if (m.retain) retained = this.#putRetained(m)
+    const routed = this.route(m)
+    if (this.listenerCount('publish') > 0) this.emit('publish', m, from)
+    if (retained === null) return routed
+    if (routed === null) return retained
+    return Promise.all([retained, routed])
+  }
+
+  async #putRetained (m: Routed): Promise<void> {
+    if (m.payload.length > 0 && this.limits.maxRetained < Infinity) {
+      const n = await this.store.countRetained()
+      if (n >= this.limits.maxRetained && (await this.store.matchRetained(m.topic)).length === 0) {
+        this.stats.publishDropped++
+        return
+      }
+    }
+    await this.store.putRetained(m.stored(m.qos, true))
+  }
+
+  /**
+   * @internal Deliver `m` to every matching session: one delivery per session at the highest
+   * matching QoS with all subscription identifiers; one member per shared group.
+   */
+  route (m: Routed): Promise<unknown> | null {
+    // a re-entrant call (a hook publishing from inside a delivery) gets its own scratch
+    const reentrant = this.#routing
+    const savedTargets = this.#targets
+    const savedShared = this.#shared
+    const savedOrigin = this.#origin
+    if (reentrant) {
+      this.#targets = []
+      this.#shared = []
+    }
+    this.#routing = true
+    this.#origin = m.origin
+    this.#gen++
+    const targets = this.#targets
+    const shared = this.#shared
+    let pending: Array<Promise<unknown>> | null = null
+    try {
+      this.#trie.forEachMatch(m.topic, this.#collect)
+      const forward = this.hooks.authorizeForward
+      for (let i = 0; i < targets.length; i++) {
+        const s = targets[i]!
+        const qos = (s.dq < m.qos ? s.dq : m.qos) as QoS
+        const retain = s.drap ? m.retain : false // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
+        const c = s.conn
+        if (c !== null) {
+          if (forward !== undefined) {
+            const fm = forward(c, m)
+            if (fm === null) continue
+            c.deliver(fm === m ? m : Routed.from(fm), qos, retain, s.dids, null)
+          } else {
+            c.deliver(m, qos, retain, s.dids, null)
+          }
+        } else if (qos > 0 && s.persistent) {
+          (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
+        }
+      }
+      for (let i = 0; i < shared.length; i++) {
+        const p = this.#deliverShared(shared[i]!, m, null, null)
+        if (p !== null) (pending ??= []).push(p)
+      }
+    } finally {
+      targets.length = 0
+      shared.length = 0
+      this.#routing = reentrant
+      this.#origin = savedOrigin
+      if (reentrant) {
+        this.#targets = savedTargets
+        this.#shared = savedShared
+      }
+    }
+    if (pending === null) return null
+    return pending.length === 1 ? pending[0]! : Promise.all(pending)
+  }
+
+  #enqueueOffline (s: Session, m: StoredMessage, ids: number[] | null): Promise<unknown> {
+    const p = this.store.enqueue(s.clientId, m, ids ?? undefined).then((r) => {
+      if (r.dropped > 0) this.stats.publishDropped += r.dropped
+    })
+    // a reconnect waits for these before reading the queue
+    s.chain = s.chain === null ? p : Promise.all([s.chain, p])
+    return p
+  }
+
+  /**
+   * One member of a shared group gets the message: the next connected member in
+   * round-robin order, else the next persistent offline member (queued), else nobody.
+   */
+  #deliverShared (g: SharedGroup, m: Routed, exclude: Session | null, entry: OutEntry | null): Promise<unknown> | null {
+    const members = g.members
+    const n = members.length
+    let offline: Sub | null = null
+    for (let k = 0; k < n; k++) {
+      const idx = (g.next + k) % n
+      const sub = members[idx]!
+      const s = sub.session
+      if (s === exclude) continue
+      if (s.conn !== null) {
+        g.next = idx + 1
+        const qos = (entry !== null ? entry.qos : (sub.qos < m.qos ? sub.qos : m.qos)) as QoS
+        const retain = entry !== null ? entry.retain : (sub.rap ? m.retain : false)
+        s.conn.deliver(m, qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
+        return null
+      }
+      if (offline === null && s.persistent) offline = sub
+    }
+    if (offline === null) return null
+    g.next = members.indexOf(offline) + 1
+    const qos = (offline.qos < m.qos ? offline.qos : m.qos) as QoS
+    if (qos === 0) return null
+    return this.#enqueueOffline(offline.session, m.stored(qos, offline.rap ? m.retain : false), offline.subId > 0 ? [offline.subId] : null)
+  }
+
+  // ───────── subscriptions ─────────
+
+  /**
+   * @internal Add or replace a subscription of `s`. `filter` may be `$share/g/f` (already
+   * validated). Returns true if it replaced an existing subscription [MQTT-3.8.4-3].
+   */
+  addSub (s: Session, topic: string, qos: QoS, nl: boolean, rap: boolean, rh: 0 | 1 | 2, subId: number): boolean {
+    const existing = s.subs.get(topic)
+    if (existing !== undefined) {
+      existing.qos = qos
+      existing.nl = nl
+      existing.rap = rap
+      existing.rh = rh
+      existing.subId = subId
+      return true
+    }
+    let group: SharedGroup | null = null
+    let filter = topic
+    if (topic.startsWith('$share/')) {
+      const slash = topic.indexOf('/', 7)
+      const name = topic.slice(7, slash)
+      filter = topic.slice(slash + 1)
+      const key = name + '\u0000' + filter
+      group = this.#groups.get(key) ?? null
+      if (group === null) {
+        group = new SharedGroup(name, filter)
+        this.#groups.set(key, group)
+        this.#trie.add(filter, group)
+      }
+    }
+    const sub = new Sub(s, topic, qos, nl, rap, rh, subId, group)
+    if (group !== null) group.members.push(sub)
+    else this.#trie.add(filter, sub)
+    s.subs.set(topic, sub)
+    this.#subCount++
+    return false
+  }
+
+  /** @internal Remove a subscription; false if `s` had none for `topic`. */
+  removeSub (s: Session, topic: string): boolean {
+    const sub = s.subs.get(topic)
+    if (sub === undefined) return false
+    s.subs.delete(topic)
+    this.#subCount--
+    const g = sub.group
+    if (g === null) {
+      this.#trie.remove(topic, sub)
+      return true
+    }
+    const i = g.members.indexOf(sub)
+    if (i >= 0) g.members.splice(i, 1)
+    if (g.members.length === 0) {
+      this.#trie.remove(g.filter, g)
+      this.#groups.delete(g.name + '\u0000' + g.filter)
+    }
+    return true
+  }
+
+  // ───────── sessions ─────────
+
+  /** @internal End a session: subscriptions leave the trie, the store forgets it. */
+  async endSession (s: Session): Promise<void> {
+    for (const topic of [...s.subs.keys()]) this.removeSub(s, topic)
+    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+    s.expiryTimer = null
+    if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
+    const chain = s.chain
+    s.chain = null
+    if (chain !== null) await chain.catch(() => {})
+    await this.store.deleteSession(s.clientId)
+  }
+
+  #armExpiry (s: Session, expiresAt: number): void {
+    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+    const left = expiresAt - Date.now()
+    s.expiryTimer = setTimeout(() => {
+      s.expiryTimer = null
+      if (s.conn !== null) return
+      if (expiresAt - Date.now() > 0) {
+        this.#armExpiry(s, expiresAt)
+        return
+      }
+      this.#expire(s)
+    }, Math.max(0, Math.min(left, TIMER_MAX)))
+    s.expiryTimer.unref()
+  }
+
+  #expire (s: Session): void {
+    // the will is published when the session ends, if that comes before its delay [MQTT-3.1.3-9]
+    if (s.will !== null) this.#fireWill(s, null)
+    this.endSession(s).catch((err: unknown) => { this.storeError('expiring a session', err) })
+  }
+
+  /** @internal Called once per connection when it closes. */
+  connectionClosed (c: Connection, wasConnected: boolean): void {
+    this.#connections.delete(c)
+    if (!wasConnected) return
+    this.stats.clientsConnected--
+    if (this.clients.get(c.id) === c) this.clients.delete(c.id)
+    const s = c.session
+    if (s !== null && s.conn === c) {
+      s.conn = null
+      const entries = c.pending()
+      const keep: OutEntry[] = []
+      for (const e of entries) {
+        // a shared-subscription message the member did not acknowledge goes to another member
+        if (e.group !== null && e.state !== Connection.PUBREL && this.#deliverShared(e.group, e.msg, s, e) === null && this.#handedOver(e.group, s)) continue
+        keep.push(e)
+      }
+      if (c.will !== null) this.#willOnClose(c, s)
+      if (s.expiryInterval !== 0) this.#goOffline(s, keep)
+      else if (!this.#closed) this.endSession(s).catch((err: unknown) => { this.storeError('ending a session', err) })
+    } else if (c.will !== null && s !== null) {
+      this.#willOnClose(c, s)
+    }
+    if (this.listenerCount('clientDisconnect') > 0) this.emit('clientDisconnect', c, c.disconnectReason)
+  }
+
+  // #deliverShared returns null both when delivered online and when nobody took it; tell them apart
+  #handedOver (g: SharedGroup, exclude: Session): boolean {
+    for (const m of g.members) if (m.session !== exclude && m.session.conn !== null) return true
+    return false
+  }
+
+  #goOffline (s: Session, entries: OutEntry[]): void {
+    const store = this.store
+    const work: Array<Promise<unknown>> = []
+    // issued in order, so the store assigns increasing seqs: inflight first, then queued
+    for (const e of entries) {
+      const m = e.msg.stored(e.qos, e.retain)
+      const p = store.enqueue(s.clientId, m, e.ids ?? undefined)
+      if (e.state !== 0) {
+        const id = e.id
+        const state = e.state === Connection.PUBREL ? 'pubrel' : 'sent'
+        work.push(p.then((r) => store.updateOutgoing(s.clientId, r.seq, { messageId: id, state })))
+      } else {
+        work.push(p)
+      }
+    }
+    if (s.expiryInterval !== 0xFFFFFFFF) {
+      const at = Date.now() + s.expiryInterval * 1000
+      work.push(store.setSessionExpiry(s.clientId, at))
+      this.#armExpiry(s, at)
+    }
+    if (work.length > 0) {
+      const all = Promise.all(work).catch((err: unknown) => { this.storeError('saving an offline session', err) })
+      s.chain = s.chain === null ? all : Promise.all([s.chain, all])
+    }
+  }
+
+  #willOnClose (c: Connection, s: Session): void {
+    const will = c.will!
+    c.will = null
+    const delay = will.properties?.willDelayInterval ?? 0
+    if (delay === 0 || s.expiryInterval === 0 || this.#closed) {
+      this.#publishWill(c, will)
+      return
+    }
+    // delayed: published when the delay or the session ends, whichever comes first [MQTT-3.1.3-9]
+    s.will = will
+    const ms = Math.min(delay, s.expiryInterval) * 1000
+    s.willTimer = setTimeout(() => { this.#fireWill(s, c) }, Math.min(ms, TIMER_MAX))
+    s.willTimer.unref()
+  }
+
+  #fireWill (s: Session, c: Connection | null): void {
+    const will = s.will
+    s.will = null
+    if (s.willTimer !== null) clearTimeout(s.willTimer)
+    s.willTimer = null
+    if (will !== null) this.#publishWill(c, will, s.clientId)
+  }
+
+  /** @internal A reconnect cancels a delayed will [MQTT-3.1.3-9]. */
+  cancelWill (s: Session): void {
+    s.will = null
+    if (s.willTimer !== null) clearTimeout(s.willTimer)
+    s.willTimer = null
+  }
+
+  #publishWill (c: Connection | null, will: Will, clientId = c?.id ?? ''): void {
+    const wp = will.properties
+    let props: PublishProperties | undefined
+    let expiresAt: number | undefined
+    if (wp !== undefined) {
+      props = {}
+      if (wp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = wp.payloadFormatIndicator
+      if (wp.messageExpiryInterval !== undefined) {
+        props.messageExpiryInterval = wp.messageExpiryInterval
+        expiresAt = Date.now() + wp.messageExpiryInterval * 1000
+      }
+      if (wp.contentType !== undefined) props.contentType = wp.contentType
+      if (wp.responseTopic !== undefined) props.responseTopic = wp.responseTopic
+      if (wp.correlationData !== undefined) props.correlationData = wp.correlationData
+      if (wp.userProperties !== undefined) props.userProperties = wp.userProperties
+    }
+    const m = new Routed(will.topic, will.payload, will.qos, will.retain, props, expiresAt, clientId, true)
+    const go = (): void => {
+      const p = this.dispatchMessage(m, c)
+      if (p !== null) p.catch((err: unknown) => { this.storeError('publishing a will', err) })
+      this.store.deleteWill(clientId).catch((err: unknown) => { this.storeError('deleting a will', err) })
+    }
+    const hook = this.hooks.authorizePublish
+    if (hook === undefined || c === null) {
+      go()
+      return
+    }
+    Promise.resolve(hook(c, { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: false }))
+      .then((ok) => { if (ok === true) go() }, (err: unknown) => { this.emitClientError(c, new BrokerError('BROKER_ERR_HOOK', `authorizePublish (will) failed: ${String(err)}`, { cause: err })) })
+  }
+
+  /** @internal Replay what the store kept for a resumed session, then open the queue. */
+  async resumeSession (c: Connection, s: Session): Promise<void> {
+    c.resuming = true
+    try {
+      if (s.chain !== null) {
+        const chain = s.chain
+        s.chain = null
+        await chain
+      }
+      const records = await this.store.outgoing(s.clientId, Date.now())
+      if (c.state === State.CLOSED) return
+      const queued: OutEntry[] = []
+      const removals: Array<Promise<void>> = []
+      for (const r of records) {
+        const e = new OutEntry(Routed.from(r.message), r.message.qos, r.message.retain, r.subscriptionIds ?? null, null)
+        removals.push(this.store.removeOutgoing(s.clientId, r.seq))
+        if (r.state === 'queued' || r.messageId === undefined) {
+          queued.push(e)
+        } else if (r.state === 'pubrel') {
+          c.resendPubrel(r.messageId, e)
+        } else {
+          // unacknowledged: resent with DUP and the same packet id [MQTT-4.4.0-1] [MQTT-3.3.1-1]
+          e.id = r.messageId
+          e.dup = true
+          c.send(e)
+        }
+      }
+      if (queued.length > 0) c.queue = c.queue === null ? queued : queued.concat(c.queue)
+      await Promise.all(removals)
+    } finally {
+      c.resuming = false
+      c.pump()
+    }
+  }
+
+  // ───────── closing ─────────
+
+  /**
+   * Stop: every client is disconnected (5.0 clients get DISCONNECT 0x8B Server shutting
+   * down), $SYS stops, and a store and bus the broker created itself are closed. Persistent
+   * sessions are saved to the store first.
+   */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#sys?.stop()
+    for (const c of [...this.#connections]) {
+      c.will = null // a shutdown is not the client's failure: wills stay unpublished
+      c.disconnect(0x8B, 'server shutting down')
+    }
+    const chains: Array<Promise<unknown>> = []
+    for (const s of this.sessions.values()) {
+      if (s.chain !== null) chains.push(s.chain.catch(() => {}))
+      if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+      if (s.willTimer !== null) clearTimeout(s.willTimer)
+    }
+    await Promise.all(chains)
+    if (this.#ownStore) await this.store.close()
+    if (this.#ownBus) await this.bus.close()
+  }
+
+  /** Whether `close()` was called. */
+  get closed (): boolean {
+    return this.#closed
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * `Connection`: one client's stream. It owns the parser, the protocol state machine
+ * (NEW → CONNECTING/AUTHENTICATING → CONNECTED → CLOSED), keepalive and connect timeout,
+ * inbound and outbound topic aliases, the outbound inflight window (packet id → entry) and
+ * the per-connection bounded queue.
+ *
+ * Packets are dispatched synchronously as the parser delivers them; a handler that has to
+ * wait (a hook, the store) returns a promise and later packets wait in `backlog`, so packets
+ * of one connection are always processed in order.
+ *
+ * Memory: an idle connection holds the parser, this object and one timer; maps for aliases
+ * and inflight entries are created on first use.
+ */
+import type { Duplex } from 'node:stream'
+import { encode, Parser, PINGRESP, type Packet, type PacketError, type QoS, type Will } from '@culex/packet'
+import type { Broker } from './broker.ts'
+import { BrokerError, type BrokerErrorCode } from './errors.ts'
+import { dispatch } from './handlers/index.ts'
+import type { Client, ConnectionInfo } from './options.ts'
+import { idOffset, patchId, type Routed } from './routed.ts'
+import type { SharedGroup, Session } from './session.ts'
+
+/** Connection states. */
+export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, CLOSED: 4 } as const
+
+const SENT = 1
+const PUBREL = 2
+
+/** A QoS 1/2 delivery waiting in the queue or inflight. */
+export class OutEntry {
+  msg: Routed
+  qos: QoS
+  retain: boolean
+  ids: number[] | null
+  group: SharedGroup | null
+  id = 0
+  state = 0
+  /** Sent before (resend after reconnect): DUP = 1. */
+  dup = false
+  constructor (msg: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null) {
+    this.msg = msg
+    this.qos = qos
+    this.retain = retain
+    this.ids = ids
+    this.group = group
+  }
+}
+
+// above this size a QoS 1/2 delivery writes a patched header and the shared tail as two
+// corked writes instead of copying the whole packet per subscriber
+const SPLIT_AT = 2048
+
+/** One client connection. Implements the public {@link Client} view. */
+export class Connection implements Client {
+  readonly broker: Broker
+  readonly stream: Duplex
+  readonly info: ConnectionInfo
+  readonly parser: Parser
+  id = ''
+  protocolVersion: 0 | 3 | 4 | 5 = 0
+  username: string | undefined = undefined
+  keepalive = 0
+  state: number = State.NEW
+  session: Session | null = null
+  will: Will | null = null
+  /** Enhanced auth method of this connection (5.0). */
+  authMethod: string | undefined = undefined
+  /** Set while the CONNECT waits for AUTH packets. */
+  pendingConnect: unknown = null
+  lastSeen: number
+  timer: NodeJS.Timeout | null = null
+  // inbound
+  backlog: Packet[] | null = null
+  busy = false
+  aliasesIn: Map<number, string> | null = null
+  /** QoS 1 PUBACKs not yet sent + QoS 2 awaiting PUBREL. */
+  inUnacked = 0
+  ackTail: Promise<unknown> | null = null
+  rateStart = 0
+  rateCount = 0
+  // outbound
+  inflight: Map<number, OutEntry> | null = null
+  queue: OutEntry[] | null = null
+  lastId = 0
+  window = 65535
+  maxOut = 268435460
+  aliasOutMax = 0
+  aliasesOut: Map<string, number> | null = null
+  resuming = false
+  corked = false
+  waitingDrain = false
+  disconnectReason = -1
+
+  constructor (broker: Broker, stream: Duplex, info: ConnectionInfo) {
+    this.broker = broker
+    this.stream = stream
+    this.info = info
+    this.lastSeen = Date.now()
+    this.parser = new Parser({
+      maxPacketSize: broker.limits.maxPacketSize,
+      onPacket: (p) => { this.onPacket(p) },
+      onError: (e) => { this.onParseError(e) }
+    })
+    stream.on('data', (chunk: Buffer) => {
+      this.lastSeen = Date.now()
+      broker.stats.bytesReceived += chunk.length
+      this.parser.parse(chunk)
+    })
+    stream.on('error', (err: Error) => {
+      this.error('BROKER_ERR_SOCKET', `stream error: ${err.message}`, err)
+      this.teardown(false)
+    })
+    stream.on('close', () => { this.teardown(false) })
+    stream.on('end', () => { this.teardown(false) })
+    const ct = broker.limits.connectTimeout
+    if (ct > 0 && ct < Infinity) {
+      this.timer = setTimeout(() => {
+        if (this.state < State.CONNECTED) {
+          this.error('BROKER_ERR_CONNECT_TIMEOUT', `no CONNECT within ${ct} ms`)
+          this.teardown(false)
+        }
+      }, ct)
+      this.timer.unref()
+    }
+  }
+
+  /** True once the connection is closed (re-read after every await). */
+  get isClosed (): boolean {
+    return this.state === State.CLOSED
+  }
+
+  get connected (): boolean {
+    return this.state === State.CONNECTED
+  }
+
+  // ───────── inbound ─────────
+
+  onPacket (packet: Packet): void {
+    if (this.state === State.CLOSED) return
+    if (this.busy) {
+      (this.backlog ??= []).push(packet)
+      if (this.backlog.length === 1000) this.stream.pause()
+      return
+    }
+    this.run(packet)
+  }
+
+  run (packet: Packet): void {
+    let r: void | Promise<void>
+    try {
+      r = dispatch(this, packet)
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    if (r !== undefined) {
+      this.busy = true
+      r.then(() => { this.resume() }, (err: unknown) => { this.fail(err); this.resume() })
+    }
+  }
+
+  resume (): void {
+    this.busy = false
+    const backlog = this.backlog
+    if (backlog === null) return
+    for (;;) {
+      if (backlog.length === 0 || this.busy || this.state === State.CLOSED) return
+      const p = backlog.shift()!
+      if (backlog.length === 999) this.stream.resume()
+      this.run(p)
+    }
+  }
+
+  fail (err: unknown): void {
+    const e = err instanceof BrokerError ? err : new BrokerError('BROKER_ERR_HOOK', `handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+    this.broker.emitClientError(this, e)
+    this.disconnect(e.reasonCode ?? 0x80, e.message)
+  }
+
+  onParseError (err: PacketError): void {
+    this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
+    if (this.state === State.NEW && err.reasonCode === 0x84) {
+      // unsupported protocol level: CONNACK return code 1 in the 3.1.1 format [MQTT-3.1.2-2]
+      this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 1 }, 4)
+      this.teardown(true)
+      return
+    }
+    this.disconnect(err.reasonCode ?? 0x81, err.message)
+  }
+
+  error (code: BrokerErrorCode, message: string, cause?: unknown, reasonCode?: number): void {
+    const opts: { cause?: unknown, reasonCode?: number } = {}
+    if (cause !== undefined) opts.cause = cause
+    if (reasonCode !== undefined) opts.reasonCode = reasonCode
+    this.broker.emitClientError(this, new BrokerError(code, `client ${JSON.stringify(this.id)}: ${message}`, opts))
+  }
+
+  /** Keepalive: close when nothing arrived for 1.5 × keepalive [MQTT-3.1.2-24]. */
+  armKeepalive (): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    if (this.keepalive === 0) return
+    const limit = this.keepalive * 1500
+    const check = (): void => {
+      if (this.state === State.CLOSED) return
+      const idle = Date.now() - this.lastSeen
+      if (idle >= limit) {
+        this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.keepalive} s)`)
+        this.disconnect(0x8D, 'keep alive timeout')
+        return
+      }
+      this.timer = setTimeout(check, limit - idle)
+      this.timer.unref()
+    }
+    this.timer = setTimeout(check, limit)
+    this.timer.unref()
+  }
+
+  // ───────── outbound: bytes ─────────
+
+  /** Write bytes, corking the stream for the rest of this tick. */
+  write (buf: Buffer): void {
+    if (this.state === State.CLOSED) return
+    if (!this.corked) {
+      this.corked = true
+      this.stream.cork()
+      this.broker.scheduleUncork(this)
+    }
+    this.broker.stats.bytesSent += buf.length
+    this.stream.write(buf)
+  }
+
+  uncork (): void {
+    if (!this.corked) return
+    this.corked = false
+    this.stream.uncork()
+  }
+
+  writePacket (packet: Packet, version?: 3 | 4 | 5): void {
+    this.write(encode(packet, version ?? (this.protocolVersion === 0 ? 4 : this.protocolVersion)))
+  }
+
+  pingresp (): void {
+    this.write(PINGRESP)
+  }
+
+  get backedUp (): boolean {
+    return this.stream.writableLength > this.broker.limits.maxBufferedBytes
+  }
+
+  /**
+   * Close with a reason: 5.0 clients get DISCONNECT `reasonCode` first (not before CONNACK,
+   * where the caller sends a CONNACK instead).
+   */
+  disconnect (reasonCode: number, reasonString?: string): void {
+    if (this.state === State.CLOSED) return
+    if (this.protocolVersion === 5 && this.state === State.CONNECTED && reasonCode !== 0) {
+      const props = reasonString !== undefined ? { reasonString } : undefined
+      try {
+        this.writePacket({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) })
+      } catch { /* an unencodable reason string is not worth a crash */ }
+    }
+    this.disconnectReason = reasonCode
+    this.teardown(true)
+  }
+
+  /** {@link Client.close}. */
+  close (reasonCode = 0x98, reasonString?: string): void {
+    this.disconnect(reasonCode, reasonString)
+  }
+
+  /**
+   * Final cleanup, once. `normal` is true only for a DISCONNECT 0x00 from the client
+   * (the will is then discarded) — callers pass the will decision through `this.will`.
+   */
+  teardown (_ended: boolean): void {
+    if (this.state === State.CLOSED) return
+    const wasConnected = this.state === State.CONNECTED
+    this.state = State.CLOSED
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.uncork()
+    this.stream.end()
+    const s = this.stream
+    setTimeout(() => { s.destroy() }, 2000).unref()
+    this.broker.connectionClosed(this, wasConnected)
+  }
+
+  // ───────── outbound: deliveries ─────────
+
+  /** Deliver a routed message (hot path: no allocation for QoS 0 shared forms). */
+  deliver (m: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null): void {
+    const v5 = this.protocolVersion === 5
+    if (qos === 0) {
+      if (this.backedUp) {
+        this.broker.stats.publishDropped++
+        return
+      }
+      let buf: Buffer
+      if (v5 && (ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
+        buf = this.encodeOwn(m, 0, retain, false, 0, ids)
+      } else {
+        buf = m.wire(v5, 0, retain)
+      }
+      if (buf.length > this.maxOut) { // [MQTT-3.1.2-25]
+        this.broker.stats.publishDropped++
+        return
+      }
+      this.broker.stats.publishSent++
+      this.write(buf)
+      return
+    }
+    m.own()
+    const e = new OutEntry(m, qos, retain, ids, group)
+    if (!this.resuming && (this.queue === null || this.queue.length === 0) && this.inflightSize() < this.window && !this.backedUp) {
+      this.send(e)
+    } else {
+      this.enqueue(e)
+    }
+  }
+
+  inflightSize (): number {
+    return this.inflight === null ? 0 : this.inflight.size
+  }
+
+  enqueue (e: OutEntry): void {
+    const q = (this.queue ??= [])
+    q.push(e)
+    if (q.length > this.broker.limits.maxQueuedMessages) {
+      q.shift()
+      this.broker.stats.publishDropped++
+    }
+    if (this.backedUp && !this.waitingDrain) {
+      this.waitingDrain = true
+      this.stream.once('drain', () => {
+        this.waitingDrain = false
+        this.pump()
+      })
+    }
+  }
+
+  /** Move queued entries into the inflight window while there is room. */
+  pump (): void {
+    const q = this.queue
+    if (q === null || this.resuming) return
+    const now = Date.now()
+    while (q.length > 0 && this.inflightSize() < this.window && this.state === State.CONNECTED) {
+      if (this.backedUp) {
+        if (!this.waitingDrain) {
+          this.waitingDrain = true
+          this.stream.once('drain', () => { this.waitingDrain = false; this.pump() })
+        }
+        return
+      }
+      const e = q.shift()!
+      if (e.msg.expired(now)) { // expired messages are dropped from queues [MQTT-3.3.2-5]
+        this.broker.stats.publishDropped++
+        continue
+      }
+      this.send(e)
+    }
+  }
+
+  nextId (): number {
+    const inflight = (this.inflight ??= new Map())
+    for (;;) {
+      this.lastId = this.lastId === 65535 ? 1 : this.lastId + 1
+      if (!inflight.has(this.lastId)) return this.lastId
+    }
+  }
+
+  /** Send a QoS 1/2 entry (assigning a packet id unless it has one) and track it inflight. */
+  send (e: OutEntry): void {
+    if (e.id === 0) e.id = this.nextId()
+    e.state = SENT
+    const v5 = this.protocolVersion === 5
+    const m = e.msg
+    let own: Buffer | null = null
+    if (v5 && (e.ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
+      own = this.encodeOwn(m, e.qos, e.retain, e.dup, e.id, e.ids)
+    }
+    const shared = own === null ? m.wire(v5, e.qos, e.retain) : own
+    if (shared.length > this.maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
+      this.broker.stats.publishDropped++
+      return
+    }
+    ;(this.inflight ??= new Map()).set(e.id, e)
+    this.broker.stats.publishSent++
+    if (own !== null) {
+      this.write(own)
+    } else if (shared.length <= SPLIT_AT) {
+      this.write(patchId(shared, e.id, e.dup))
+    } else {
+      const at = idOffset(shared)
+      const head = Buffer.allocUnsafe(at + 2)
+      shared.copy(head, 0, 0, at)
+      head[at] = e.id >> 8
+      head[at + 1] = e.id & 0xff
+      if (e.dup) head[0] = head[0]! | 0x08
+      this.write(head)
+      this.write(shared.subarray(at + 2))
+    }
+  }
+
+  /** Encode a delivery for this client only (subscription ids, aliases, expiry). */
+  encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
+    let alias: number | undefined
+    let topic = m.topic
+    if (this.aliasOutMax > 0) {
+      const map = (this.aliasesOut ??= new Map())
+      const known = map.get(topic)
+      if (known !== undefined) {
+        alias = known
+        topic = ''
+      } else if (map.size < this.aliasOutMax) {
+        alias = map.size + 1
+        map.set(topic, alias)
+      }
+    }
+    return m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, Date.now())
+  }
+
+  /** PUBACK from the client. */
+  onPuback (id: number): void {
+    const e = this.inflight?.get(id)
+    if (e === undefined || e.qos !== 1) return
+    this.inflight!.delete(id)
+    this.pump()
+  }
+
+  /** PUBREC from the client. */
+  onPubrec (id: number, reasonCode: number): void {
+    const e = this.inflight?.get(id)
+    if (e === undefined || e.qos !== 2) {
+      // [MQTT-4.3.3-?] answer an unknown id with PUBREL 0x92 (5.0) so the client can clean up
+      this.writePacket(this.protocolVersion === 5 ? { cmd: 'pubrel', messageId: id, reasonCode: 0x92 } : { cmd: 'pubrel', messageId: id })
+      return
+    }
+    if (reasonCode >= 0x80) {
+      this.inflight!.delete(id)
+      this.pump()
+      return
+    }
+    e.state = PUBREL
+    this.writePacket({ cmd: 'pubrel', messageId: id })
+  }
+
+  /** PUBCOMP from the client. */
+  onPubcomp (id: number): void {
+    const e = this.inflight?.get(id)
+    if (e === undefined || e.state !== PUBREL) return
+    this.inflight!.delete(id)
+    this.pump()
+  }
+
+  /** Resend an entry restored from the store after reconnect. */
+  resendPubrel (id: number, e: OutEntry): void {
+    e.id = id
+    e.state = PUBREL
+    ;(this.inflight ??= new Map()).set(id, e)
+    this.writePacket({ cmd: 'pubrel', messageId: id })
+  }
+
+  /** Entries this connection still holds, in order: inflight (as sent), then queued. */
+  pending (): OutEntry[] {
+    const out: OutEntry[] = []
+    if (this.inflight !== null) for (const e of this.inflight.values()) out.push(e)
+    if (this.queue !== null) for (const e of this.queue) out.push(e)
+    this.inflight = null
+    this.queue = null
+    return out
+  }
+
+  static readonly SENT = SENT
+  static readonly PUBREL = PUBREL
+}

@@ -1,0 +1,220 @@
+/**
+ * CONNECT: protocol checks, client id rules, keepalive, hooks (preConnect, authenticate or
+ * enhanced authentication), session takeover, clean start / session resume, will, CONNACK
+ * with the properties this broker supports, then replay of the stored session.
+ */
+import type { ConnackProperties, ConnectPacket } from '@culex/packet'
+import { State, type Connection } from '../connection.ts'
+import { Session } from '../session.ts'
+
+/** State kept between CONNECT and the end of enhanced authentication. */
+export interface PendingConnect {
+  packet: ConnectPacket
+  assigned: boolean
+  serverKeepAlive: number | undefined
+}
+
+// 3.x return codes for a 5.0 reason code
+function v4Code (rc: number): number {
+  switch (rc) {
+    case 0x84: return 1
+    case 0x85: return 2
+    case 0x86: return 4
+    case 0x87: case 0x8C: return 5
+    case 0x88: case 0x89: case 0x97: return 3
+    default: return 5
+  }
+}
+
+/** Refuse the CONNECT with a CONNACK failure code and close [MQTT-3.2.2-7]. */
+export function refuse (c: Connection, reasonCode: number, message: string, reasonString?: string): void {
+  if (c.protocolVersion === 5) {
+    c.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, 5)
+  } else {
+    c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
+  }
+  c.error(reasonCode === 0x86 || reasonCode === 0x87 ? 'BROKER_ERR_NOT_AUTHORIZED' : 'BROKER_ERR_PROTOCOL', `CONNECT refused (0x${reasonCode.toString(16)}): ${message}`, undefined, reasonCode)
+  c.teardown(true)
+}
+
+function refusal (r: boolean | { reasonCode: number, reasonString?: string }, fallback: number): { code: number, text?: string } | null {
+  if (r === true) return null
+  if (r === false) return { code: fallback }
+  return r.reasonString !== undefined ? { code: r.reasonCode, text: r.reasonString } : { code: r.reasonCode }
+}
+
+/** CONNECT handler. */
+export async function handleConnect (c: Connection, p: ConnectPacket): Promise<void> {
+  if (c.state !== State.NEW) {
+    // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
+    c.error('BROKER_ERR_SECOND_CONNECT', 'second CONNECT on one connection')
+    c.disconnect(0x82, 'second CONNECT')
+    return
+  }
+  c.state = State.CONNECTING
+  c.protocolVersion = p.protocolVersion
+  const broker = c.broker
+  await broker.ready()
+  if (broker.overCapacity()) {
+    refuse(c, 0x97, `maxConnections (${broker.limits.maxConnections}) reached`)
+    return
+  }
+  let assigned = false
+  if (p.clientId.length === 0) {
+    if (p.protocolVersion === 3) {
+      refuse(c, 0x85, 'MQTT 3.1 requires a client id of 1 to 23 characters')
+      return
+    }
+    if (p.protocolVersion === 4 && !p.clean) {
+      // [MQTT-3.1.3-8] zero-length id with clean session 0
+      refuse(c, 0x85, 'zero-length client id with clean session 0')
+      return
+    }
+    c.id = broker.assignClientId() // [MQTT-3.1.3-6]
+    assigned = p.protocolVersion === 5
+  } else {
+    c.id = p.clientId
+  }
+  c.username = p.username
+  let keepalive = p.keepalive
+  let serverKeepAlive: number | undefined
+  const max = broker.limits.maxKeepalive
+  if (max > 0 && (keepalive === 0 || keepalive > max)) {
+    keepalive = max
+    serverKeepAlive = max // [MQTT-3.2.2-21] the client must use the Server Keep Alive
+  }
+  c.keepalive = keepalive
+
+  const hooks = broker.hooks
+  if (hooks.preConnect !== undefined) {
+    const no = refusal(await hooks.preConnect(c, p), 0x87)
+    if (no !== null) {
+      refuse(c, no.code, 'preConnect refused', no.text)
+      return
+    }
+  }
+  const method = p.protocolVersion === 5 ? p.properties?.authenticationMethod : undefined
+  let authData: Buffer | undefined
+  if (method !== undefined) {
+    const hook = hooks.authenticateEnhanced
+    if (hook === undefined) {
+      refuse(c, 0x8C, `authentication method ${JSON.stringify(method)} not supported`)
+      return
+    }
+    c.authMethod = method
+    const r = await hook(c, { method, data: p.properties?.authenticationData, step: 'connect' })
+    if (c.isClosed) return
+    if (r.reasonCode === 0x18) {
+      const pending: PendingConnect = { packet: p, assigned, serverKeepAlive }
+      c.pendingConnect = pending
+      c.state = State.AUTHENTICATING
+      c.writePacket({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })
+      return
+    }
+    if (r.reasonCode !== 0) {
+      refuse(c, r.reasonCode, 'enhanced authentication failed', r.reasonString)
+      return
+    }
+    authData = r.data
+  } else if (hooks.authenticate !== undefined) {
+    const no = refusal(await hooks.authenticate(c, p.username, p.password), 0x86)
+    if (no !== null) {
+      refuse(c, no.code, 'authenticate refused', no.text)
+      return
+    }
+  }
+  await finishConnect(c, { packet: p, assigned, serverKeepAlive }, authData)
+}
+
+/** The part of CONNECT after authentication; also the end of an enhanced-auth exchange. */
+export async function finishConnect (c: Connection, pc: PendingConnect, authData: Buffer | undefined): Promise<void> {
+  if (c.isClosed) return
+  const p = pc.packet
+  const broker = c.broker
+  const limits = broker.limits
+  const v5 = p.protocolVersion === 5
+  const props = p.properties
+
+  // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
+  const old = broker.clients.get(c.id)
+  if (old !== undefined && old !== c) {
+    old.error('BROKER_ERR_SESSION_TAKEN_OVER', 'another connection took the client id over')
+    old.disconnect(0x8E, 'session taken over')
+  }
+
+  let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
+  const requested = expiry
+  expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
+  let s = broker.sessions.get(c.id)
+  let present = false
+  if (s !== undefined && p.clean) {
+    // clean session / clean start discards the old session [MQTT-3.1.2-4]
+    broker.cancelWill(s)
+    await broker.endSession(s)
+    s = undefined
+  }
+  if (c.isClosed) return
+  const wasPersistent = s?.persistent ?? false
+  if (s !== undefined) {
+    present = true // [MQTT-3.2.2-2]
+    broker.cancelWill(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
+    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+    s.expiryTimer = null
+    s.protocolVersion = p.protocolVersion
+    s.expiryInterval = expiry
+  } else {
+    s = new Session(c.id, p.protocolVersion, expiry)
+    broker.sessions.set(c.id, s)
+  }
+  const store = broker.store
+  if (s.persistent) {
+    await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()) })
+  } else if (wasPersistent) {
+    await store.deleteSession(s.clientId)
+  }
+  if (p.will !== undefined) {
+    const w = p.will
+    // the parsed will is a view of the socket chunk: keep a copy
+    c.will = { ...w, payload: Buffer.from(w.payload) }
+    await store.putWill({ clientId: c.id, nodeId: broker.id, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, ...(w.properties !== undefined ? { properties: w.properties } : {}) })
+  }
+  if (c.isClosed) return
+
+  c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflight)
+  if (props?.maximumPacketSize !== undefined) c.maxOut = props.maximumPacketSize
+  if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
+
+  if (v5) {
+    const ack: ConnackProperties = {
+      receiveMaximum: limits.maxInflight,
+      topicAliasMaximum: limits.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true
+    }
+    if (limits.maxPacketSize < 268435455) ack.maximumPacketSize = limits.maxPacketSize
+    if (expiry !== requested) ack.sessionExpiryInterval = expiry
+    if (pc.assigned) ack.assignedClientIdentifier = c.id
+    if (pc.serverKeepAlive !== undefined) ack.serverKeepAlive = pc.serverKeepAlive
+    if (c.authMethod !== undefined) {
+      ack.authenticationMethod = c.authMethod
+      if (authData !== undefined) ack.authenticationData = authData
+    }
+    c.writePacket({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: ack }, 5)
+  } else {
+    // 3.1 has no session present flag
+    c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)
+  }
+  c.state = State.CONNECTED
+  c.pendingConnect = null
+  s.conn = c
+  c.session = s
+  broker.clients.set(c.id, c)
+  const st = broker.stats
+  st.clientsConnected++
+  if (st.clientsConnected > st.clientsMaximum) st.clientsMaximum = st.clientsConnected
+  c.armKeepalive()
+  if (broker.listenerCount('client') > 0) broker.emit('client', c)
+  if (present) await broker.resumeSession(c, s)
+}

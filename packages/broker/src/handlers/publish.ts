@@ -1,0 +1,185 @@
+/**
+ * Inbound PUBLISH (the hot path). Checks (rate, topic alias, topic name, receive maximum),
+ * the optional authorizePublish hook, exactly-once for QoS 2, then routing. The PUBACK /
+ * PUBREC goes out only after the store accepted the retained message and every offline
+ * persistent subscriber's copy; acknowledgements keep the order the PUBLISHes arrived in.
+ */
+import type { PublishPacket, PublishProperties } from '@culex/packet'
+import { validateTopic } from '@culex/trie'
+import type { Connection } from '../connection.ts'
+import { Routed } from '../routed.ts'
+
+/** PUBLISH handler. */
+export function handlePublish (c: Connection, p: PublishPacket): void | Promise<void> {
+  const broker = c.broker
+  const limits = broker.limits
+  broker.stats.publishReceived++
+  if (limits.publishRatePerSecond > 0) {
+    const now = Date.now()
+    if (now - c.rateStart >= 1000) {
+      c.rateStart = now
+      c.rateCount = 0
+    }
+    if (++c.rateCount > limits.publishRatePerSecond) {
+      c.error('BROKER_ERR_RATE_LIMIT', `more than ${limits.publishRatePerSecond} PUBLISH per second`)
+      c.disconnect(0x96, 'message rate too high')
+      return
+    }
+  }
+  let topic = p.topic
+  let props = p.properties
+  if (props !== undefined && c.protocolVersion === 5) {
+    const alias = props.topicAlias
+    if (alias !== undefined) {
+      if (alias === 0 || alias > limits.topicAliasMaximum) { // [MQTT-3.3.2-8] [MQTT-3.3.2-9]
+        c.error('BROKER_ERR_PROTOCOL', `topic alias ${alias} outside 1..${limits.topicAliasMaximum}`, undefined, 0x94)
+        c.disconnect(0x94, 'topic alias invalid')
+        return
+      }
+      if (topic.length === 0) {
+        const known = c.aliasesIn?.get(alias)
+        if (known === undefined) {
+          c.error('BROKER_ERR_PROTOCOL', `topic alias ${alias} was never set`)
+          c.disconnect(0x82, 'unknown topic alias')
+          return
+        }
+        topic = known
+      } else {
+        (c.aliasesIn ??= new Map()).set(alias, topic)
+      }
+    }
+    if (alias !== undefined || props.subscriptionIdentifier !== undefined) {
+      const copy: PublishProperties = { ...props }
+      delete copy.topicAlias
+      delete copy.subscriptionIdentifier
+      props = copy
+    }
+  }
+  const bad = validateTopic(topic, { maxLevels: limits.maxTopicLevels })
+  if (bad !== null) { // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
+    c.error('BROKER_ERR_TOPIC_INVALID', bad.message, bad)
+    c.disconnect(0x90, 'topic name invalid')
+    return
+  }
+  const qos = p.qos
+  if (qos > 0) {
+    if (c.protocolVersion === 5 && c.inUnacked >= limits.maxInflight) {
+      // more unacknowledged QoS 1/2 than our Receive Maximum [MQTT-3.3.4-9]
+      c.error('BROKER_ERR_RECEIVE_MAXIMUM', `more than ${limits.maxInflight} unacknowledged QoS 1/2 PUBLISH`)
+      c.disconnect(0x93, 'receive maximum exceeded')
+      return
+    }
+    if (qos === 2) {
+      const s = c.session!
+      if (s.incoming !== null && s.incoming.has(p.messageId!)) {
+        // already received, PUBREL not yet: acknowledge again, do not route again [MQTT-4.3.3-10]
+        c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
+        return
+      }
+      if (s.restored && s.persistent) return checkRestored(c, p, topic, props)
+    }
+  }
+  const expiry = props?.messageExpiryInterval
+  const m = new Routed(topic, p.payload, qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
+  const hook = broker.hooks.authorizePublish
+  if (hook !== undefined) {
+    return Promise.resolve(hook(c, topic === p.topic ? p : { ...p, topic })).then((ok) => {
+      if (ok === true) {
+        accept(c, p, m)
+        return
+      }
+      deny(c, p, typeof ok === 'number' ? ok : 0x87)
+    })
+  }
+  accept(c, p, m)
+}
+
+async function checkRestored (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
+  const s = c.session!
+  if (await c.broker.store.hasIncoming(s.clientId, p.messageId!)) {
+    ;(s.incoming ??= new Set()).add(p.messageId!)
+    c.inUnacked++
+    c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
+    return
+  }
+  s.restored = false
+  const expiry = props?.messageExpiryInterval
+  const m = new Routed(topic, p.payload, p.qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
+  const hook = c.broker.hooks.authorizePublish
+  if (hook !== undefined) {
+    const ok = await hook(c, p)
+    if (ok !== true) {
+      deny(c, p, typeof ok === 'number' ? ok : 0x87)
+      return
+    }
+  }
+  accept(c, p, m)
+}
+
+/** Refused by authorizePublish: 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
+function deny (c: Connection, p: PublishPacket, reasonCode: number): void {
+  c.error('BROKER_ERR_NOT_AUTHORIZED', `PUBLISH to ${JSON.stringify(p.topic)} refused`, undefined, reasonCode)
+  if (p.qos === 0) return
+  const v5 = c.protocolVersion === 5
+  if (p.qos === 1) {
+    c.writePacket(v5 ? { cmd: 'puback', messageId: p.messageId!, reasonCode } : { cmd: 'puback', messageId: p.messageId! })
+    return
+  }
+  if (v5) {
+    c.writePacket({ cmd: 'pubrec', messageId: p.messageId!, reasonCode })
+    return
+  }
+  const s = c.session!
+  ;(s.incoming ??= new Set()).add(p.messageId!)
+  c.inUnacked++
+  c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
+}
+
+function accept (c: Connection, p: PublishPacket, m: Routed): void {
+  const broker = c.broker
+  const stored = broker.dispatchMessage(m, c)
+  const qos = p.qos
+  if (qos === 0) {
+    if (stored !== null) stored.catch((err: unknown) => { broker.storeError('storing a QoS 0 message', err) })
+    return
+  }
+  const id = p.messageId!
+  let s = c.session!
+  if (qos === 2) {
+    s = c.session!
+    ;(s.incoming ??= new Set()).add(id)
+    c.inUnacked++
+  }
+  let work: Promise<unknown> | null = stored
+  if (qos === 2 && s.persistent) {
+    const put = broker.store.putIncoming(s.clientId, id)
+    work = work === null ? put : Promise.all([work, put])
+  }
+  if (work === null && c.ackTail === null) {
+    writeAck(c, qos, id, 0)
+    return
+  }
+  // wait for the store, and for earlier acks, so acks keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3]
+  if (qos === 1) c.inUnacked++
+  const before = c.ackTail
+  const gate = work === null ? before! : before === null ? work : Promise.all([before, work])
+  const tail: Promise<unknown> = gate.then(() => 0, (err: unknown) => {
+    broker.storeError('storing a message before acknowledging it', err)
+    return 0x80
+  }).then((rc) => {
+    if (qos === 1) c.inUnacked--
+    if (c.ackTail === tail) c.ackTail = null
+    if (rc !== 0 && c.protocolVersion !== 5) {
+      // 3.x has no negative acknowledgement: close so the client resends
+      c.disconnect(0x80, 'store failure')
+      return
+    }
+    writeAck(c, qos, id, rc as number)
+  })
+  c.ackTail = tail
+}
+
+function writeAck (c: Connection, qos: number, id: number, rc: number): void {
+  if (qos === 1) c.writePacket(rc === 0 ? { cmd: 'puback', messageId: id } : { cmd: 'puback', messageId: id, reasonCode: rc })
+  else c.writePacket(rc === 0 ? { cmd: 'pubrec', messageId: id } : { cmd: 'pubrec', messageId: id, reasonCode: rc })
+}

@@ -1,0 +1,174 @@
+/**
+ * Options of {@link Broker}: limits (each with a default), hooks, store, bus and logger.
+ *
+ * Units: sizes in bytes, `connectTimeout` in milliseconds, keepalive and `sysInterval` in
+ * seconds (as MQTT counts them).
+ */
+import type { ConnectPacket, PublishPacket, Subscription } from '@culex/packet'
+import type { Bus } from './bus.ts'
+import type { Store, StoredMessage } from './store.ts'
+
+/** Transport a connection came in on, as the app reports it to `handle`. */
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss' | 'other'
+
+/** What the app knows about a stream it hands to `broker.handle`. */
+export interface ConnectionInfo {
+  remoteAddress?: string
+  remotePort?: number
+  transport?: Transport
+  /** The peer's TLS certificate, if the app asked for one. */
+  tlsCertificate?: unknown
+}
+
+/** The view of a connected (or connecting) client that hooks and events receive. */
+export interface Client {
+  /** Client identifier; '' until CONNECT was processed. Assigned ids appear here. */
+  readonly id: string
+  /** 3, 4 or 5; 0 until CONNECT was processed. */
+  readonly protocolVersion: 0 | 3 | 4 | 5
+  readonly username: string | undefined
+  readonly info: ConnectionInfo
+  /** True between a successful CONNACK and the close of the connection. */
+  readonly connected: boolean
+  /** Keepalive in effect, in seconds (after the server maximum was applied). */
+  readonly keepalive: number
+  /** Close the connection; 5.0 clients get DISCONNECT `reasonCode` (default 0x98 administrative action). */
+  close (reasonCode?: number, reasonString?: string): void
+}
+
+/** Result of `authenticate` and `preConnect`: allow, or refuse with a reason. */
+export type AuthResult = boolean | { reasonCode: number, reasonString?: string }
+
+/** One step of MQTT 5 enhanced authentication, given to `authenticateEnhanced`. */
+export interface EnhancedAuthRequest {
+  /** Authentication Method from CONNECT. */
+  method: string
+  /** Authentication Data from the CONNECT or AUTH packet. */
+  data: Buffer | undefined
+  /** 'connect': first step (CONNECT); 'continue': AUTH 0x18; 'reauthenticate': AUTH 0x19 after connect. */
+  step: 'connect' | 'continue' | 'reauthenticate'
+}
+
+/** Answer of `authenticateEnhanced`. */
+export interface EnhancedAuthResponse {
+  /** 0x00 success, 0x18 continue (send `data` in AUTH and wait for the client), or a failure code (>= 0x80). */
+  reasonCode: number
+  data?: Buffer
+  reasonString?: string
+}
+
+/** Hooks: every one is optional; absent means "allow". They may be sync or async. */
+export interface BrokerHooks {
+  /** Called first for every CONNECT, before `authenticate` (e.g. per-address rate limits). */
+  preConnect?: (client: Client, packet: ConnectPacket) => AuthResult | Promise<AuthResult>
+  /** Check credentials. `false` refuses with 0x86 (5.0) / return code 4 (3.x). */
+  authenticate?: (client: Client, username: string | undefined, password: Buffer | undefined) => AuthResult | Promise<AuthResult>
+  /**
+   * MQTT 5 enhanced authentication (CONNECT with an Authentication Method, AUTH packets,
+   * re-authentication). Without this hook such CONNECTs get 0x8C Bad authentication method.
+   */
+  authenticateEnhanced?: (client: Client, request: EnhancedAuthRequest) => EnhancedAuthResponse | Promise<EnhancedAuthResponse>
+  /**
+   * May `client` publish `packet` (also called for its will when it is published)?
+   * `false` refuses (5.0: PUBACK/PUBREC 0x87; 3.x: acknowledged and dropped); a number is
+   * the reason code to answer with.
+   */
+  authorizePublish?: (client: Client, packet: PublishPacket) => boolean | number | Promise<boolean | number>
+  /**
+   * May `client` subscribe to `subscription`? `false` refuses (SUBACK 0x87 in 5.0, 0x80 in
+   * 3.x); a QoS number grants at most that QoS; a number >= 0x80 is the SUBACK reason code.
+   */
+  authorizeSubscribe?: (client: Client, subscription: Subscription) => boolean | number | Promise<boolean | number>
+  /**
+   * Synchronous, called per delivery: return the message to send to `client` (the same
+   * object or a changed copy), or null to skip this client.
+   */
+  authorizeForward?: (client: Client, message: StoredMessage) => StoredMessage | null
+}
+
+/** Limits; every one has a default. */
+export interface BrokerLimits {
+  /** Concurrent connections (including ones not yet past CONNECT); more are refused. Default Infinity. */
+  maxConnections?: number
+  /** Largest packet accepted from clients, bytes (advertised in CONNACK). Default 16 MiB. */
+  maxPacketSize?: number
+  /** Maximum levels of a topic name or filter. Default 200 (Mosquitto's). */
+  maxTopicLevels?: number
+  /** Queued QoS 1/2 messages per session (offline queue and per-connection queue). Default 1000. */
+  maxQueuedMessages?: number
+  /** Unacknowledged QoS 1/2 messages per direction (also the advertised Receive Maximum). Default 100. */
+  maxInflight?: number
+  /** Retained messages kept; new retained topics beyond it are not stored. Default Infinity. */
+  maxRetained?: number
+  /** Milliseconds a new connection may take to send CONNECT. Default 30000. */
+  connectTimeout?: number
+  /** Highest keepalive granted, seconds (5.0 Server Keep Alive); 0 allows any. Default 0. */
+  maxKeepalive?: number
+  /** PUBLISH packets per second per client; above it the client is disconnected (0x96). 0 = unlimited. Default 0. */
+  publishRatePerSecond?: number
+  /** Topic aliases a 5.0 client may use towards the broker (Topic Alias Maximum). Default 10. */
+  topicAliasMaximum?: number
+  /** Bytes buffered for a socket above which QoS 0 is dropped and QoS 1/2 waits in the queue. Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** Highest session expiry interval granted, seconds. Default 0xFFFFFFFF (never). */
+  maxSessionExpiryInterval?: number
+}
+
+/** A pino-like logger. */
+export interface Logger {
+  debug (obj: unknown, msg?: string): void
+  info (obj: unknown, msg?: string): void
+  warn (obj: unknown, msg?: string): void
+  error (obj: unknown, msg?: string): void
+}
+
+/** Options of `new Broker(options)`. */
+export interface BrokerOptions extends BrokerHooks {
+  /** Broker id (used as node id and in $SYS). Default: the bus's node id, or a random UUID. */
+  id?: string
+  /** Persistence. Default: a new {@link MemoryStore} (closed by `broker.close()`). */
+  store?: Store
+  /** Cluster bus. Default: a new {@link LocalBus}. */
+  bus?: Bus
+  limits?: BrokerLimits
+  /** Seconds between $SYS publications; 0 turns $SYS off. Default 10. */
+  sysInterval?: number
+  logger?: Logger
+}
+
+/** Limits with every default filled in. */
+export type ResolvedLimits = Required<BrokerLimits>
+
+/** The default of every limit. */
+export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  maxConnections: Infinity,
+  maxPacketSize: 16 * 1024 * 1024,
+  maxTopicLevels: 200,
+  maxQueuedMessages: 1000,
+  maxInflight: 100,
+  maxRetained: Infinity,
+  connectTimeout: 30_000,
+  maxKeepalive: 0,
+  publishRatePerSecond: 0,
+  topicAliasMaximum: 10,
+  maxBufferedBytes: 1024 * 1024,
+  maxSessionExpiryInterval: 0xFFFFFFFF
+})
+
+/** Fill in defaults and check types; throws a TypeError naming the bad option. */
+export function resolveLimits (limits: BrokerLimits = {}): ResolvedLimits {
+  const out = { ...DEFAULT_LIMITS }
+  for (const [key, value] of Object.entries(limits) as Array<[keyof ResolvedLimits, unknown]>) {
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`limits.${key}: unknown limit (expected one of ${Object.keys(DEFAULT_LIMITS).join(', ')})`)
+    if (value === undefined) continue
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+      throw new TypeError(`limits.${key}: expected a number >= 0, got ${String(value)}`)
+    }
+    out[key] = value
+  }
+  if (out.maxInflight < 1 || out.maxInflight > 65535) throw new TypeError(`limits.maxInflight: expected 1..65535, got ${out.maxInflight}`)
+  if (out.topicAliasMaximum > 65535) throw new TypeError(`limits.topicAliasMaximum: expected 0..65535, got ${out.topicAliasMaximum}`)
+  if (out.maxKeepalive > 65535) throw new TypeError(`limits.maxKeepalive: expected 0..65535, got ${out.maxKeepalive}`)
+  if (out.maxPacketSize < 64 || out.maxPacketSize > 268435455) throw new TypeError(`limits.maxPacketSize: expected 64..268435455, got ${out.maxPacketSize}`)
+  return out
+}
