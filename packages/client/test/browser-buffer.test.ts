@@ -1,6 +1,14 @@
 import t from 'tap'
 import { Buffer as B, isUtf8 } from '../src/browser-buffer.ts'
 
+/** Internal Buffer methods @culex/packet calls (not in Node's public typings). */
+interface Internals {
+  utf8Write: (s: string, o: number) => number
+  latin1Write: (s: string, o: number) => number
+  utf8Slice: (a?: number, b?: number) => string
+  latin1Slice: (a?: number, b?: number) => string
+}
+
 t.test('the browser Buffer implements what @culex/packet and the client call', async (t) => {
   const s = B.from('héllo €')
   t.ok(s instanceof Uint8Array)
@@ -24,7 +32,7 @@ t.test('the browser Buffer implements what @culex/packet and the client call', a
   t.equal(a.readUInt32BE(0), 0xdeadbeef)
   t.equal(a.writeUInt16BE(0x1234, 4), 6)
   t.equal(a.readUInt16BE(4), 0x1234)
-  const u = B.allocUnsafe(8)
+  const u = B.allocUnsafe(8) as Buffer & Internals
   t.equal(u.utf8Write('€', 0), 3)
   t.equal(u.latin1Write('ab', 3), 2)
   t.equal(u.utf8Slice(0, 3), '€')
@@ -43,7 +51,7 @@ t.test('the browser Buffer implements what @culex/packet and the client call', a
   t.equal(B.concat([B.from('a')], 1).toString(), 'a')
   t.ok(isUtf8(B.from('ok €')))
   t.notOk(isUtf8(new Uint8Array([0xc3, 0x28])))
-  const big = B.alloc(10000, 0)
+  const big = B.alloc(10000, 0) as Buffer & Internals
   big.fill(65)
   t.equal(big.latin1Slice().length, 10000)
 })
