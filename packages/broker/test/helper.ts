@@ -5,6 +5,7 @@
  */
 import { Duplex } from 'node:stream'
 import mqttPacket from 'mqtt-packet'
+import { encode, type Packet } from '@culex/packet'
 import { Broker, type BrokerOptions } from '../src/index.ts'
 
 // tap's Test type, without importing tap's internals
@@ -80,7 +81,15 @@ export class TestClient {
 
   /** Encode with mqtt-packet and write. */
   send (packet: AnyPacket): void {
-    this.stream.write(mqttPacket.generate(packet as mqttPacket.Packet, { protocolVersion: this.version }))
+    let bytes: Buffer
+    try {
+      bytes = mqttPacket.generate(packet as mqttPacket.Packet, { protocolVersion: this.version })
+    } catch {
+      // mqtt-packet refuses some packets a broker must still handle (e.g. an empty client id
+      // with clean session 0): encode those with @culex/packet
+      bytes = encode(packet as Packet, this.version)
+    }
+    this.stream.write(bytes)
   }
 
   sendRaw (bytes: Buffer | number[]): void {

@@ -1,0 +1,169 @@
+import t from 'tap'
+import { MemoryStore } from '../src/index.ts'
+import { connect, delay, setup } from './helper.ts'
+
+t.test('[MQTT-3.2.2-2] persistent session: session present, subscriptions kept, offline QoS 1 queued and delivered', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'p', clean: false })
+  t.equal(a.connack.sessionPresent, false)
+  await a.subscribe('q/#', 1)
+  a.disconnect()
+  await a.closed()
+  const pub = await connect(t, broker, {})
+  for (let i = 0; i < 3; i++) {
+    pub.publish('q/x', `m${i}`, 1)
+    await pub.next('puback')
+  }
+  pub.publish('q/x', 'qos0 is not queued', 0)
+  await delay(10)
+  const b = await connect(t, broker, { clientId: 'p', clean: false })
+  t.equal(b.connack.sessionPresent, true)
+  const got: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const m = await b.next('publish')
+    got.push(m.payload.toString())
+    b.send({ cmd: 'puback', messageId: m.messageId })
+  }
+  t.same(got, ['m0', 'm1', 'm2'], 'in order [MQTT-4.6.0-6]')
+  t.ok(await b.nothing(50, 'publish'))
+})
+
+t.test('[MQTT-3.1.2-6] clean session: nothing kept; [MQTT-3.2.2-1] session present 0', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'c', clean: false })
+  await a.subscribe('x', 1)
+  a.disconnect()
+  await a.closed()
+  const b = await connect(t, broker, { clientId: 'c', clean: true })
+  t.equal(b.connack.sessionPresent, false)
+  b.disconnect()
+  await b.closed()
+  const c = await connect(t, broker, { clientId: 'c', clean: false })
+  t.equal(c.connack.sessionPresent, false, 'clean session ended the old session')
+  const pub = await connect(t, broker, {})
+  pub.publish('x', 'y', 1)
+  await pub.next('puback')
+  t.ok(await c.nothing(50, 'publish'), 'old subscription gone')
+})
+
+t.test('[MQTT-4.4.0-1] unacknowledged QoS 1 is resent with DUP and the same packet id on reconnect', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'r', clean: false })
+  await a.subscribe('t', 1)
+  const pub = await connect(t, broker, {})
+  pub.publish('t', 'once', 1)
+  const first = await a.next('publish')
+  t.equal(first.dup, false)
+  a.drop()
+  await delay(20)
+  const b = await connect(t, broker, { clientId: 'r', clean: false })
+  const again = await b.next('publish')
+  t.equal(again.dup, true)
+  t.equal(again.messageId, first.messageId)
+  t.equal(again.payload.toString(), 'once')
+  b.send({ cmd: 'puback', messageId: again.messageId })
+  t.ok(await b.nothing(50, 'publish'))
+})
+
+t.test('[MQTT-4.3.3] QoS 2 outbound survives reconnect in PUBREL state; delivered once', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'q2', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe('t', 2)
+  const pub = await connect(t, broker, {})
+  pub.publish('t', 'x', 2)
+  await pub.next('pubrec')
+  pub.send({ cmd: 'pubrel', messageId: 1 })
+  const m = await a.next('publish')
+  a.send({ cmd: 'pubrec', messageId: m.messageId })
+  await a.next('pubrel')
+  a.drop()
+  await delay(20)
+  const b = await connect(t, broker, { clientId: 'q2', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  t.equal(b.connack.sessionPresent, true)
+  const rel = await b.next('pubrel')
+  t.equal(rel.messageId, m.messageId, 'PUBREL resent, not the PUBLISH [MQTT-4.4.0-1]')
+  b.send({ cmd: 'pubcomp', messageId: rel.messageId })
+  t.ok(await b.nothing(50, 'publish'))
+})
+
+t.test('[MQTT-3.1.2-23] 5.0 session expiry: gone after the interval; DISCONNECT can change it', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'e', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 1 } })
+  await a.subscribe('t', 1)
+  a.disconnect({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+  await a.closed()
+  await delay(10)
+  t.equal(broker.sessions.has('e'), false, 'DISCONNECT expiry 0 ends the session now')
+  const b = await connect(t, broker, { clientId: 'e2', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 1 } })
+  b.disconnect()
+  await b.closed()
+  t.equal(broker.sessions.has('e2'), true)
+  await delay(1200)
+  t.equal(broker.sessions.has('e2'), false, 'expired after 1 s')
+})
+
+t.test('[MQTT-3.14.2-2] DISCONNECT may not set a session expiry when CONNECT had 0', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { protocolVersion: 5 })
+  a.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 10 } })
+  t.equal((await a.next('disconnect')).reasonCode, 0x82)
+})
+
+t.test('maxSessionExpiryInterval caps the granted expiry (CONNACK says so)', async (t) => {
+  const broker = setup(t, { limits: { maxSessionExpiryInterval: 5 } })
+  const a = await connect(t, broker, { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 100 } })
+  t.equal(a.connack.properties.sessionExpiryInterval, 5)
+})
+
+t.test('offline queue is bounded by maxQueuedMessages (oldest dropped, counted)', async (t) => {
+  const broker = setup(t, { limits: { maxQueuedMessages: 2 } })
+  const a = await connect(t, broker, { clientId: 'b', clean: false })
+  await a.subscribe('t', 1)
+  a.disconnect()
+  await a.closed()
+  const pub = await connect(t, broker, {})
+  for (let i = 0; i < 4; i++) {
+    pub.publish('t', `m${i}`, 1)
+    await pub.next('puback')
+  }
+  const b = await connect(t, broker, { clientId: 'b', clean: false })
+  const got = [(await b.next('publish')).payload.toString(), (await b.next('publish')).payload.toString()]
+  t.same(got, ['m2', 'm3'])
+  t.equal(broker.stats.publishDropped, 2)
+})
+
+t.test('persistent sessions are restored from the store by a new broker', async (t) => {
+  const store = new MemoryStore()
+  const b1 = setup(t, { store })
+  const a = await connect(t, b1, { clientId: 'keep', clean: false })
+  await a.subscribe('r/#', 1)
+  a.disconnect()
+  await a.closed()
+  await delay(10)
+  const b2 = setup(t, { store })
+  await b2.ready()
+  const pub = await connect(t, b2, {})
+  pub.publish('r/1', 'after restart', 1)
+  await pub.next('puback')
+  const back = await connect(t, b2, { clientId: 'keep', clean: false })
+  t.equal(back.connack.sessionPresent, true)
+  t.equal((await back.next('publish')).payload.toString(), 'after restart')
+})
+
+t.test('durability: PUBACK waits for the offline enqueue', async (t) => {
+  const store = new MemoryStore()
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const enqueue = store.enqueue.bind(store)
+  store.enqueue = async (...args) => { await gate; return enqueue(...args) }
+  const broker = setup(t, { store })
+  const a = await connect(t, broker, { clientId: 'd', clean: false })
+  await a.subscribe('t', 1)
+  a.disconnect()
+  await a.closed()
+  const pub = await connect(t, broker, {})
+  pub.publish('t', 'x', 1)
+  t.ok(await pub.nothing(50, 'puback'), 'no PUBACK before the store resolved')
+  release()
+  t.ok(await pub.next('puback'))
+})
