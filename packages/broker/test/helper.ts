@@ -147,8 +147,7 @@ export class TestClient {
 
   /** Drop the connection without DISCONNECT. */
   drop (): void {
-    this.stream.destroy()
-    this.stream.emit('end')
+    this.stream.end()
   }
 }
 

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { connect, delay, setup } from './helper.ts'
+
+const will = { topic: 'will', payload: Buffer.from('gone'), qos: 1, retain: false }
+
+t.test('[MQTT-3.1.2-8] the will is published when the connection closes abnormally', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 1)
+  const c = await connect(t, broker, { will })
+  c.drop()
+  const m = await w.next('publish')
+  t.equal(m.payload.toString(), 'gone')
+})
+
+t.test('[MQTT-3.1.2-10] the will is discarded on a normal DISCONNECT', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 1)
+  const c = await connect(t, broker, { will })
+  c.disconnect()
+  await c.closed()
+  t.ok(await w.nothing(50, 'publish'))
+  t.equal(await broker.store.getWill(c.connack ? [...broker.sessions.keys()][0]! : ''), null)
+})
+
+t.test('DISCONNECT 0x04 (5.0) publishes the will', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 1)
+  const c = await connect(t, broker, { protocolVersion: 5, will })
+  c.disconnect({ cmd: 'disconnect', reasonCode: 0x04 })
+  t.equal((await w.next('publish')).payload.toString(), 'gone')
+})
+
+t.test('a protocol violation publishes the will', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 0)
+  const c = await connect(t, broker, { will })
+  c.sendRaw([0x00, 0x00]) // packet type 0 is reserved
+  t.equal((await w.next('publish')).payload.toString(), 'gone')
+})
+
+t.test('[MQTT-3.1.3-9] will delay: a reconnect within the delay cancels the will', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 0)
+  const opts = { protocolVersion: 5 as const, clientId: 'wd', clean: false, properties: { sessionExpiryInterval: 60 }, will: { ...will, properties: { willDelayInterval: 1 } } }
+  const c = await connect(t, broker, opts)
+  c.drop()
+  await delay(100)
+  await connect(t, broker, { ...opts, clean: false })
+  await delay(1100)
+  t.ok(await w.nothing(0, 'publish'), 'not published')
+})
+
+t.test('[MQTT-3.1.3-9] will delay: published after the delay, or at session end if sooner', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 0)
+  const c = await connect(t, broker, { protocolVersion: 5, clientId: 'wd2', properties: { sessionExpiryInterval: 1 }, will: { ...will, properties: { willDelayInterval: 30, messageExpiryInterval: 60, contentType: 'text/plain' } } })
+  const started = Date.now()
+  c.drop()
+  t.ok(await w.nothing(500, 'publish'), 'not yet')
+  const m = await w.next('publish', 2000)
+  t.ok(Date.now() - started >= 900, 'at session expiry (1 s), not the 30 s delay')
+  t.equal(m.payload.toString(), 'gone')
+})
+
+t.test('will with delay 0 goes out at once for a persistent session; wills pass authorizePublish', async (t) => {
+  let allowed = true
+  const broker = setup(t, { authorizePublish: () => allowed })
+  const w = await connect(t, broker, { protocolVersion: 5 })
+  await w.subscribe('will', 0)
+  const c = await connect(t, broker, { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 }, will: { ...will, properties: { userProperties: { a: 'b' }, responseTopic: 'rt', correlationData: Buffer.from('cd'), payloadFormatIndicator: true } } })
+  c.drop()
+  const m = await w.next('publish')
+  t.same(m.properties.userProperties, { a: 'b' })
+  t.equal(m.properties.responseTopic, 'rt')
+  allowed = false
+  const d = await connect(t, broker, { will })
+  d.drop()
+  t.ok(await w.nothing(50, 'publish'), 'refused will is not published')
+})
+
+t.test('session takeover publishes the old connection will (delay 0)', async (t) => {
+  const broker = setup(t)
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 0)
+  await connect(t, broker, { clientId: 'tk', will })
+  await connect(t, broker, { clientId: 'tk' })
+  t.equal((await w.next('publish')).payload.toString(), 'gone')
+})
