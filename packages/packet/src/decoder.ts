@@ -288,6 +288,10 @@ export class Decoder {
       throw this.fail('PACKET_ERR_PROTOCOL_NAME', `expected protocol name 'MQTT' or 'MQIsdp', got '${protocolId}'`) // [MQTT-3.1.2-1]
     }
     const version = level as ProtocolVersion
+    if (levelByte > 0x7f && version === 5) {
+      // The bridge bit is a 3.x extension (Mosquitto, IBM); 0x85 is no protocol level of 5.0.
+      throw this.fail('PACKET_ERR_PROTOCOL_VERSION', 'expected protocol level 5, got 0x85 (bridge bit set)') // [MQTT-3.1.2-2]
+    }
     this.version = version
     const flags = this.u8()
     if ((flags & 1) !== 0) throw this.fail('PACKET_ERR_CONNECT_FLAGS', 'expected the reserved connect flag 0, got 1') // [MQTT-3.1.2-3]

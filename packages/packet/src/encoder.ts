@@ -317,6 +317,7 @@ function connectSize (p: ConnectPacket): number {
   if ((v === 3) !== (id === 'MQIsdp') || (id !== 'MQTT' && id !== 'MQIsdp')) {
     throw fail('PACKET_ERR_ENCODE_INVALID', `expected protocolId 'MQIsdp' for version 3 and 'MQTT' for 4 and 5, got '${String(id)}' with ${v}`) // [MQTT-3.1.2-1]
   }
+  if (p.bridgeMode === true && v === 5) throw fail('PACKET_ERR_ENCODE_INVALID', 'expected bridgeMode only with protocol version 3 or 4, got 5')
   let n = 2 + id.length + 1 + 1 + 2
   intCheck(p.keepalive ?? 0, 0, 65535, 'keepalive')
   if (v === 5) n += propsTotal(p.properties as Record<string, unknown> | undefined, K_CONNECT, 'CONNECT')

@@ -48,6 +48,7 @@ const bad: Bad[] = [
   { name: 'CONNECT MQIsdp with version 4', packet: { cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 4, clientId: 'a' }, code: 'PACKET_ERR_ENCODE_INVALID' },
   { name: 'CONNECT unknown protocol name', packet: { cmd: 'connect', protocolId: 'MQTX', protocolVersion: 4, clientId: 'a' }, code: 'PACKET_ERR_ENCODE_INVALID' },
   { name: 'CONNECT MQTT with version 3', packet: { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 3, clientId: 'a' }, code: 'PACKET_ERR_ENCODE_INVALID' },
+  { name: 'CONNECT 5.0 bridge mode', packet: { cmd: 'connect', protocolVersion: 5, bridgeMode: true, clientId: 'a' }, code: 'PACKET_ERR_ENCODE_INVALID' },
   { name: 'CONNECT keepalive 65536', packet: { cmd: 'connect', protocolVersion: 4, keepalive: 65536, clientId: 'a' }, code: 'PACKET_ERR_ENCODE_RANGE' },
   { name: 'CONNECT password without username in 3.1.1', packet: { cmd: 'connect', protocolVersion: 4, clientId: 'a', password: Buffer.from('p') }, code: 'PACKET_ERR_ENCODE_INVALID' },
   { name: 'CONNECT will QoS 3', packet: { cmd: 'connect', protocolVersion: 4, clientId: 'a', will: { topic: 't', payload: Buffer.alloc(0), qos: 3, retain: false } }, code: 'PACKET_ERR_ENCODE_RANGE' },
