@@ -1,1 +1,3 @@
-export {}
+export { storeSuite, type StoreSuiteOptions, type StoreHarness, type StorePairHarness } from './suite.ts'
+export { matches } from './topic.ts'
+export { allBytes, msg, richMessage, richWill, session, plain } from './fixtures.ts'
