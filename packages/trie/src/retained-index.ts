@@ -11,7 +11,7 @@
  * - Topics starting with `$` are not matched by a filter whose first level is `+` or `#`
  *   [MQTT-4.7.2-1].
  */
-import { deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
+import { Interner, deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
 import { validateFilter, validateTopic } from './validate.ts'
 
 const DOLLAR = 36
@@ -45,6 +45,7 @@ export type RetainedCallback<T> = (value: T, topic: string) => void
 export class RetainedIndex<T> {
   #root = new RetainedNode<T>()
   #size = 0
+  #interner = new Interner()
 
   /** Number of stored topics. */
   get size (): number {
@@ -71,7 +72,7 @@ export class RetainedIndex<T> {
       let next = getChild(node, word)
       if (next === undefined) {
         next = new RetainedNode<T>()
-        setChild(node, word, next)
+        setChild(node, this.#interner.intern(word), next)
       }
       node = next
       if (end === -1) break

