@@ -1,7 +1,7 @@
 /**
  * Node transports: mqtt:// (net), mqtts:// (tls), ws:// and wss:// (the `ws` package).
  */
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import WebSocket from 'ws'
 import { ClientError } from './errors.ts'
@@ -15,7 +15,7 @@ function socketTransport (url: URL, opts: TransportOptions, h: TransportHandlers
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
   const port = url.port === '' ? (secure ? 8883 : 1883) : Number(url.port)
   const sock = secure
-    ? tlsConnect({ host, port, servername: host, ...opts.tls }, () => h.onOpen())
+    ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...opts.tls }, () => h.onOpen())
     : netConnect({ host, port }, () => h.onOpen())
   sock.setNoDelay(true)
   let closed = false

@@ -1,0 +1,3 @@
+import { runMosquittoSuite } from './helpers/mosquitto-suite.ts'
+
+runMosquittoSuite('ws')
