@@ -213,6 +213,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
 
   logger.info({ store: opened.description, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
   for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
+  // One machine-readable line with every bound address (tests and scripts parse it).
+  logger.info({ ready: true, addresses: addresses.map(a => ({ protocol: a.protocol, host: a.host, port: a.port })) }, 'ready')
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
@@ -224,10 +226,12 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       // Let the DISCONNECTs flush; sockets still open after a grace period (e.g. in a TLS
       // handshake, idle HTTP keep-alive) are dropped.
       const open = [...sockets].filter(s => !s.destroyed)
+      let grace: NodeJS.Timeout | undefined
       await Promise.race([
         Promise.all(open.map(s => new Promise(resolve => s.once('close', resolve)))),
-        new Promise(resolve => setTimeout(resolve, 1000).unref())
+        new Promise(resolve => { grace = setTimeout(resolve, 1000) })
       ])
+      clearTimeout(grace)
       for (const s of sockets) s.destroy()
       await Promise.all(stopped)
     })()
