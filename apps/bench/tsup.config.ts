@@ -1,11 +1,12 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: ['src/index.ts', 'src/cli.ts', 'src/compare/aedes-server.ts'],
   format: ['esm'],
   target: 'node20',
-  dts: { compilerOptions: { composite: false } },
+  dts: { entry: 'src/index.ts', compilerOptions: { composite: false } },
   tsconfig: 'tsconfig.build.json',
   sourcemap: true,
-  clean: true
+  clean: true,
+  external: ['aedes', '@culex/packet', '@culex/broker']
 })

@@ -1,1 +1,11 @@
-export {}
+export { parseCliArgs, defaultsFor, SCENARIOS, USAGE, type BenchOptions, type ScenarioName, type ParsedArgs } from './args.ts'
+export { BenchError, BenchErrorCode, isBenchError, type BenchErrorCodeValue } from './errors.ts'
+export { FrameScanner, type FrameHandler } from './scanner.ts'
+export { LatencyHistogram, bucketIndex, bucketLow, type HistogramSummary } from './histogram.ts'
+export { perSecond, expectedDeliveries, lossPercent, dueMessages, intendedSendTime, memoryPerConnection, median, minMax, ratio, cpuPercent, rotate } from './math.ts'
+export { BenchClient, type ClientOptions } from './client.ts'
+export { startRelay, type Relay } from './relay.ts'
+export { runScenario } from './run.ts'
+export { formatResult, fmt } from './report.ts'
+export { parseVmRss, readRssKiB } from './proc.ts'
+export type { BenchResult } from './result.ts'

@@ -1,0 +1,29 @@
+/**
+ * The result record of one scenario run: printed as a table, or as one JSON line.
+ */
+import type { HistogramSummary } from './histogram.ts'
+
+/** One scenario run. Rates are per second; latency in milliseconds; memory in KiB. */
+export interface BenchResult {
+  type: 'result'
+  scenario: string
+  label: string
+  target: string
+  params: Record<string, number | string | boolean>
+  /** Measured window in ms. */
+  durationMs: number
+  /** Messages published (QoS 0: written; QoS 1/2: acknowledged) in the window. */
+  published?: number
+  /** Messages delivered to subscribers in the window. */
+  delivered?: number
+  publishRate?: number
+  deliveredRate?: number
+  /** Expected deliveries that did not arrive, %. */
+  lossPercent?: number
+  latencyMs?: HistogramSummary
+  connect?: { clients: number, ratePerSecond: number, latencyMs: HistogramSummary }
+  memory?: { rssBeforeKiB: number, rssAfterKiB: number, perConnectionKiB: number }
+  /** The generator's own CPU over the window, % of one core. */
+  generatorCpuPercent: number
+  warnings: string[]
+}

@@ -1,0 +1,75 @@
+/**
+ * backlog: a persistent session (clean session = false) subscribes at QoS ≥ 1 and goes
+ * offline; N messages are published and acknowledged while it is away; then it reconnects
+ * and the time from reconnecting to the last queued message is measured (the drain).
+ * A broker that drops queued messages (queue limits) shows as loss, not as an error.
+ * The session is removed afterwards (clean reconnect).
+ */
+import type { RunContext } from '../context.ts'
+import { BenchError, BenchErrorCode } from '../errors.ts'
+import { cpuPercent, lossPercent, perSecond } from '../math.ts'
+import { publishAll } from '../publisher.ts'
+import type { BenchResult } from '../result.ts'
+import { encodePublish, publishPacketIdOffset } from '../wire.ts'
+
+export async function runBacklog (ctx: RunContext): Promise<BenchResult> {
+  const o = ctx.options
+  if (o.qos === 0) throw new BenchError(BenchErrorCode.badArgument, 'backlog needs --qos 1 or 2: QoS 0 messages are not queued for offline sessions')
+  const topic = `${o.prefix}/backlog`
+  const clientId = ctx.clientId('backlog')
+  const sub = await ctx.connect('backlog', { clientId, clean: false })
+  await sub.subscribe(topic, o.qos)
+  await ctx.release(sub)
+
+  const pub = await ctx.connect('pub')
+  const payload = Buffer.alloc(o.size, 0x61)
+  const frame = encodePublish({ topic, payload, qos: o.qos, packetId: 1 })
+  const idAt = publishPacketIdOffset(frame)
+  const frames: Buffer[] = []
+  for (let i = 0; i < o.messages; i++) frames.push(Buffer.from(frame))
+  const pa = publishAll(pub, frames, frames.map(() => idAt), o.qos, o.inflight)
+  ctx.startProgress(() => `backlog queued ${pa.acked()}/${o.messages}`)
+  await Promise.race([pa.done, ctx.waitFor('backlog: publishing', () => pa.acked() === o.messages, pa.acked)])
+  ctx.stopProgress()
+  await ctx.release(pub)
+
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  let last = t0
+  const again = await ctx.connect('backlog', { clientId, clean: false })
+  again.onPublish = () => { last = performance.now() }
+  ctx.startProgress(() => `backlog drained ${again.received}/${o.messages}`)
+  const warnings: string[] = []
+  try {
+    // a broker that dropped part of the queue stops sending: wait for a quiet period, then report loss
+    let seen = -1
+    let quietSince = performance.now()
+    while (again.received < o.messages) {
+      await ctx.sleep(2)
+      if (again.received !== seen) { seen = again.received; quietSince = performance.now() } else if (performance.now() - quietSince > Math.min(2000, o.timeout * 1000)) break
+    }
+  } finally {
+    ctx.stopProgress()
+  }
+  const ms = last - t0
+  const cpu = process.cpuUsage(c0)
+  const delivered = again.received
+  if (delivered < o.messages) warnings.push(`only ${delivered} of ${o.messages} queued messages arrived (broker queue limit?)`)
+  await ctx.release(again)
+  const cleanup = await ctx.connect('backlog', { clientId, clean: true })
+  await ctx.release(cleanup)
+  return {
+    type: 'result',
+    scenario: 'backlog',
+    label: o.label,
+    target: `${ctx.host}:${ctx.port}`,
+    params: { messages: o.messages, qos: o.qos, size: o.size, inflight: o.inflight },
+    durationMs: ms,
+    published: o.messages,
+    delivered,
+    deliveredRate: perSecond(delivered, ms),
+    lossPercent: lossPercent(o.messages, delivered),
+    generatorCpuPercent: cpuPercent(cpu, ms),
+    warnings
+  }
+}
