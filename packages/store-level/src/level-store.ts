@@ -1,0 +1,492 @@
+/**
+ * `LevelStore`: a {@link Store} on LevelDB (classic-level), embedded and on disk.
+ *
+ * One process owns the directory (LevelDB takes a lock), so the store keeps its indexes in
+ * memory and LevelDB only holds the data:
+ * - every session record (loaded at open; the broker restores them all anyway);
+ * - the set of retained topics in a @culex/trie RetainedIndex (values stay on disk), so a
+ *   wildcard match reads only the matching records;
+ * - the node of every will;
+ * - per client, once touched: the seq, state and packet id of each outgoing record and the
+ *   incoming QoS 2 ids.
+ * Writes go through a group commit (writer.ts): a method resolves once its batch is written,
+ * fsynced when `sync` is true (the default). Key layout: see README.md.
+ */
+import { ClassicLevel } from 'classic-level'
+import { RetainedIndex } from '@culex/trie'
+import type {
+  EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
+  SubscriptionRecord, WillRecord
+} from '@culex/broker'
+import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill, outgoingMeta, unpack, type OutMeta } from './codec.ts'
+import { LevelStoreError } from './errors.ts'
+import { GroupWriter } from './writer.ts'
+
+/** Options of {@link LevelStore}. */
+export interface LevelStoreOptions extends StoreOptions {
+  /** Directory of the database (created if missing). */
+  path: string
+  /**
+   * fsync every write batch before the method resolves. Default `true`: an acknowledged
+   * message survives a power loss. `false` still survives a crash or SIGKILL of the process
+   * (the write is in the OS page cache) but not an OS crash or power loss.
+   */
+  sync?: boolean
+}
+
+// NUL separates key parts: MQTT strings cannot contain U+0000 [MQTT-1.5.4-2].
+const SEP = '\u0000'
+const END = '\u0001'
+const K_SEQ = `m${SEP}seq`
+const kSession = (c: string): string => `s${SEP}${c}`
+const kRetained = (t: string): string => `r${SEP}${t}`
+const kWill = (c: string): string => `w${SEP}${c}`
+const kOut = (c: string, seq: number): string => `q${SEP}${c}${SEP}${seq.toString(16).padStart(14, '0')}`
+const kIn = (c: string, id: number): string => `i${SEP}${c}${SEP}${id}`
+
+interface ClientState {
+  /** seq → meta, in seq order (appends only ever add larger seqs). */
+  out: Map<number, OutMeta>
+  queued: number
+  incoming: Set<number>
+}
+
+function copySession (s: SessionRecord): SessionRecord {
+  const out: SessionRecord = { clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: s.subscriptions.map((x) => ({ ...x })) }
+  if (s.expiresAt !== undefined) out.expiresAt = s.expiresAt
+  return out
+}
+
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v))
+
+/**
+ * A {@link Store} on LevelDB in one directory.
+ *
+ * @example
+ * ```ts
+ * import { Broker } from '@culex/broker'
+ * import { LevelStore } from '@culex/store-level'
+ * const store = new LevelStore({ path: './data' })
+ * await store.open()
+ * const broker = new Broker({ store })
+ * ```
+ */
+export class LevelStore implements Store {
+  readonly #db: ClassicLevel<string, Buffer>
+  readonly #w: GroupWriter
+  readonly #max: number
+  readonly #path: string
+  #opening: Promise<void> | null = null
+  #closed = false
+  #seq = 0
+  readonly #sessions = new Map<string, SessionRecord>()
+  readonly #retained = new RetainedIndex<true>()
+  readonly #wills = new Map<string, string>()
+  readonly #clients = new Map<string, ClientState | Promise<ClientState>>()
+
+  /**
+   * @param opts - `path` (required), `sync` (default true), `maxQueuedMessages` (default 1000)
+   */
+  constructor (opts: LevelStoreOptions) {
+    this.#path = opts.path
+    this.#max = opts.maxQueuedMessages ?? 1000
+    this.#db = new ClassicLevel<string, Buffer>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+    this.#w = new GroupWriter(this.#db, opts.sync ?? true)
+  }
+
+  /**
+   * Open the database and load the indexes. Called implicitly by the first operation.
+   *
+   * @throws LevelStoreError STORE_LEVEL_ERR_OPEN
+   */
+  open (): Promise<void> {
+    this.#opening ??= this.#load()
+    return this.#opening
+  }
+
+  async #load (): Promise<void> {
+    try {
+      await this.#db.open()
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause ?? err
+      throw new LevelStoreError('STORE_LEVEL_ERR_OPEN', `LevelStore: expected to open the database in ${this.#path}, got ${(cause as Error).message}`, { cause: err })
+    }
+    const seq = await this.#db.get(K_SEQ)
+    if (seq !== undefined) this.#seq = Number(seq.toString())
+    for await (const [k, v] of this.#db.iterator({ gt: `s${SEP}`, lt: `s${END}` })) {
+      this.#sessions.set(k.slice(2), JSON.parse(v.toString()) as SessionRecord)
+    }
+    for await (const k of this.#db.keys({ gt: `r${SEP}`, lt: `r${END}` })) this.#retained.set(k.slice(2), true)
+    for await (const [k, v] of this.#db.iterator({ gt: `w${SEP}`, lt: `w${END}` })) {
+      this.#wills.set(k.slice(2), unpack(v, k).head.n as string)
+    }
+  }
+
+  async #ready (): Promise<void> {
+    if (this.#closed) throw new LevelStoreError('STORE_LEVEL_ERR_CLOSED', `LevelStore ${this.#path}: used after close()`)
+    await this.open()
+  }
+
+  async #get (key: string): Promise<Buffer | undefined> {
+    const p = this.#w.peek(key)
+    if (p !== undefined) return p ?? undefined
+    return await this.#db.get(key)
+  }
+
+  async #getMany (keys: string[]): Promise<Array<Buffer | undefined>> {
+    const out: Array<Buffer | undefined> = new Array(keys.length)
+    const miss: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const p = this.#w.peek(keys[i]!)
+      if (p === undefined) miss.push(i)
+      else out[i] = p ?? undefined
+    }
+    if (miss.length > 0) {
+      const got = await this.#db.getMany(miss.map((i) => keys[i]!))
+      for (let j = 0; j < miss.length; j++) out[miss[j]!] = got[j]
+    }
+    return out
+  }
+
+  /** The in-memory state of a client's queue and incoming ids, loaded from disk once. */
+  async #client (c: string): Promise<ClientState> {
+    let s = this.#clients.get(c)
+    if (s === undefined) {
+      s = this.#loadClient(c)
+      this.#clients.set(c, s)
+    }
+    return await s
+  }
+
+  async #loadClient (c: string): Promise<ClientState> {
+    const st: ClientState = { out: new Map(), queued: 0, incoming: new Set() }
+    const prefix = `q${SEP}${c}${SEP}`
+    for await (const [k, v] of this.#db.iterator({ gt: prefix, lt: `q${SEP}${c}${END}` })) {
+      const meta = outgoingMeta(v, k)
+      st.out.set(parseInt(k.slice(prefix.length), 16), meta)
+      if (meta.state === 'queued') st.queued++
+    }
+    const iprefix = `i${SEP}${c}${SEP}`
+    for await (const k of this.#db.keys({ gt: iprefix, lt: `i${SEP}${c}${END}` })) st.incoming.add(Number(k.slice(iprefix.length)))
+    this.#clients.set(c, st)
+    return st
+  }
+
+  // ───────── sessions ─────────
+
+  async getSession (clientId: string): Promise<SessionRecord | null> {
+    await this.#ready()
+    const s = this.#sessions.get(clientId)
+    if (s === undefined || (s.expiresAt !== undefined && s.expiresAt <= Date.now())) return null
+    return copySession(s)
+  }
+
+  async saveSession (session: SessionRecord): Promise<void> {
+    await this.#ready()
+    const s = copySession(session)
+    this.#sessions.set(s.clientId, s)
+    this.#w.put(kSession(s.clientId), json(s))
+    await this.#w.commit()
+  }
+
+  async deleteSession (clientId: string): Promise<void> {
+    await this.#ready()
+    await this.#drop(clientId)
+    await this.#w.commit()
+  }
+
+  async #drop (clientId: string): Promise<void> {
+    const st = await this.#client(clientId)
+    this.#sessions.delete(clientId)
+    this.#w.del(kSession(clientId))
+    for (const seq of st.out.keys()) this.#w.del(kOut(clientId, seq))
+    for (const id of st.incoming) this.#w.del(kIn(clientId, id))
+    st.out.clear()
+    st.queued = 0
+    st.incoming.clear()
+  }
+
+  async addSubscriptions (clientId: string, subs: SubscriptionRecord[]): Promise<void> {
+    await this.#ready()
+    const s = this.#sessions.get(clientId)
+    if (s === undefined) return
+    for (const sub of subs) {
+      const i = s.subscriptions.findIndex((x) => x.topic === sub.topic)
+      if (i >= 0) s.subscriptions[i] = { ...sub }
+      else s.subscriptions.push({ ...sub })
+    }
+    this.#w.put(kSession(clientId), json(s))
+    await this.#w.commit()
+  }
+
+  async removeSubscriptions (clientId: string, topics: string[]): Promise<boolean[]> {
+    await this.#ready()
+    const s = this.#sessions.get(clientId)
+    if (s === undefined) return topics.map(() => false)
+    const out = topics.map((topic) => {
+      const i = s.subscriptions.findIndex((x) => x.topic === topic)
+      if (i < 0) return false
+      s.subscriptions.splice(i, 1)
+      return true
+    })
+    if (out.includes(true)) {
+      this.#w.put(kSession(clientId), json(s))
+      await this.#w.commit()
+    }
+    return out
+  }
+
+  async * sessions (): AsyncIterable<SessionRecord> {
+    await this.#ready()
+    const now = Date.now()
+    for (const s of [...this.#sessions.values()]) {
+      if (s.expiresAt === undefined || s.expiresAt > now) yield copySession(s)
+    }
+  }
+
+  async setSessionExpiry (clientId: string, expiresAt: number | undefined): Promise<void> {
+    await this.#ready()
+    const s = this.#sessions.get(clientId)
+    if (s === undefined) return
+    if (expiresAt === undefined) delete s.expiresAt
+    else s.expiresAt = expiresAt
+    this.#w.put(kSession(clientId), json(s))
+    await this.#w.commit()
+  }
+
+  async expireSessions (now: number): Promise<string[]> {
+    await this.#ready()
+    const gone: string[] = []
+    for (const s of this.#sessions.values()) if (s.expiresAt !== undefined && s.expiresAt <= now) gone.push(s.clientId)
+    for (const id of gone) await this.#drop(id)
+    await this.#w.commit()
+    return gone
+  }
+
+  // ───────── retained ─────────
+
+  async putRetained (message: StoredMessage): Promise<void> {
+    await this.#ready()
+    if (message.payload.length === 0) {
+      if (!this.#retained.delete(message.topic)) return
+      this.#w.del(kRetained(message.topic))
+    } else {
+      this.#retained.set(message.topic, true)
+      this.#w.put(kRetained(message.topic), encodeMessage(message))
+    }
+    await this.#w.commit()
+  }
+
+  async matchRetained (filter: string): Promise<StoredMessage[]> {
+    await this.#ready()
+    const topics: string[] = []
+    this.#retained.forEachMatch(filter, (_v, topic) => { topics.push(topic) })
+    if (topics.length === 0) return []
+    const keys = topics.map(kRetained)
+    const values = await this.#getMany(keys)
+    const now = Date.now()
+    const out: StoredMessage[] = []
+    let expired = false
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[i]
+      if (v === undefined) continue
+      const m = decodeMessage(v, keys[i]!)
+      if (m.expiresAt !== undefined && m.expiresAt <= now) {
+        if (this.#retained.delete(m.topic)) {
+          this.#w.del(keys[i]!)
+          expired = true
+        }
+        continue
+      }
+      out.push(m)
+    }
+    if (expired) await this.#w.commit()
+    return out
+  }
+
+  async countRetained (): Promise<number> {
+    await this.#ready()
+    return this.#retained.size
+  }
+
+  // ───────── outgoing ─────────
+
+  #append (c: string, st: ClientState, message: StoredMessage, ids: number[] | undefined): EnqueueResult {
+    const seq = ++this.#seq
+    const meta: OutMeta = { state: 'queued', messageId: undefined, expiresAt: message.expiresAt }
+    st.out.set(seq, meta)
+    st.queued++
+    this.#w.put(kOut(c, seq), encodeOutgoing(meta, message, ids))
+    let dropped = 0
+    if (st.queued > this.#max) {
+      for (const [s, m] of st.out) {
+        if (st.queued <= this.#max) break
+        if (m.state !== 'queued') continue
+        st.out.delete(s)
+        st.queued--
+        this.#w.del(kOut(c, s))
+        dropped++
+      }
+    }
+    return { seq, dropped }
+  }
+
+  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    const r = this.#append(clientId, st, message, subscriptionIds)
+    this.#w.put(K_SEQ, Buffer.from(String(this.#seq)))
+    await this.#w.commit()
+    return r
+  }
+
+  async enqueueMany (entries: ReadonlyArray<{ clientId: string, subscriptionIds?: number[] }>, message: StoredMessage): Promise<void> {
+    await this.#ready()
+    if (entries.length === 0) return
+    const states = await Promise.all(entries.map(async (e) => await this.#client(e.clientId)))
+    for (let i = 0; i < entries.length; i++) this.#append(entries[i]!.clientId, states[i]!, message, entries[i]!.subscriptionIds)
+    this.#w.put(K_SEQ, Buffer.from(String(this.#seq)))
+    await this.#w.commit()
+  }
+
+  async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    if (!st.out.has(seq)) return
+    const key = kOut(clientId, seq)
+    const v = await this.#get(key)
+    const meta = st.out.get(seq)
+    // gone or changed while reading: a concurrent ack or remove wins
+    if (v === undefined || meta === undefined) return
+    const rec = decodeOutgoing(v, key, seq)
+    if (meta.state === 'queued') st.queued--
+    meta.state = update.state
+    meta.messageId = update.messageId
+    this.#w.put(key, encodeOutgoing(meta, rec.message, rec.subscriptionIds))
+    await this.#w.commit()
+  }
+
+  async ackOutgoing (clientId: string, messageId: number): Promise<OutgoingRecord | null> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    let seq = -1
+    for (const [s, m] of st.out) {
+      if (m.messageId === messageId && m.state !== 'queued') {
+        seq = s
+        break
+      }
+    }
+    if (seq < 0) return null
+    const key = kOut(clientId, seq)
+    const v = await this.#get(key)
+    if (v === undefined || !st.out.has(seq)) return null
+    st.out.delete(seq)
+    this.#w.del(key)
+    await this.#w.commit()
+    return decodeOutgoing(v, key, seq)
+  }
+
+  async removeOutgoing (clientId: string, seq: number): Promise<void> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    const meta = st.out.get(seq)
+    if (meta === undefined) return
+    st.out.delete(seq)
+    if (meta.state === 'queued') st.queued--
+    this.#w.del(kOut(clientId, seq))
+    await this.#w.commit()
+  }
+
+  async outgoing (clientId: string, now: number): Promise<OutgoingRecord[]> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    const seqs: number[] = []
+    let expired = false
+    for (const [s, m] of st.out) {
+      // only records not yet sent expire; inflight ones are kept [MQTT-3.3.2-5]
+      if (m.state === 'queued' && m.expiresAt !== undefined && m.expiresAt <= now) {
+        st.out.delete(s)
+        st.queued--
+        this.#w.del(kOut(clientId, s))
+        expired = true
+      } else {
+        seqs.push(s)
+      }
+    }
+    const keys = seqs.map((s) => kOut(clientId, s))
+    const [values] = await Promise.all([this.#getMany(keys), expired ? this.#w.commit() : null])
+    const out: OutgoingRecord[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const v = values[i]
+      if (v !== undefined) out.push(decodeOutgoing(v, keys[i]!, seqs[i]!))
+    }
+    return out
+  }
+
+  // ───────── incoming QoS 2 ─────────
+
+  async putIncoming (clientId: string, messageId: number): Promise<void> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    st.incoming.add(messageId)
+    this.#w.put(kIn(clientId, messageId), Buffer.alloc(0))
+    await this.#w.commit()
+  }
+
+  async hasIncoming (clientId: string, messageId: number): Promise<boolean> {
+    await this.#ready()
+    return (await this.#client(clientId)).incoming.has(messageId)
+  }
+
+  async deleteIncoming (clientId: string, messageId: number): Promise<void> {
+    await this.#ready()
+    const st = await this.#client(clientId)
+    if (!st.incoming.delete(messageId)) return
+    this.#w.del(kIn(clientId, messageId))
+    await this.#w.commit()
+  }
+
+  // ───────── wills ─────────
+
+  async putWill (will: WillRecord): Promise<void> {
+    await this.#ready()
+    this.#wills.set(will.clientId, will.nodeId)
+    this.#w.put(kWill(will.clientId), encodeWill(will))
+    await this.#w.commit()
+  }
+
+  async getWill (clientId: string): Promise<WillRecord | null> {
+    await this.#ready()
+    const key = kWill(clientId)
+    const v = await this.#get(key)
+    return v === undefined ? null : decodeWill(v, key)
+  }
+
+  async deleteWill (clientId: string): Promise<void> {
+    await this.#ready()
+    if (!this.#wills.delete(clientId)) return
+    this.#w.del(kWill(clientId))
+    await this.#w.commit()
+  }
+
+  async willsOfNode (nodeId: string): Promise<WillRecord[]> {
+    await this.#ready()
+    const keys: string[] = []
+    for (const [c, n] of this.#wills) if (n === nodeId) keys.push(kWill(c))
+    const values = await this.#getMany(keys)
+    const out: WillRecord[] = []
+    for (let i = 0; i < keys.length; i++) if (values[i] !== undefined) out.push(decodeWill(values[i]!, keys[i]!))
+    return out
+  }
+
+  /** Write what is pending, then close the database. Further calls reject (STORE_LEVEL_ERR_CLOSED). */
+  async close (): Promise<void> {
+    await this.#ready()
+    this.#closed = true
+    try {
+      await this.#w.commit()
+    } finally {
+      await this.#db.close()
+    }
+  }
+}
