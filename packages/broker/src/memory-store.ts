@@ -7,9 +7,10 @@
  * property it keeps (once, on the way in). Records it returns are fresh objects; payload
  * Buffers inside them are shared with the store and must be treated as read-only.
  *
- * Retained messages are kept in a Map by topic; `matchRetained` tests each against the filter.
+ * Retained messages are indexed with `RetainedIndex` from @culex/trie, so matching a filter
+ * walks only the branches the filter can match.
  */
-import { topicMatches } from './topic.ts'
+import { RetainedIndex } from '@culex/trie'
 import type { PublishProperties, WillProperties } from '@culex/packet'
 import type {
   EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
@@ -71,7 +72,7 @@ function copyWill (w: WillRecord, copyBytes: boolean): WillRecord {
 export class MemoryStore implements Store {
   readonly #maxQueued: number
   readonly #sessions = new Map<string, SessionRecord>()
-  readonly #retained = new Map<string, StoredMessage>()
+  readonly #retained = new RetainedIndex<StoredMessage>()
   readonly #outgoing = new Map<string, OutgoingRecord[]>()
   readonly #incoming = new Map<string, Set<number>>()
   readonly #wills = new Map<string, WillRecord>()
@@ -175,8 +176,7 @@ export class MemoryStore implements Store {
     this.#check()
     const now = Date.now()
     const out: StoredMessage[] = []
-    for (const m of this.#retained.values()) {
-      if (!topicMatches(filter, m.topic)) continue
+    for (const m of this.#retained.matchFilter(filter)) {
       if (m.expiresAt !== undefined && m.expiresAt <= now) {
         this.#retained.delete(m.topic)
         continue
