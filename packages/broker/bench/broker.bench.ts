@@ -52,7 +52,7 @@ async function run (kind: 'culex' | 'aedes', sc: Scenario): Promise<number> {
   for (let i = 0; i < sc.subs; i++) {
     const s = await client(port, `s${i}`)
     await subscribe(s, 'bench/#', sc.qos)
-    let pending = Buffer.alloc(0)
+    let pending: Buffer = Buffer.alloc(0)
     s.on('data', (d: Buffer) => {
       if (sc.qos === 0) {
         received += d.length
@@ -82,7 +82,7 @@ async function run (kind: 'culex' | 'aedes', sc: Scenario): Promise<number> {
     p.on('data', () => {})
     pubs.push(p)
     const pump = (): void => {
-      while (!stop) {
+      if (!stop) {
         let buf: Buffer
         if (sc.qos === 0) {
           buf = Buffer.concat(Array.from({ length: 8 }, () => pkt))
@@ -94,13 +94,9 @@ async function run (kind: 'culex' | 'aedes', sc: Scenario): Promise<number> {
           }
           buf = Buffer.concat(parts)
         }
-        if (!p.write(buf)) {
-          p.once('drain', pump)
-          return
-        }
-        // yield so both brokers see a stream of chunks, not one huge synchronous batch
-        setImmediate(pump)
-        return
+        // yield between writes so both brokers see a stream of chunks, not one synchronous batch
+        if (!p.write(buf)) p.once('drain', pump)
+        else setImmediate(pump)
       }
     }
     pump()
