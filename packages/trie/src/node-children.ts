@@ -33,6 +33,12 @@ export function setChild<N> (p: Parent<N>, key: string, child: N): void {
   }
 }
 
+// Points the existing child `key` at `child`.
+export function replaceChild<N> (p: Parent<N>, key: string, child: N): void {
+  if (p.map !== null) p.map.set(key, child)
+  else p.c0 = child
+}
+
 export function deleteChild<N> (p: Parent<N>, key: string): void {
   const m = p.map
   if (m === null) {

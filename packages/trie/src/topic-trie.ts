@@ -13,7 +13,7 @@
  * - `forEachMatch` allocates nothing except the topic's level strings it needs, which it
  *   slices lazily: a topic whose first level matches nothing costs one slice.
  */
-import { Interner, deleteChild, getChild, hasChildren, setChild } from './node-children.ts'
+import { Interner, deleteChild, getChild, hasChildren, replaceChild, setChild } from './node-children.ts'
 import { validateFilter } from './validate.ts'
 
 // Values of one filter: 1 inline, then an array, then (above this many) a Set so that
@@ -25,6 +25,12 @@ const EMPTY: unknown[] = []
 
 class TrieNode<T> {
   // fields initialised in one fixed order so every node has one shape
+  // Literal levels that must follow before this node is reached (radix-style compression
+  // of single-child chains, e.g. `telemetry` after each device): `skipN` levels joined by
+  // '/', or null. Saves a node per device on the fleet bench: heap 216 → 143 B/sub (100k
+  // and 1M), 1M hit matches 487k → 674k/s interleaved (fewer cache misses per match).
+  skip: string | null = null
+  skipN = 0
   k0: string | null = null
   c0: TrieNode<T> | null = null
   map: Map<string, TrieNode<T>> | null = null
@@ -153,7 +159,7 @@ export class TopicTrie<T> {
   remove (filter: string, value: T): boolean {
     const path = this.#path(filter)
     if (path === null) return false
-    const node = path[path.length - 1] as TrieNode<T>
+    const node = path.nodes[path.nodes.length - 1] as TrieNode<T>
     const many = node.many
     if (many === null) {
       if (node.count !== 1 || !Object.is(node.one, value)) return false
@@ -173,7 +179,7 @@ export class TopicTrie<T> {
     node.count--
     this.#size--
     if (node.count === 0) node.filter = null
-    this.#prune(path, filter)
+    this.#prune(path)
     return true
   }
 
@@ -186,7 +192,7 @@ export class TopicTrie<T> {
    */
   has (filter: string, value: T): boolean {
     const path = this.#path(filter)
-    return path !== null && hasValue(path[path.length - 1] as TrieNode<T>, value)
+    return path !== null && hasValue(path.nodes[path.nodes.length - 1] as TrieNode<T>, value)
   }
 
   /** Removes every entry. */
@@ -238,60 +244,100 @@ export class TopicTrie<T> {
   }
 
   #addPath (filter: string): TrieNode<T> {
+    const words = filter.split('/')
+    const n = words.length
     let node = this.#root
-    let start = 0
-    for (;;) {
-      const end = filter.indexOf('/', start)
-      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
-      let next: TrieNode<T> | null | undefined
-      if (word === '+') {
-        next = node.plus
-        if (next === null) next = node.plus = new TrieNode<T>()
-      } else if (word === '#') {
-        next = node.hash
-        if (next === null) next = node.hash = new TrieNode<T>()
-      } else {
-        next = getChild(node, word)
-        if (next === undefined) {
-          next = new TrieNode<T>()
-          setChild(node, this.#interner.intern(word), next)
+    let j = 0
+    while (j < n) {
+      const word = words[j] as string
+      let next = edge(node, word)
+      j++
+      if (next === undefined) {
+        next = new TrieNode<T>()
+        // a new branch whose remaining levels are all literal becomes one node
+        if (j < n && word !== '#' && allLiteral(words, j)) {
+          next.skip = this.#interner.intern(words.slice(j).join('/'))
+          next.skipN = n - j
+          j = n
         }
+        if (word === '+') node.plus = next
+        else if (word === '#') node.hash = next
+        else setChild(node, this.#interner.intern(word), next)
+      } else if (next.skip !== null) {
+        const skip = next.skip.split('/')
+        let m = 0
+        while (m < skip.length && j + m < n && words[j + m] === skip[m]) m++
+        if (m < skip.length) {
+          // the filter leaves (or ends inside) the compressed levels: split them at m
+          const mid = new TrieNode<T>()
+          mid.skip = m === 0 ? null : this.#interner.intern(skip.slice(0, m).join('/'))
+          mid.skipN = m
+          mid.k0 = this.#interner.intern(skip[m] as string)
+          mid.c0 = next
+          next.skip = m + 1 === skip.length ? null : this.#interner.intern(skip.slice(m + 1).join('/'))
+          next.skipN = skip.length - m - 1
+          if (word === '+') node.plus = mid
+          else replaceChild(node, word, mid)
+          next = mid
+        }
+        j += m
       }
       node = next
-      if (end === -1) return node
-      start = end + 1
     }
+    return node
   }
 
-  // The node path root..filter's node, or null when the filter is not in the trie.
-  #path (filter: string): TrieNode<T>[] | null {
-    let node = this.#root
-    const path = [node]
-    let start = 0
-    for (;;) {
-      const end = filter.indexOf('/', start)
-      const word = end === -1 ? filter.slice(start) : filter.slice(start, end)
-      const next = word === '+' ? node.plus : word === '#' ? node.hash : getChild(node, word)
-      if (next === null || next === undefined) return null
-      node = next
-      path.push(node)
-      if (end === -1) return path
-      start = end + 1
-    }
-  }
-
-  #prune (path: TrieNode<T>[], filter: string): void {
+  // The nodes root..filter's node and, for each, the index of the filter word on the edge
+  // into it; null when the filter is not in the trie.
+  #path (filter: string): { nodes: Array<TrieNode<T>>, via: number[], words: string[] } | null {
     const words = filter.split('/')
-    for (let i = path.length - 1; i > 0; i--) {
-      const node = path[i] as TrieNode<T>
-      if (!isEmpty(node)) return
-      const parent = path[i - 1] as TrieNode<T>
-      const word = words[i - 1] as string
+    const n = words.length
+    let node = this.#root
+    const nodes = [node]
+    const via = [-1]
+    let j = 0
+    while (j < n) {
+      const next = edge(node, words[j] as string)
+      if (next === undefined) return null
+      via.push(j)
+      j++
+      if (next.skip !== null) {
+        const skip = next.skip.split('/')
+        for (let m = 0; m < skip.length; m++) {
+          if (words[j + m] !== skip[m]) return null
+        }
+        j += skip.length
+      }
+      nodes.push(next)
+      node = next
+    }
+    return { nodes, via, words }
+  }
+
+  #prune (path: { nodes: Array<TrieNode<T>>, via: number[], words: string[] }): void {
+    const { nodes, via, words } = path
+    for (let k = nodes.length - 1; k > 0; k--) {
+      if (!isEmpty(nodes[k] as TrieNode<T>)) return
+      const parent = nodes[k - 1] as TrieNode<T>
+      const word = words[via[k] as number] as string
       if (word === '+') parent.plus = null
       else if (word === '#') parent.hash = null
       else deleteChild(parent, word)
     }
   }
+}
+
+function edge<T> (node: TrieNode<T>, word: string): TrieNode<T> | undefined {
+  if (word === '+') return node.plus ?? undefined
+  if (word === '#') return node.hash ?? undefined
+  return getChild(node, word)
+}
+
+function allLiteral (words: string[], from: number): boolean {
+  for (let k = from; k < words.length; k++) {
+    if (words[k] === '+' || words[k] === '#') return false
+  }
+  return true
 }
 
 // Per-walk scratch, reused across calls of one trie: the explicit stack of (node, levels
@@ -327,23 +373,34 @@ function walk<T> (root: TrieNode<T>, topic: string, fn: MatchCallback<T> | null,
   while (sp > 0) {
     sp--
     const node = nodes[sp] as TrieNode<T>
-    const i = depths[sp] as number
+    let i = depths[sp] as number
+    const skip = node.skip
+    // find level ends up to the level after this node's compressed levels, if any
+    const target = i + node.skipN
+    while (known <= target && total === -1) {
+      const end = topic.indexOf('/', pos)
+      if (end === -1) {
+        ends[known] = len
+        total = known + 1
+      } else {
+        ends[known] = end
+        pos = end + 1
+      }
+      known++
+    }
+    if (skip !== null) {
+      const last = target - 1
+      if (last >= known) continue // topic ends inside the compressed levels
+      // only the root is at depth 0, and it has no compressed levels
+      const start = (ends[i - 1] as number) + 1
+      if ((ends[last] as number) - start !== skip.length || !topic.startsWith(skip, start)) continue
+      i = target
+    }
     // '#' matches the remaining levels, zero or more; not at level 0 of a '$' topic [MQTT-4.7.2-1]
     if (node.hash !== null && (i > 0 || !dollar)) emit(node.hash, fn, out)
     if (i === total) {
       if (node.count > 0) emit(node, fn, out)
       continue
-    }
-    if (i === known) {
-      const end = topic.indexOf('/', pos)
-      if (end === -1) {
-        ends[i] = len
-        total = i + 1
-      } else {
-        ends[i] = end
-        pos = end + 1
-      }
-      known++
     }
     // '+' matches one level, not level 0 of a '$' topic [MQTT-4.7.2-1]
     if (node.plus !== null && (i > 0 || !dollar)) {

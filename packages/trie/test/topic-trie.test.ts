@@ -7,6 +7,8 @@ import { referenceMatch } from './reference.ts'
 import { filterArb, topicArb } from './arbitraries.ts'
 
 const sorted = <T>(xs: T[]): T[] => [...xs].sort()
+// TRIE_FC_RUNS=20000 npm test -w @culex/trie fuzzes longer than the default
+const RUNS = Number(process.env['TRIE_FC_RUNS'] ?? 300)
 
 t.test('conformance table, one filter per trie', async t => {
   for (const row of conformance) {
@@ -203,8 +205,8 @@ t.test('property: match agrees with the reference matcher', async t => {
       const want = sorted(filters.filter(f => referenceMatch(f, topic)))
       if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${topic}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
     }
-  }), { numRuns: 400 })
-  t.pass('400 runs agreed')
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} runs agreed`)
 })
 
 t.test('property: add/remove sequences agree with a model', async t => {
@@ -234,8 +236,8 @@ t.test('property: add/remove sequences agree with a model', async t => {
       trie.forEachMatch(topic, (v, filter) => { got.push(`${filter}:${v}`) })
       if (JSON.stringify(sorted(got)) !== JSON.stringify(sorted(want))) throw new Error(`${topic}: got ${got}, want ${want}`)
     }
-  }), { numRuns: 300 })
-  t.pass('300 runs agreed')
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} runs agreed`)
 })
 
 t.test('more distinct level words than the interner keeps', async t => {
@@ -247,4 +249,30 @@ t.test('more distinct level words than the interner keeps', async t => {
   t.same(trie.match(`w${n - 1}/x`), [n - 1])
   t.equal(trie.remove('w1/x', 1), true)
   t.same(trie.match('w1/x'), [])
+})
+
+t.test('compressed literal chains split when filters diverge inside them', async t => {
+  const trie = new TopicTrie<string>()
+  const filters = ['a/b/c/d', 'a/b', 'a/b/x/d', 'a/b/c/d/e/f', 'a/+/c/d', 'a/b/#', 'a', 'a//c', 'a/']
+  const topics = ['a', 'a/b', 'a/b/c', 'a/b/c/d', 'a/b/x/d', 'a/b/c/d/e', 'a/b/c/d/e/f', 'a/q/c/d', 'a//c', 'a/', 'a/b/c/e']
+  const check = (live: string[], when: string): void => {
+    for (const topic of topics) {
+      t.same(sorted(trie.match(topic)), sorted(live.filter(f => referenceMatch(f, topic))), `${when}: ${topic}`)
+    }
+    for (const f of filters) t.equal(trie.has(f, f), live.includes(f), `${when}: has ${f}`)
+  }
+  const live: string[] = []
+  for (const f of filters) {
+    trie.add(f, f)
+    live.push(f)
+    check(live, `after add ${f}`)
+  }
+  t.equal(trie.remove('a/b/c', 'a/b/c'), false, 'ends inside a chain: absent')
+  t.equal(trie.remove('a/b/c/d/e', 'x'), false)
+  for (const f of [...filters].reverse()) {
+    t.equal(trie.remove(f, f), true)
+    live.splice(live.indexOf(f), 1)
+    check(live, `after remove ${f}`)
+  }
+  t.equal(trie.size, 0)
 })
