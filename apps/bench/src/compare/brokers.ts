@@ -1,0 +1,164 @@
+/**
+ * Starting and stopping the brokers under comparison, each fresh, as a child process,
+ * optionally pinned to a CPU with taskset:
+ *  - culex: this repo's app, `apps/broker/dist/cli.js --store memory` on a free port;
+ *  - aedes: 1.2.0 with its in-memory persistence on a plain net server (aedes-server.js);
+ *  - mosquitto: the Debian binary with a generated config (anonymous, no persistence).
+ * Queue limits are raised on all three to `queueLimit` so the backlog scenario measures
+ * draining, not each broker's default cap (culex 1000, mosquitto 1000, aedes none).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BenchError, BenchErrorCode } from '../errors.ts'
+
+export const BROKERS = ['culex', 'aedes', 'mosquitto'] as const
+export type BrokerKind = typeof BROKERS[number]
+
+/** apps/bench: the nearest folder above this module with culex-bench's package.json (bundling moves modules). */
+export const benchDir = findBenchDir(path.dirname(fileURLToPath(import.meta.url)))
+
+function findBenchDir (from: string): string {
+  let dir = from
+  for (;;) {
+    const pkg = path.join(dir, 'package.json')
+    if (existsSync(pkg) && /"name":\s*"culex-bench"/.test(readFileSync(pkg, 'utf8'))) return dir
+    const up = path.dirname(dir)
+    if (up === dir) return path.resolve(from, '..', '..')
+    dir = up
+  }
+}
+const culexCli = path.resolve(benchDir, '..', 'broker', 'dist', 'cli.js')
+const aedesServer = path.resolve(benchDir, 'dist', 'compare', 'aedes-server.js')
+
+/** Path of a program on PATH (or /usr/sbin), or null. */
+export function which (name: string): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
+    if (dir === '') continue
+    const p = path.join(dir, name)
+    if (existsSync(p)) return p
+  }
+  return null
+}
+
+/** Whether each broker can be started here, and why not. */
+export function availability (kind: BrokerKind): { ok: boolean, reason: string } {
+  switch (kind) {
+    case 'culex': return existsSync(culexCli) ? { ok: true, reason: culexCli } : { ok: false, reason: `${culexCli} not built (npm run build -w culex)` }
+    case 'aedes': return existsSync(aedesServer) ? { ok: true, reason: aedesServer } : { ok: false, reason: `${aedesServer} not built (npm run build -w culex-bench)` }
+    case 'mosquitto': {
+      const bin = which('mosquitto')
+      return bin === null ? { ok: false, reason: 'mosquitto not installed (Debian package mosquitto)' } : { ok: true, reason: bin }
+    }
+  }
+}
+
+/** A version string for the report. */
+export function brokerVersion (kind: BrokerKind): string {
+  if (kind === 'mosquitto') {
+    const bin = which('mosquitto')
+    if (bin === null) return 'not installed'
+    const r = spawnSync(bin, ['-h'], { encoding: 'utf8' })
+    const m = /mosquitto version (\S+)/.exec(`${r.stdout}${r.stderr}`)
+    return m === null ? 'unknown' : m[1] as string
+  }
+  return kind === 'aedes' ? '1.2.0' : 'repo'
+}
+
+/** A free TCP port on 127.0.0.1 (closed again before use: a small race, fine here). */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** A running broker. */
+export interface BrokerHandle {
+  kind: BrokerKind
+  port: number
+  pid: number
+  stop: () => Promise<void>
+}
+
+/** Prefixes a command with `taskset -c <cpu>` when cpu is given. */
+export function pinned (cpu: string | null, cmd: string, args: string[]): [string, string[]] {
+  return cpu === null ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]]
+}
+
+function canConnect (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { s.destroy(); resolve(false) })
+  })
+}
+
+/**
+ * Starts a broker and waits (≤ 10 s) until its port accepts connections.
+ * @throws BenchError BENCH_ERR_BROKER_START with the broker's stderr tail
+ */
+export async function startBroker (kind: BrokerKind, opts: { cpu: string | null, queueLimit: number }): Promise<BrokerHandle> {
+  const port = await freePort()
+  let tmp: string | null = null
+  let cmd: string
+  let args: string[]
+  switch (kind) {
+    case 'culex':
+      cmd = process.execPath
+      args = [culexCli, '--store', 'memory', '--host', '127.0.0.1', '--port', String(port), '--max-queued-messages', String(opts.queueLimit)]
+      break
+    case 'aedes':
+      cmd = process.execPath
+      args = [aedesServer, '--port', String(port)]
+      break
+    case 'mosquitto': {
+      tmp = mkdtempSync(path.join(tmpdir(), 'culex-bench-mosquitto-'))
+      const conf = path.join(tmp, 'mosquitto.conf')
+      writeFileSync(conf, [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence false',
+        `max_queued_messages ${opts.queueLimit}`,
+        'log_dest stderr',
+        'log_type error',
+        ''
+      ].join('\n'))
+      cmd = which('mosquitto') ?? 'mosquitto'
+      args = ['-c', conf]
+      break
+    }
+  }
+  const [c, a] = pinned(opts.cpu, cmd, args)
+  const child: ChildProcess = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
+  let exited = false
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve() }))
+  child.once('error', () => {})
+  const cleanup = (): void => { if (tmp !== null) rmSync(tmp, { recursive: true, force: true }) }
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await exit
+      clearTimeout(t)
+    }
+    cleanup()
+  }
+  const deadline = Date.now() + 10000
+  while (Date.now() < deadline) {
+    if (exited) break
+    if (await canConnect(port)) return { kind, port, pid: child.pid as number, stop }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  await stop()
+  throw new BenchError(BenchErrorCode.brokerStart, `${kind} did not accept connections on 127.0.0.1:${port} within 10 s${exited ? ' (it exited)' : ''}: ${stderr.trim().slice(-500)}`)
+}

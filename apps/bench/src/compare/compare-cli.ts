@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * npm run bench:brokers — Culex vs aedes vs mosquitto under identical load.
+ *
+ * For every round, for every suite entry, for every broker (order rotated each round so no
+ * broker always goes first): start the broker fresh (pinned to CPU 0 with taskset when
+ * present), run culex-bench in a child process (pinned to CPU 1) with --json, stop the
+ * broker. Prints medians, min–max and ratios to the baseline; writes all samples and the
+ * summary as JSON (`--out`), from which `npm run bench:readme` regenerates the README table.
+ *
+ * Flags: --brokers culex,aedes,mosquitto  --baseline aedes  --rounds 3  --quick
+ *        --only id,id  --out file.json  --no-pin  --queue-limit 100000
+ */
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { rotate } from '../math.ts'
+import type { BenchResult } from '../result.ts'
+import { BROKERS, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind } from './brokers.ts'
+import { markdownTable, summarize, suite, type Sample } from './suite.ts'
+
+const cliJs = path.join(benchDir, 'dist', 'cli.js')
+
+function fail (message: string): never {
+  process.stderr.write(`bench:brokers: ${message}\n`)
+  process.exit(2)
+}
+
+function runGenerator (args: string[], cpu: string | null, timeoutMs: number): Promise<{ result?: BenchResult, error?: string }> {
+  return new Promise((resolve) => {
+    const [c, a] = pinned(cpu, process.execPath, [cliJs, ...args, '--json', '--no-progress'])
+    const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000) })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      for (const line of out.split('\n')) {
+        if (line.trim() === '') continue
+        try {
+          const j = JSON.parse(line) as { type: string, message?: string }
+          if (j.type === 'result') { resolve({ result: j as unknown as BenchResult }); return }
+          if (j.type === 'error') { resolve({ error: j.message ?? 'error' }); return }
+        } catch {}
+      }
+      resolve({ error: `culex-bench exited with ${code ?? 'signal'}: ${err.trim().slice(-300)}` })
+    })
+  })
+}
+
+async function main (): Promise<void> {
+  let v
+  try {
+    v = parseArgs({
+      args: process.argv.slice(2),
+      strict: true,
+      options: {
+        brokers: { type: 'string' },
+        baseline: { type: 'string' },
+        rounds: { type: 'string' },
+        quick: { type: 'boolean' },
+        only: { type: 'string' },
+        out: { type: 'string' },
+        'no-pin': { type: 'boolean' },
+        'queue-limit': { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
+      }
+    }).values
+  } catch (err) {
+    fail((err as Error).message)
+  }
+  if (v.help === true) {
+    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000]\n')
+    return
+  }
+  const quick = v.quick === true
+  const rounds = v.rounds === undefined ? (quick ? 1 : 3) : Number(v.rounds)
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) fail(`--rounds expects an integer in [1, 50], got "${v.rounds}"`)
+  const queueLimit = v['queue-limit'] === undefined ? 100000 : Number(v['queue-limit'])
+  if (!Number.isInteger(queueLimit) || queueLimit < 1) fail(`--queue-limit expects a positive integer, got "${v['queue-limit']}"`)
+  const wanted = (v.brokers ?? BROKERS.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
+  for (const b of wanted) if (!(BROKERS as readonly string[]).includes(b)) fail(`unknown broker "${b}": expected some of ${BROKERS.join(', ')}`)
+  const brokers: BrokerKind[] = []
+  for (const b of wanted as BrokerKind[]) {
+    const a = availability(b)
+    if (a.ok) brokers.push(b)
+    else process.stderr.write(`bench:brokers: skipping ${b}: ${a.reason}\n`)
+  }
+  if (brokers.length === 0) fail('no broker available')
+  const baseline = v.baseline ?? (brokers.includes('aedes') ? 'aedes' : brokers[0] as string)
+  if (!(brokers as string[]).includes(baseline)) fail(`--baseline ${baseline} is not among the brokers run (${brokers.join(', ')})`)
+  let entries = suite(quick)
+  if (v.only !== undefined) {
+    const ids = v.only.split(',')
+    for (const id of ids) if (!entries.some(e => e.id === id)) fail(`--only: unknown entry "${id}": expected some of ${entries.map(e => e.id).join(', ')}`)
+    entries = entries.filter(e => ids.includes(e.id))
+  }
+  const pin = v['no-pin'] !== true && which('taskset') !== null && os.cpus().length >= 2
+  const brokerCpu = pin ? '0' : null
+  const genCpu = pin ? '1' : null
+  const started = new Date()
+  const meta = {
+    date: started.toISOString(),
+    node: process.version,
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+    loadAverageAtStart: os.loadavg().map(n => Number(n.toFixed(2))),
+    pinned: pin ? 'broker on CPU 0, generator on CPU 1 (taskset)' : 'not pinned',
+    rounds,
+    quick,
+    queueLimit,
+    baseline,
+    brokers: brokers.map(b => ({ name: b, version: brokerVersion(b) }))
+  }
+  process.stderr.write(`bench:brokers: ${brokers.join(', ')} × ${entries.length} runs × ${rounds} rounds; ${meta.pinned}; baseline ${baseline}\n`)
+  const samples: Sample[] = []
+  for (let round = 0; round < rounds; round++) {
+    for (const e of entries) {
+      for (const b of rotate(brokers, round + entries.indexOf(e))) {
+        const t0 = Date.now()
+        let sample: Sample
+        try {
+          const h = await startBroker(b, { cpu: brokerCpu, queueLimit })
+          try {
+            const args = [...e.args, '--port', String(h.port), '--label', b, ...(e.pid === true ? ['--pid', String(h.pid)] : [])]
+            const r = await runGenerator(args, genCpu, 120000)
+            sample = { round, entry: e.id, broker: b, ...r }
+          } finally {
+            await h.stop()
+          }
+        } catch (err) {
+          sample = { round, entry: e.id, broker: b, error: (err as Error).message }
+        }
+        samples.push(sample)
+        const shown = sample.result === undefined
+          ? `FAILED: ${sample.error ?? ''}`
+          : e.metrics.map(m => `${m.label} ${summarize([{ ...e, metrics: [m] }], [b], [sample], b)[0]?.cells[0]?.median.toFixed(m.digits)}`).join(', ')
+        process.stderr.write(`  round ${round + 1} ${e.id.padEnd(13)} ${b.padEnd(9)} ${shown} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+      }
+    }
+  }
+  const summary = summarize(entries, brokers, samples, baseline)
+  const table = markdownTable(summary, brokers, baseline)
+  process.stdout.write('\n' + table)
+  const out = v.out ?? path.join(benchDir, 'results', `brokers-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+  mkdirSync(path.dirname(out), { recursive: true })
+  meta.loadAverageAtStart = meta.loadAverageAtStart.slice(0, 3)
+  writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }, entries, samples, summary }, null, 2) + '\n')
+  process.stderr.write(`bench:brokers: wrote ${out} (${Math.round((Date.now() - started.getTime()) / 1000)} s)\n`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:brokers: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
