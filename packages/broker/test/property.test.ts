@@ -1,0 +1,96 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { connect, delay, setup, type TestClient } from './helper.ts'
+
+type Action = 'pub1' | 'pub2' | 'drop' | 'reconnect' | 'process' | 'processNoAck'
+
+/**
+ * A persistent-session subscriber that may crash at any point: it remembers QoS 2 packet
+ * ids it has received until PUBREL (as a correct receiver must, [MQTT-4.3.3-9]), so a
+ * redelivered QoS 2 PUBLISH with the same id is not a second delivery.
+ */
+class Receiver {
+  client: TestClient | null = null
+  readonly q1 = new Map<string, number>()
+  readonly q2 = new Map<string, number>()
+  readonly q2ids = new Set<number>()
+
+  process (ack: boolean): void {
+    const c = this.client
+    if (c === null) return
+    for (const p of c.received.splice(0)) {
+      if (p.cmd === 'publish') {
+        const body = p.payload.toString()
+        if (p.qos === 1) {
+          this.q1.set(body, (this.q1.get(body) ?? 0) + 1)
+          if (ack) c.send({ cmd: 'puback', messageId: p.messageId })
+        } else if (p.qos === 2) {
+          if (!this.q2ids.has(p.messageId)) {
+            this.q2ids.add(p.messageId)
+            this.q2.set(body, (this.q2.get(body) ?? 0) + 1)
+          }
+          if (ack) c.send({ cmd: 'pubrec', messageId: p.messageId })
+        }
+      } else if (p.cmd === 'pubrel') {
+        this.q2ids.delete(p.messageId)
+        if (ack) c.send({ cmd: 'pubcomp', messageId: p.messageId })
+      }
+    }
+  }
+}
+
+t.test('random publish / disconnect / reconnect: QoS 1 never lost, QoS 2 never delivered twice (persistent session)', async (t) => {
+  let runs = 0
+  await fc.assert(fc.asyncProperty(
+    fc.constantFrom(4 as const, 5 as const),
+    fc.array(fc.constantFrom<Action>('pub1', 'pub2', 'drop', 'reconnect', 'process', 'processNoAck'), { minLength: 5, maxLength: 25 }),
+    async (version, actions) => {
+      runs++
+      const broker = setup(t)
+      const opts = { protocolVersion: version, clientId: 'S', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
+      const r = new Receiver()
+      r.client = await connect(t, broker, opts)
+      await r.client.subscribe([{ topic: 'p/1', qos: 1 }, { topic: 'p/2', qos: 2 }])
+      const pub = await connect(t, broker, {})
+      const sent1: string[] = []
+      const sent2: string[] = []
+      let n = 0
+      for (const a of actions) {
+        if (a === 'pub1') {
+          const body = `m${n++}`
+          sent1.push(body)
+          pub.publish('p/1', body, 1)
+          await pub.next('puback')
+        } else if (a === 'pub2') {
+          const body = `m${n++}`
+          sent2.push(body)
+          const id = pub.publish('p/2', body, 2)
+          await pub.next('pubrec')
+          pub.send({ cmd: 'pubrel', messageId: id })
+          await pub.next('pubcomp')
+        } else if (a === 'drop' && r.client !== null) {
+          r.client.drop()
+          await r.client.closed()
+          r.client = null
+          await delay(1)
+        } else if (a === 'reconnect' && r.client === null) {
+          r.client = await connect(t, broker, opts)
+        } else if (a === 'process' || a === 'processNoAck') {
+          await delay(1)
+          r.process(a === 'process')
+        }
+      }
+      // finally: connect (if needed) and acknowledge everything until quiet
+      if (r.client === null) r.client = await connect(t, broker, opts)
+      for (let i = 0; i < 20; i++) {
+        await delay(5)
+        r.process(true)
+        if (i > 3 && r.client.received.length === 0) break
+      }
+      for (const b of sent1) if (!r.q1.has(b)) return false
+      for (const b of sent2) if (r.q2.get(b) !== 1) return false
+      return true
+    }
+  ), { numRuns: 40, seed: 4242 })
+  t.equal(runs, 40)
+})
