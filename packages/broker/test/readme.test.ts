@@ -18,7 +18,7 @@ t.test('README example: embed with net.createServer and talk to it with MQTT.js 
   for (const protocolVersion of [4, 5] as const) {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion, connectTimeout: 2000, reconnectPeriod: 0 })
     await client.subscribeAsync('hello/#', { qos: 1 })
-    const got = once(client, 'message')
+    const got = new Promise<[string, Buffer]>((resolve) => client.once('message', (topic: string, payload: Buffer) => resolve([topic, payload])))
     await client.publishAsync('hello/world', 'hi', { qos: 1 })
     const [topic, payload] = await got
     t.equal(topic, 'hello/world')
