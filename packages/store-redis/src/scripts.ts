@@ -1,0 +1,172 @@
+/**
+ * Lua scripts: each runs atomically on the keys of ONE client (all under the hash tag
+ * `{clientId}`, so Redis Cluster keeps them in one slot), so two broker nodes writing the
+ * same client's queue never interleave half-done updates.
+ *
+ * Client keys, in this order in KEYS for every client script:
+ * 1 s   hash: '' → session meta JSON, '\0e' → expiresAt, {filter} → subscription JSON
+ * 2 r   hash: seq → outgoing record (message + subscription ids)
+ * 3 st  hash: seq → 's:{packetId}' (sent) or 'p:{packetId}' (pubrel); absent = queued
+ * 4 q   zset: every outgoing seq (score = seq)
+ * 5 qq  zset: queued seqs only (for the bound)
+ * 6 ex  zset: seq → message expiresAt (only messages that expire)
+ * 7 mid hash: packetId → seq of the inflight record
+ * 8 in  set:  incoming QoS 2 packet ids
+ * 9 n   string: last seq
+ */
+
+const DEL_RECORD = `
+local function delrec (s)
+  local st = redis.call('HGET', KEYS[3], s)
+  if st then
+    local pid = string.sub(st, 3)
+    if redis.call('HGET', KEYS[7], pid) == s then redis.call('HDEL', KEYS[7], pid) end
+  end
+  redis.call('HDEL', KEYS[2], s)
+  redis.call('HDEL', KEYS[3], s)
+  redis.call('ZREM', KEYS[4], s)
+  redis.call('ZREM', KEYS[5], s)
+  redis.call('ZREM', KEYS[6], s)
+end
+`
+
+/** ARGV: max queued, record, expiresAt or ''. Returns {seq, dropped}. */
+export const ENQUEUE = `${DEL_RECORD}
+local seq = redis.call('INCR', KEYS[9])
+redis.call('HSET', KEYS[2], seq, ARGV[2])
+redis.call('ZADD', KEYS[4], seq, seq)
+redis.call('ZADD', KEYS[5], seq, seq)
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[6], ARGV[3], seq) end
+local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[1])
+local dropped = 0
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[5], 0, over - 1)
+  for _, s in ipairs(old) do delrec(s) end
+  dropped = #old
+end
+return {seq, dropped}
+`
+
+/** ARGV: seq, packet id, 's' | 'p'. Returns 1 if the record exists. */
+export const UPDATE = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+local prev = redis.call('HGET', KEYS[3], ARGV[1])
+if prev then
+  local pid = string.sub(prev, 3)
+  if pid ~= ARGV[2] and redis.call('HGET', KEYS[7], pid) == ARGV[1] then redis.call('HDEL', KEYS[7], pid) end
+end
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
+redis.call('HSET', KEYS[7], ARGV[2], ARGV[1])
+return 1
+`
+
+/** ARGV: packet id. Returns {seq, state, record} of the removed inflight record, or nil. */
+export const ACK = `${DEL_RECORD}
+local seq = redis.call('HGET', KEYS[7], ARGV[1])
+if not seq then return false end
+local st = redis.call('HGET', KEYS[3], seq)
+local rec = redis.call('HGET', KEYS[2], seq)
+if not st or not rec then
+  redis.call('HDEL', KEYS[7], ARGV[1])
+  return false
+end
+delrec(seq)
+return {seq, st, rec}
+`
+
+/** ARGV: seq. */
+export const REMOVE = `${DEL_RECORD}
+delrec(ARGV[1])
+return 1
+`
+
+/**
+ * ARGV: now. Deletes queued records whose message expired, then returns the flat list
+ * seq, record, state for every record in seq order.
+ */
+export const OUTGOING = `${DEL_RECORD}
+local exp = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', ARGV[1])
+for _, s in ipairs(exp) do
+  if redis.call('ZSCORE', KEYS[5], s) then delrec(s) end
+end
+local seqs = redis.call('ZRANGE', KEYS[4], 0, -1)
+local out = {}
+for _, s in ipairs(seqs) do
+  out[#out + 1] = s
+  out[#out + 1] = redis.call('HGET', KEYS[2], s) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[3], s) or ''
+end
+return out
+`
+
+/** ARGV: meta JSON, then filter, subscription JSON pairs. Replaces the session hash. */
+export const SAVE_SESSION = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '', ARGV[1])
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+`
+
+/** ARGV: filter, subscription JSON pairs. Only if the session exists. */
+export const ADD_SUBS = `
+if redis.call('HEXISTS', KEYS[1], '') == 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+`
+
+/** ARGV: filters. Returns 1/0 per filter: whether it existed. */
+export const REMOVE_SUBS = `
+local out = {}
+local exists = redis.call('HEXISTS', KEYS[1], '') == 1
+for i = 1, #ARGV do
+  if exists then out[i] = redis.call('HDEL', KEYS[1], ARGV[i]) else out[i] = 0 end
+end
+return out
+`
+
+/** ARGV: expiresAt or ''. Only if the session exists. */
+export const SET_EXPIRY = `
+if redis.call('HEXISTS', KEYS[1], '') == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], '\\0e') else redis.call('HSET', KEYS[1], '\\0e', ARGV[1]) end
+return 1
+`
+
+/** Delete every key of the client. */
+export const DROP = `
+redis.call('DEL', unpack(KEYS))
+return 1
+`
+
+/** ARGV: now. Delete the client's keys if its session expired at or before now. */
+export const DROP_IF_EXPIRED = `
+local e = redis.call('HGET', KEYS[1], '\\0e')
+if e and tonumber(e) <= tonumber(ARGV[1]) then
+  redis.call('DEL', unpack(KEYS))
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
+return 0
+`
+
+/** Retained, KEYS: messages hash, topic zset. ARGV: topic, record ('' deletes). */
+export const PUT_RETAINED = `
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+end
+return 1
+`
+
+/** Retained, KEYS as PUT_RETAINED. ARGV: topic, the expired record read: delete if unchanged. */
+export const DEL_RETAINED_IF = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+`

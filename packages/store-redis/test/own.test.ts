@@ -1,0 +1,83 @@
+import t from 'tap'
+import { msg, session } from '@culex/store-suite'
+import { RedisStore, isRedisStoreError } from '../src/index.ts'
+import { startRedis } from './redis-server.ts'
+
+t.test('Redis restarted mid-test: operations fail with a clear error in bounded time, then the store reconnects', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const store = new RedisStore({ url: server.url, commandTimeout: 1000 })
+  t.teardown(() => store.close().catch(() => {}))
+  await store.saveSession(session('c'))
+  await store.enqueue('c', msg('before'))
+
+  await server.stop()
+  const started = Date.now()
+  const err = await store.enqueue('c', msg('during')).then(() => null, (e: unknown) => e)
+  const took = Date.now() - started
+  t.ok(isRedisStoreError(err), 'a RedisStoreError')
+  t.equal((err as { code: string }).code, 'STORE_REDIS_ERR_UNAVAILABLE')
+  t.match((err as Error).message, /enqueue at 127\.0\.0\.1:\d+ failed/, 'names the operation and the server')
+  t.ok(took < 3000, `failed within the command timeout (${took} ms)`)
+  await t.rejects(store.getSession('c'), { code: 'STORE_REDIS_ERR_UNAVAILABLE' }, 'reads fail too')
+
+  await server.start()
+  let ok = false
+  for (let i = 0; i < 50 && !ok; i++) {
+    ok = await store.getSession('c').then((s) => s !== null, () => false)
+    if (!ok) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(ok, 'reconnected and the session survived the restart (append-only file)')
+  const list = await store.outgoing('c', Date.now())
+  t.same(list.map((r) => r.message.topic).filter((x) => x === 'before'), ['before'], 'acknowledged data survived')
+  const r = await store.enqueue('c', msg('after'))
+  t.ok(r.seq > list[0]!.seq, 'writes work again')
+})
+
+t.test('no server: open fails with STORE_REDIS_ERR_UNAVAILABLE, never hangs', async (t) => {
+  const server = await startRedis()
+  const url = server.url
+  await server.destroy()
+  const store = new RedisStore({ url, commandTimeout: 500 })
+  t.teardown(() => store.close().catch(() => {}))
+  const started = Date.now()
+  await t.rejects(store.getSession('x'), { code: 'STORE_REDIS_ERR_UNAVAILABLE' })
+  t.ok(Date.now() - started < 5000, 'bounded')
+})
+
+t.test('password: AUTH through the password option and through the URL', async (t) => {
+  const server = await startRedis(['--requirepass', 's3cret'])
+  t.teardown(() => server.destroy())
+  const denied = new RedisStore({ url: server.url, commandTimeout: 1000 })
+  t.teardown(() => denied.close().catch(() => {}))
+  const err = await denied.putIncoming('c', 1).then(() => null, (e: unknown) => e)
+  t.equal((err as { code?: string } | null)?.code, 'STORE_REDIS_ERR_UNAVAILABLE', 'without the password: refused')
+  const a = new RedisStore({ url: server.url, password: 's3cret' })
+  t.teardown(() => a.close())
+  await a.putIncoming('c', 1)
+  const b = new RedisStore({ url: `redis://:s3cret@127.0.0.1:${server.port}` })
+  t.teardown(() => b.close())
+  t.equal(await b.hasIncoming('c', 1), true, 'both authenticated on the same data')
+})
+
+t.test('retained match walks only the literal prefix range and keeps MQTT semantics', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const store = new RedisStore({ url: server.url })
+  t.teardown(() => store.close())
+  for (const topic of ['a', 'a/b', 'ab', 'ab/c', 'a/b/c', '$a/b', 'b/\u00ff', 'b/\u{1F600}']) await store.putRetained(msg(topic, topic, { retain: true }))
+  const match = async (f: string): Promise<string[]> => (await store.matchRetained(f)).map((m) => m.topic).sort()
+  t.same(await match('a/#'), ['a', 'a/b', 'a/b/c'], 'a/# does not take ab')
+  t.same(await match('a/+'), ['a/b'])
+  t.same(await match('+/b'), ['a/b'], '$a/b is not matched by a leading wildcard')
+  t.same(await match('$a/+'), ['$a/b'])
+  t.same(await match('b/+'), ['b/\u00ff', 'b/\u{1F600}'], 'multi-byte UTF-8 inside the range')
+})
+
+t.test('close twice rejects; close before open does not hang', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const never = new RedisStore({ url: server.url })
+  await never.close()
+  await t.rejects(never.close(), { code: 'STORE_REDIS_ERR_CLOSED' })
+})
