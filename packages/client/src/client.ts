@@ -849,9 +849,10 @@ export class ClientCore extends Emitter<ClientEvents> {
         if (op === undefined || !op.released) break
         this.#inflight.delete(p.messageId)
         this.#inflightPublishes--
-        const rc = p.reasonCode ?? 0
-        if (rc >= 0x80) this.#settlePublish(op, rc, p.properties, 'PUBCOMP')
-        else op.resolve(op.result)
+        // PUBREC already said the server owns the message. PUBCOMP's only failure,
+        // 0x92 Packet Identifier not found, answers a PUBREL we resent after a reconnect
+        // whose first PUBREL the server had already completed: the flow is complete either way.
+        op.resolve(op.result)
         this.#pump()
         break
       }

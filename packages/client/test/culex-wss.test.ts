@@ -1,0 +1,3 @@
+import { runCulexSuite } from './helpers/culex-suite.ts'
+
+runCulexSuite('wss')
