@@ -1,27 +1,19 @@
 import { defineConfig } from 'tsup'
 
-export default defineConfig([
-  {
-    entry: ['src/index.ts'],
-    format: ['esm'],
-    target: 'node20',
-    dts: { compilerOptions: { composite: false } },
-    tsconfig: 'tsconfig.build.json',
-    sourcemap: true,
-    clean: true
-  },
-  {
-    // The `culex` command; the shebang makes dist/cli.js runnable as the package bin.
-    entry: ['src/cli.ts'],
-    format: ['esm'],
-    target: 'node20',
-    tsconfig: 'tsconfig.build.json',
-    sourcemap: true,
-    clean: false,
-    banner: { js: '#!/usr/bin/env node' },
-    async onSuccess () {
-      const { chmod } = await import('node:fs/promises')
-      await chmod('dist/cli.js', 0o755)
-    }
+export default defineConfig({
+  // index: the library surface; cli: the `culex` command (package bin). One build so the
+  // clean step cannot race a second build writing to the same dist/.
+  entry: ['src/index.ts', 'src/cli.ts'],
+  format: ['esm'],
+  target: 'node20',
+  dts: { entry: 'src/index.ts', compilerOptions: { composite: false } },
+  tsconfig: 'tsconfig.build.json',
+  sourcemap: true,
+  clean: true,
+  // The shebang makes dist/cli.js runnable as the bin (harmless at the top of index.js).
+  banner: { js: '#!/usr/bin/env node' },
+  async onSuccess () {
+    const { chmod } = await import('node:fs/promises')
+    await chmod('dist/cli.js', 0o755)
   }
-])
+})

@@ -8,8 +8,6 @@ import { loadConfig } from './config.ts'
 import { helpText } from './help.ts'
 import { isAppError, EXIT_RUNTIME } from './errors.ts'
 import { runPasswd, defaultPasswdIo } from './passwd-command.ts'
-import { createLogger } from './logger.ts'
-import { startServer } from './server.ts'
 
 function version (): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -34,6 +32,8 @@ async function main (argv: string[]): Promise<void> {
   if (result.action === 'help') { process.stdout.write(helpText()); return }
   if (result.action === 'version') { process.stdout.write(`culex ${version()}\n`); return }
   const { config } = result
+  // Loaded only to run: errors, help and passwd do not pay for pino, ws and the engine.
+  const [{ createLogger }, { startServer }] = await Promise.all([import('./logger.ts'), import('./server.ts')])
   const logger = createLogger({ verbose: config.verbose })
   const server = await startServer(config, logger)
   let stopping = false

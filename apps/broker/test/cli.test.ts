@@ -1,0 +1,90 @@
+// The `culex` command as a process: help, version, bad configuration (clear error, non-zero
+// exit; every rule is unit-tested in config.test.ts, a sample is checked end to end here),
+// config file and env, and clean shutdown on SIGTERM / SIGINT.
+// These tests spawn dist/cli.js: they do not count toward this package's coverage.
+import t from 'tap'
+import { writeFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import net from 'node:net'
+import mqtt from 'mqtt'
+import { startCulex, runCulex, tempDir } from './helpers/culex.ts'
+
+t.test('--help and --version exit 0', async t => {
+  const help = await runCulex(['--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /--port <value>/)
+  t.match(help.stdout, /CULEX_PASSWORD_FILE/)
+  const v = await runCulex(['--version'])
+  t.equal(v.code, 0)
+  t.match(v.stdout, /^culex \d+\.\d+\.\d+/)
+})
+
+t.test('bad configuration: clear error naming the option, exit 2', async t => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'bad.yaml'), 'port: 1883\nmax-inflite: 3\n')
+  writeFileSync(join(dir, 'broken.json'), '{"port": ')
+  const rows: Array<[string, string[], Record<string, string>, RegExp]> = [
+    ['unknown flag', ['--prot', '1'], {}, /unknown option "--prot".*CULEX_ERR_UNKNOWN_OPTION/],
+    ['bad number', ['--port', 'abc'], {}, /option --port: expected an integer from 0 to 65535, got "abc"/],
+    ['bad env', [], { CULEX_MAX_INFLIGHT: 'lots' }, /environment variable CULEX_MAX_INFLIGHT: expected an integer/],
+    ['unknown config key', ['--config', 'bad.yaml'], {}, /bad\.yaml: unknown key "max-inflite"/],
+    ['broken JSON', ['--config', 'broken.json'], {}, /expected valid JSON/],
+    ['insecure host', ['--host', '0.0.0.0'], {}, /expected --password-file or --allow-anonymous.*CULEX_ERR_INSECURE/],
+    ['missing password file', ['--store', 'memory', '--port', '0', '--password-file', 'nope'], {}, /password file .*nope: expected a readable file.*CULEX_ERR_PASSWORD_FILE/]
+  ]
+  for (const [name, args, env, re] of rows) {
+    const r = await runCulex(args, { env, cwd: dir })
+    t.equal(r.code, 2, `${name}: exit 2`)
+    t.match(r.stderr, re, `${name}: message`)
+    t.match(r.stderr, /^culex: /, `${name}: prefixed`)
+  }
+  const usage = await runCulex(['passwd', '-Z'])
+  t.equal(usage.code, 2, 'culex passwd usage error exits 2')
+  t.match(usage.stderr, /usage: culex passwd/)
+})
+
+t.test('port in use: exit 1 with CULEX_ERR_LISTEN', async t => {
+  const blocker = net.createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as net.AddressInfo).port
+  const r = await runCulex(['--port', String(port), '--store', 'memory', '--host', '127.0.0.1'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /listener mqtt: expected to bind 127\.0\.0\.1:\d+, got EADDRINUSE.*CULEX_ERR_LISTEN/)
+})
+
+t.test('config file and env select listeners; flags win', async t => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'culex.yaml'), 'port: 1\nws-port: 0\nsysInterval: 0\nstore: memory\n')
+  const c = await startCulex(t, ['--config', 'culex.yaml', '--port', '0'], { cwd: dir, env: { CULEX_MAX_INFLIGHT: '5' } })
+  t.type(c.ports.mqtt, 'number', 'flag --port 0 beat the file port 1')
+  t.type(c.ports.ws, 'number', 'ws listener from the file')
+  const client = await mqtt.connectAsync(`ws://127.0.0.1:${c.ports.ws}/mqtt`, { reconnectPeriod: 0, protocolVersion: 5 })
+  t.teardown(() => { client.end(true) })
+  t.equal(client.connected, true)
+})
+
+t.test('default store is level under ./.culex-data (or a clear error if the package is not built)', async t => {
+  const dir = tempDir(t)
+  const r = await runCulex(['--port', '0'], { cwd: dir, timeoutMs: 3000 })
+  if (r.code === 1 && /CULEX_ERR_STORE/.test(r.stderr)) {
+    t.match(r.stderr, /@culex\/store-level/, 'names the missing package')
+    t.comment('@culex/store-level is not built in this checkout; the level default could not be exercised')
+  } else {
+    // Started (then killed by the timeout): the data directory exists.
+    t.ok(existsSync(join(dir, '.culex-data')), 'data dir created under the working directory')
+  }
+})
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`${signal}: 5.0 clients get DISCONNECT 0x8B, exit code 0`, async t => {
+    const c = await startCulex(t, [])
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.ports.mqtt}`, { reconnectPeriod: 0, protocolVersion: 5 })
+    t.teardown(() => { client.end(true) })
+    const reason = new Promise<number | undefined>(resolve => client.on('disconnect', p => resolve(p.reasonCode)))
+    c.proc.kill(signal)
+    t.equal(await reason, 0x8B, 'DISCONNECT 0x8B Server shutting down')
+    t.same(await c.exited, { code: 0, signal: null }, 'clean exit')
+    t.ok(c.logs.some(l => l.msg === 'stopped'), 'logged "stopped"')
+  })
+}
