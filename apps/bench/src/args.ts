@@ -27,7 +27,7 @@ export interface BenchOptions {
   warmup: number
   /** Offered messages/s over all publishers; 0 = as fast as the broker accepts. */
   rate: number
-  /** QoS 0 flow control: most expected deliveries outstanding before publishers wait; 0 = off. */
+  /** Flow control: most expected deliveries outstanding before publishers wait; 0 = off. */
   maxLag: number
   /** storm: number of clients. */
   clients: number
@@ -81,7 +81,7 @@ Load:
   --qos 0|1|2         publish and subscribe QoS (0)
   --inflight N        QoS 1/2 unacknowledged publishes per publisher (32)
   --rate N            offered messages/s over all publishers (latency: 1000; else 0 = max)
-  --max-lag N         QoS 0: pause publishers while N deliveries are outstanding,
+  --max-lag N         pause publishers while N deliveries are outstanding,
                       0 = no flow control (2000)
   --duration S        measured seconds (10)
   --warmup S          seconds before measuring (2)

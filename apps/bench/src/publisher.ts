@@ -8,16 +8,17 @@
  * written again when its PUBACK (QoS 1) or PUBCOMP (QoS 2) comes back, so at most
  * `inflight` publishes are unacknowledged and no buffer is allocated per message.
  * With a rate (> 0) both wait for the schedule instead of going flat out.
- * QoS 0 has no acknowledgement to pace it, so a `blocked()` gate (see LagGate) can hold it
- * back while too many of its messages are still in transit to the subscribers.
+ * A `blocked()` gate (see LagGate) holds publishers back while too many of their messages
+ * are still in transit to the subscribers: QoS 0 has no acknowledgement to pace it, and a
+ * broker may acknowledge QoS 1/2 publishes long before it delivers them (queueing).
  */
 import type { BenchClient } from './client.ts'
 import { dueMessages } from './math.ts'
 import { T, encodePublish } from './wire.ts'
 
 /** Builds a batch of `frame` repeated so the batch is about `targetBytes` long. */
-export function buildBatch (frame: Buffer, targetBytes = 16384): { batch: Buffer, count: number } {
-  const count = Math.max(1, Math.min(256, Math.floor(targetBytes / frame.length)))
+export function buildBatch (frame: Buffer, targetBytes = 16384, maxCount = 256): { batch: Buffer, count: number } {
+  const count = Math.max(1, Math.min(maxCount, Math.floor(targetBytes / frame.length)))
   const batch = Buffer.allocUnsafe(frame.length * count)
   for (let i = 0; i < count; i++) frame.copy(batch, i * frame.length)
   return { batch, count }
@@ -30,8 +31,10 @@ export interface PublisherOptions {
   inflight: number
   /** Messages/s for this publisher; 0 = flat out. */
   rate: number
-  /** QoS 0 flow control: while it returns true, the publisher waits (polled every ms). */
+  /** Flow control: while it returns true, the publisher waits (polled every ms). */
   blocked?: () => boolean
+  /** Most messages per QoS 0 batch write (keeps one batch small against the gate's limit). */
+  maxBatch?: number
 }
 
 export class Publisher {
@@ -57,7 +60,7 @@ export class Publisher {
     const frame = encodePublish({ topic: opts.topic, payload: opts.payload, qos: opts.qos, packetId: 1 })
     this.#frameLen = frame.length
     if (opts.qos === 0) {
-      const b = buildBatch(frame)
+      const b = buildBatch(frame, 16384, opts.maxBatch ?? 256)
       this.#batch = b.batch
       this.#batchCount = b.count
     } else {
@@ -69,7 +72,8 @@ export class Publisher {
         if (type !== done || id < 1 || id > this.#slots.length) return
         this.sent++
         if (!this.#running) return
-        if (this.#opts.rate > 0 && dueMessages(this.#opts.rate, performance.now() - this.#start, this.#written) === 0) {
+        if ((this.#opts.rate > 0 && dueMessages(this.#opts.rate, performance.now() - this.#start, this.#written) === 0) ||
+            (this.#opts.blocked !== undefined && this.#opts.blocked())) {
           this.#free.push(id - 1)
           return
         }
@@ -93,6 +97,8 @@ export class Publisher {
       this.#timer = setInterval(this.#tickWindow, 1)
       return
     }
+    // slots parked by the gate are resumed by this timer
+    if (this.#opts.blocked !== undefined) this.#timer = setInterval(this.#tickWindow, 1)
     this.#client.socket.cork()
     for (const s of this.#slots) { this.#written++; this.#client.write(s) }
     this.#client.socket.uncork()
@@ -134,8 +140,10 @@ export class Publisher {
   }
 
   readonly #tickWindow = (): void => {
-    let due = dueMessages(this.#opts.rate, performance.now() - this.#start, this.#written)
-    if (due === 0 || this.#free.length === 0) return
+    if (this.#free.length === 0) return
+    if (this.#opts.blocked !== undefined && this.#opts.blocked()) return
+    let due = this.#opts.rate > 0 ? dueMessages(this.#opts.rate, performance.now() - this.#start, this.#written) : this.#free.length
+    if (due === 0) return
     const c = this.#client
     c.socket.cork()
     while (due > 0 && this.#free.length > 0) {
@@ -185,8 +193,9 @@ export function publishAll (client: BenchClient, frames: readonly Buffer[], idOf
  * than a broker delivers, and the broker buffers the difference without bound (aedes 1.2.0
  * then overflows its call stack draining that queue). The gate blocks while more than
  * `maxLag` expected deliveries are outstanding. A broker may drop QoS 0 messages for a slow
- * subscriber; when deliveries stop for `forgetMs` while blocked, the outstanding ones are
- * written off as lost so the run continues.
+ * subscriber; when deliveries stop for `forgetMs` (1 s: long enough that a broker process
+ * descheduled on a busy machine is not mistaken for one that dropped) while blocked, the
+ * outstanding ones are written off as lost so the run continues.
  */
 export class LagGate {
   readonly #maxLag: number
@@ -198,7 +207,7 @@ export class LagGate {
   #lastDelivered = -1
   #stalledSince = 0
 
-  constructor (maxLag: number, fanout: number, published: () => number, delivered: () => number, forgetMs = 100) {
+  constructor (maxLag: number, fanout: number, published: () => number, delivered: () => number, forgetMs = 1000) {
     this.#maxLag = maxLag
     this.#fanout = fanout
     this.#published = published

@@ -3,7 +3,8 @@
  * `concurrency` connects in progress, optionally paced to `connectRate` per second.
  * Reports the connect rate and per-client connect(+subscribe) latency; with the broker's
  * pid, its RSS before the storm and `settle` seconds after it, and the difference per
- * connection. The clients then stay idle for `hold` seconds and disconnect.
+ * connection. With a pid, up to 100 warm-up clients connect (and stay) before the "before"
+ * reading, so a fresh process's start-up growth is not charged to the measured clients. The clients then stay idle for `hold` seconds and disconnect.
  */
 import type { RunContext } from '../context.ts'
 import { LatencyHistogram } from '../histogram.ts'
@@ -15,7 +16,18 @@ import { msSummary } from './latency.ts'
 export async function runStorm (ctx: RunContext): Promise<BenchResult> {
   const o = ctx.options
   const hist = new LatencyHistogram()
-  const rssBefore = o.pid === null ? null : await readRssKiB(o.pid)
+  let rssBefore: number | null = null
+  if (o.pid !== null) {
+    // warm the broker first (JIT, buffer pools, heap growth of a fresh process), so the RSS
+    // delta is the cost of the N connections measured, not of the process waking up
+    const warm = Math.min(100, o.clients)
+    for (let i = 0; i < warm; i++) {
+      const c = await ctx.connect('storm-warm')
+      if (o.subscribe) await c.subscribe(`${o.prefix}/storm/warm/${i}`, o.qos)
+    }
+    await ctx.sleep(Math.min(500, o.settle * 1000))
+    rssBefore = await readRssKiB(o.pid)
+  }
   let next = 0
   let connected = 0
   const t0 = performance.now()
