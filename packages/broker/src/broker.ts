@@ -87,6 +87,7 @@ export interface BrokerEvents {
 
 const NO_LOGGER: Logger = { debug () {}, info () {}, warn () {}, error () {} }
 const TIMER_MAX = 2 ** 31 - 1
+const NO_INFO: ConnectionInfo = Object.freeze({})
 
 /**
  * An MQTT 3.1 / 3.1.1 / 5.0 broker engine.
@@ -226,11 +227,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * @param info - what the app knows about the peer (address, transport, TLS certificate)
    * @returns the client view of this connection
    */
-  handle (stream: Duplex, info: ConnectionInfo = {}): Client {
-    if (info.remoteAddress === undefined) {
-      const addr = (stream as { remoteAddress?: string }).remoteAddress
-      if (addr !== undefined) info = { ...info, remoteAddress: addr }
-    }
+  handle (stream: Duplex, info: ConnectionInfo = NO_INFO): Client {
     const c = new Connection(this, stream, info)
     if (this.#closed) {
       c.teardown(true)
@@ -239,6 +236,27 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#connections.add(c)
     this.stats.connectionsTotal++
     return c
+  }
+
+  /** @internal start the sweep timer when the first connection arrives */
+  watch (_c: Connection): void {
+    if (this.#sweep !== null) return
+    const ct = this.limits.connectTimeout
+    // 1 s is fine for keepalive (1.5 × seconds); short connect timeouts get a finer sweep
+    const every = Math.max(50, Math.min(1000, ct > 0 && ct < Infinity ? ct / 2 : 1000))
+    this.#sweep = setInterval(this.#sweepAll, every)
+    this.#sweep.unref()
+  }
+
+  #sweep: NodeJS.Timeout | null = null
+  readonly #sweepAll = (): void => {
+    if (this.#connections.size === 0) {
+      clearInterval(this.#sweep!)
+      this.#sweep = null
+      return
+    }
+    const now = Date.now()
+    for (const c of this.#connections) c.check(now)
   }
 
   /** @internal whether a new CONNECT must be refused for maxConnections */
@@ -671,6 +689,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#sys?.stop()
+    if (this.#sweep !== null) clearInterval(this.#sweep)
+    this.#sweep = null
     for (const c of [...this.#connections]) {
       c.will = null // a shutdown is not the client's failure: wills stay unpublished
       c.disconnect(0x8B, 'server shutting down')

@@ -8,7 +8,8 @@
  * wait (a hook, the store) returns a promise and later packets wait in `backlog`, so packets
  * of one connection are always processed in order.
  *
- * Memory: an idle connection holds the parser, this object and one timer; maps for aliases
+ * Memory: an idle connection holds the parser and this object (keepalive and connect
+ * timeout are checked by one broker-wide sweep timer, not a timer each); maps for aliases
  * and inflight entries are created on first use.
  */
 import type { Duplex } from 'node:stream'
@@ -46,6 +47,23 @@ export class OutEntry {
   }
 }
 
+const CONN = Symbol('culex.connection')
+type Owned = Duplex & { [CONN]: Connection }
+function onData (this: Owned, chunk: Buffer): void {
+  const c = this[CONN]
+  c.lastSeen = Date.now()
+  c.broker.stats.bytesReceived += chunk.length
+  c.parser.parse(chunk)
+}
+function onError (this: Owned, err: Error): void {
+  const c = this[CONN]
+  c.error('BROKER_ERR_SOCKET', `stream error: ${err.message}`, err)
+  c.teardown(false)
+}
+function onEnd (this: Owned): void {
+  this[CONN].teardown(false)
+}
+
 // above this size a QoS 1/2 delivery writes a patched header and the shared tail as two
 // corked writes instead of copying the whole packet per subscriber
 const SPLIT_AT = 2048
@@ -54,7 +72,7 @@ const SPLIT_AT = 2048
 export class Connection implements Client {
   readonly broker: Broker
   readonly stream: Duplex
-  readonly info: ConnectionInfo
+  readonly #info: ConnectionInfo
   readonly parser: Parser
   id = ''
   protocolVersion: 0 | 3 | 4 | 5 = 0
@@ -68,7 +86,8 @@ export class Connection implements Client {
   /** Set while the CONNECT waits for AUTH packets. */
   pendingConnect: unknown = null
   lastSeen: number
-  timer: NodeJS.Timeout | null = null
+  /** Connect deadline (ms since epoch) while no CONNECT was processed; 0 after. */
+  deadline: number
   // inbound
   backlog: Packet[] | null = null
   busy = false
@@ -94,34 +113,30 @@ export class Connection implements Client {
   constructor (broker: Broker, stream: Duplex, info: ConnectionInfo) {
     this.broker = broker
     this.stream = stream
-    this.info = info
+    this.#info = info
     this.lastSeen = Date.now()
+    const ct = broker.limits.connectTimeout
+    this.deadline = ct > 0 && ct < Infinity ? this.lastSeen + ct : 0
     this.parser = new Parser({
       maxPacketSize: broker.limits.maxPacketSize,
       onPacket: (p) => { this.onPacket(p) },
       onError: (e) => { this.onParseError(e) }
     })
-    stream.on('data', (chunk: Buffer) => {
-      this.lastSeen = Date.now()
-      broker.stats.bytesReceived += chunk.length
-      this.parser.parse(chunk)
-    })
-    stream.on('error', (err: Error) => {
-      this.error('BROKER_ERR_SOCKET', `stream error: ${err.message}`, err)
-      this.teardown(false)
-    })
-    stream.on('close', () => { this.teardown(false) })
-    stream.on('end', () => { this.teardown(false) })
-    const ct = broker.limits.connectTimeout
-    if (ct > 0 && ct < Infinity) {
-      this.timer = setTimeout(() => {
-        if (this.state < State.CONNECTED) {
-          this.error('BROKER_ERR_CONNECT_TIMEOUT', `no CONNECT within ${ct} ms`)
-          this.teardown(false)
-        }
-      }, ct)
-      this.timer.unref()
-    }
+    // module-level listeners (no closures per connection): the stream points back at us
+    ;(stream as Duplex & { [CONN]?: Connection })[CONN] = this
+    stream.on('data', onData)
+    stream.on('error', onError)
+    stream.on('close', onEnd)
+    stream.on('end', onEnd)
+    broker.watch(this)
+  }
+
+  /** What the app said about the peer; `remoteAddress` falls back to the socket's (computed on use, not kept). */
+  get info (): ConnectionInfo {
+    const info = this.#info
+    if (info.remoteAddress !== undefined) return info
+    const addr = (this.stream as { remoteAddress?: string }).remoteAddress
+    return addr === undefined ? info : { ...info, remoteAddress: addr }
   }
 
   /** True once the connection is closed (re-read after every await). */
@@ -195,25 +210,25 @@ export class Connection implements Client {
     this.broker.emitClientError(this, new BrokerError(code, `client ${JSON.stringify(this.id)}: ${message}`, opts))
   }
 
-  /** Keepalive: close when nothing arrived for 1.5 × keepalive [MQTT-3.1.2-24]. */
-  armKeepalive (): void {
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = null
-    if (this.keepalive === 0) return
-    const limit = this.keepalive * 1500
-    const check = (): void => {
-      if (this.state === State.CLOSED) return
-      const idle = Date.now() - this.lastSeen
-      if (idle >= limit) {
-        this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.keepalive} s)`)
-        this.disconnect(0x8D, 'keep alive timeout')
-        return
+  /**
+   * Called by the broker's sweep (one timer for all connections): the connect timeout
+   * before CONNECT, then keepalive — close when nothing arrived for 1.5 × keepalive
+   * [MQTT-3.1.2-24].
+   */
+  check (now: number): void {
+    if (this.state < State.CONNECTED) {
+      if (this.deadline > 0 && now >= this.deadline) {
+        this.error('BROKER_ERR_CONNECT_TIMEOUT', `no CONNECT within ${this.broker.limits.connectTimeout} ms`)
+        this.teardown(false)
       }
-      this.timer = setTimeout(check, limit - idle)
-      this.timer.unref()
+      return
     }
-    this.timer = setTimeout(check, limit)
-    this.timer.unref()
+    if (this.keepalive === 0 || this.state !== State.CONNECTED) return
+    const idle = now - this.lastSeen
+    if (idle >= this.keepalive * 1500) {
+      this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.keepalive} s)`)
+      this.disconnect(0x8D, 'keep alive timeout')
+    }
   }
 
   // ───────── outbound: bytes ─────────
@@ -277,8 +292,6 @@ export class Connection implements Client {
     if (this.state === State.CLOSED) return
     const wasConnected = this.state === State.CONNECTED
     this.state = State.CLOSED
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = null
     this.uncork()
     this.stream.end()
     const s = this.stream

@@ -207,6 +207,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)
   }
   c.state = State.CONNECTED
+  c.deadline = 0
   c.pendingConnect = null
   s.conn = c
   c.session = s
@@ -214,7 +215,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   const st = broker.stats
   st.clientsConnected++
   if (st.clientsConnected > st.clientsMaximum) st.clientsMaximum = st.clientsConnected
-  c.armKeepalive()
   if (broker.listenerCount('client') > 0) broker.emit('client', c)
   if (present) await broker.resumeSession(c, s)
 }
