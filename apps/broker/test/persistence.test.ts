@@ -1,0 +1,104 @@
+// The default level store (--data-dir) through the real culex process: retained messages and
+// a persistent session's queued QoS 1 messages survive a restart, after SIGTERM and after
+// SIGKILL. Skipped, with the reason printed, when @culex/store-level is not built.
+// These tests spawn dist/cli.js: they do not count toward this package's coverage.
+import t from 'tap'
+import { join } from 'node:path'
+import net from 'node:net'
+import { spawn } from 'node:child_process'
+import mqtt from 'mqtt'
+import { startCulex, tempDir, hasBinary } from './helpers/culex.ts'
+
+let levelAvailable = true
+try {
+  const mod = await import('@culex/store-level') as Record<string, unknown>
+  levelAvailable = typeof mod.LevelStore === 'function'
+} catch {
+  levelAvailable = false
+}
+if (!levelAvailable) {
+  t.comment('skip: @culex/store-level is not built (npm run build -w @culex/store-level); level persistence not tested')
+  process.exit(0)
+}
+
+interface Tap {
+  teardown: (fn: () => unknown) => void
+  ok: (v: unknown, m: string) => void
+  equal: (a: unknown, b: unknown, m: string) => void
+  same: (a: unknown, b: unknown, m: string) => void
+}
+
+async function survives (t: Tap, signal: 'SIGTERM' | 'SIGKILL', dir: string, args: string[]): Promise<void> {
+  const first = await startCulex(t, args, { cwd: dir })
+  const url1 = `mqtt://127.0.0.1:${first.ports.mqtt}`
+  const sub = await mqtt.connectAsync(url1, { clientId: `persist-${signal}`, clean: false, reconnectPeriod: 0 })
+  await sub.subscribeAsync('queue/#', { qos: 1 })
+  await sub.endAsync()
+  const pub = await mqtt.connectAsync(url1, { reconnectPeriod: 0 })
+  await pub.publishAsync('retained/a', 'kept', { qos: 1, retain: true })
+  for (let i = 0; i < 5; i++) await pub.publishAsync('queue/x', `m${i}`, { qos: 1 }) // acked: must survive
+  pub.end(true)
+  first.proc.kill(signal)
+  const exit = await first.exited
+  t.ok(signal === 'SIGKILL' ? exit.signal === 'SIGKILL' : exit.code === 0, `first process ended by ${signal}`)
+
+  const second = await startCulex(t, args, { cwd: dir })
+  const url2 = `mqtt://127.0.0.1:${second.ports.mqtt}`
+  const got: string[] = []
+  const back = mqtt.connect(url2, { clientId: `persist-${signal}`, clean: false, reconnectPeriod: 0 })
+  t.teardown(() => { back.end(true) })
+  back.on('message', (_topic, payload) => got.push(payload.toString()))
+  await new Promise<void>((resolve, reject) => { back.once('connect', (ack) => { t.equal(ack.sessionPresent, true, 'session present after restart'); resolve() }); back.once('error', reject) })
+  const deadline = Date.now() + 5000
+  while (got.length < 5 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(got, ['m0', 'm1', 'm2', 'm3', 'm4'], 'every acknowledged QoS 1 message delivered once, in order')
+  const reader = await mqtt.connectAsync(url2, { reconnectPeriod: 0 })
+  t.teardown(() => { reader.end(true) })
+  const retained = new Promise<string>(resolve => reader.once('message', (_t, p) => resolve(p.toString())))
+  await reader.subscribeAsync('retained/#', { qos: 1 })
+  t.equal(await retained, 'kept', 'retained message survived')
+}
+
+for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+  t.test(`level store survives a restart after ${signal}`, async t => {
+    const dir = tempDir(t)
+    await survives(t, signal, dir, ['--store', 'level', '--data-dir', join(dir, 'data')])
+  })
+}
+
+async function freePort (): Promise<number> {
+  const s = net.createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as net.AddressInfo).port
+  await new Promise(resolve => s.close(resolve))
+  return port
+}
+
+let redisAvailable = hasBinary('redis-server')
+try {
+  const mod = await import('@culex/store-redis') as Record<string, unknown>
+  redisAvailable &&= typeof mod.RedisStore === 'function'
+} catch {
+  redisAvailable = false
+}
+if (!redisAvailable) {
+  t.comment('skip: redis-server not installed or @culex/store-redis not built; --store redis:// not tested')
+} else {
+  t.test('--store redis://: a restart of culex after SIGKILL loses nothing acknowledged', async t => {
+    const dir = tempDir(t)
+    const port = await freePort()
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    t.teardown(() => { redis.kill('SIGKILL') })
+    const deadline = Date.now() + 5000
+    for (;;) {
+      const ok = await new Promise<boolean>(resolve => {
+        const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true) })
+        c.on('error', () => resolve(false))
+      })
+      if (ok) break
+      if (Date.now() > deadline) throw new Error('redis-server did not start')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    await survives(t, 'SIGKILL', dir, ['--store', `redis://127.0.0.1:${port}`])
+  })
+}
