@@ -219,8 +219,8 @@ export class ClientCore extends Emitter<ClientEvents> {
    * const { sessionPresent } = await client.connect()
    */
   connect (): Promise<ConnectResult> {
+    if (this.#state === STATE_CLOSED && (this.#firstConnect === null || this.#everConnected)) return Promise.reject(this.#closedError())
     if (this.#firstConnect !== null) return this.#firstConnect.promise
-    if (this.#state === STATE_CLOSED) return Promise.reject(this.#closedError())
     let res!: (r: ConnectResult) => void
     let rej!: (e: Error) => void
     const promise = new Promise<ConnectResult>((resolve, reject) => { res = resolve; rej = reject })
