@@ -352,7 +352,9 @@ class Scratch<T> {
   stamp = 0
 }
 
-// Iterative depth-first walk. Level ends are found lazily with indexOf; reaching depth i
+// Iterative depth-first walk. Level ends are found lazily with indexOf (fleet topics:
+// 27.8M topics/s vs 21.1M for a charCodeAt loop and 5.4M for split, bench/scan.bench.ts);
+// reaching depth i
 // means the ends of levels 0..i-1 are known, and `total` is set once the last level is
 // found. A level is sliced into a string only for a Map lookup: a node with one child
 // compares it in place with startsWith. Together with emit() appending without a closure,
