@@ -1,0 +1,22 @@
+// The README and the code stay in step: every option (flag, env var) and every error code
+// is documented, and the README names no code that does not exist.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { OPTIONS, envName } from '../src/options.ts'
+import { AppErrorCodes } from '../src/errors.ts'
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+
+t.test('every option is in the README with its env var and default', async t => {
+  for (const o of OPTIONS) {
+    const row = readme.split('\n').find(l => l.includes(`\`--${o.flag}\``))
+    t.ok(row, `--${o.flag} documented`)
+    t.ok(row?.includes(`\`${envName(o)}\``) && row.includes(o.defaultText.replaceAll('|', '\\|')), `--${o.flag} row has env and default`)
+  }
+})
+
+t.test('errors table matches AppErrorCodes', async t => {
+  const documented = new Set([...readme.matchAll(/\| `(CULEX_ERR_[A-Z_]+)` \|[^|]+\| (\d) \|/g)].map(m => `${m[1]}:${m[2]}`))
+  const actual = new Set(Object.entries(AppErrorCodes).map(([code, exit]) => `${code}:${exit}`))
+  t.same([...documented].sort(), [...actual].sort(), 'same codes and exit codes')
+})
