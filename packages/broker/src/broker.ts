@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { PublishProperties, QoS, Will } from '@culex/packet'
 import { TopicTrie } from '@culex/trie'
-import type { Bus } from './bus.ts'
+import type { Bus, BusMessage } from './bus.ts'
 import { Connection, OutEntry, State } from './connection.ts'
 import { BrokerError } from './errors.ts'
 import { LocalBus } from './local-bus.ts'
@@ -135,6 +135,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #ownBus: boolean
   readonly #ready: Promise<void>
   #closed = false
+  readonly #clustered: boolean
   readonly #sys: SysPublisher | null
   // routing scratch (see route)
   #gen = 0
@@ -184,6 +185,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#ownBus = options.bus === undefined
     this.bus = options.bus ?? new LocalBus(options.id)
     this.id = options.id ?? this.bus.nodeId
+    this.#clustered = !(this.bus instanceof LocalBus)
+    if (this.#clustered) this.bus.onMessage((msg) => { this.#fromBus(msg) })
     this.#ready = this.#restore()
     const every = options.sysInterval ?? 10
     this.#sys = every > 0 ? new SysPublisher(this, every) : null
@@ -318,6 +321,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
   dispatchMessage (m: Routed, from: Connection | null): Promise<unknown> | null {
     let retained: Promise<unknown> | null = null
     if (m.retain) retained = this.#putRetained(m)
+    if (this.#clustered) {
+      m.own()
+      this.bus.send({ type: 'publish', nodeId: this.id, message: m.stored(m.qos, m.retain) })
+        .catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
+    }
     const routed = this.route(m)
     if (this.listenerCount('publish') > 0) this.emit('publish', m, from)
     if (retained === null) return routed
@@ -340,7 +348,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * @internal Deliver `m` to every matching session: one delivery per session at the highest
    * matching QoS with all subscription identifiers; one member per shared group.
    */
-  route (m: Routed): Promise<unknown> | null {
+  route (m: Routed, onlineOnly = false): Promise<unknown> | null {
     // a re-entrant call (a hook publishing from inside a delivery) gets its own scratch
     const reentrant = this.#routing
     const savedTargets = this.#targets
@@ -372,11 +380,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
           } else {
             c.deliver(m, qos, retain, s.dids, null)
           }
-        } else if (qos > 0 && s.persistent) {
+        } else if (qos > 0 && s.persistent && !onlineOnly) {
           (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
         }
       }
       for (let i = 0; i < shared.length; i++) {
+        if (onlineOnly) continue // the sending node picked the shared-group member
         const p = this.#deliverShared(shared[i]!, m, null, null)
         if (p !== null) (pending ??= []).push(p)
       }
@@ -430,6 +439,34 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const qos = (offline.qos < m.qos ? offline.qos : m.qos) as QoS
     if (qos === 0) return null
     return this.#enqueueOffline(offline.session, m.stored(qos, offline.rap ? m.retain : false), offline.subId > 0 ? [offline.subId] : null)
+  }
+
+  /**
+   * A message from another node. Publishes are delivered to this node's connected clients
+   * only: the sending node already stored retained messages and queued for the offline
+   * sessions it routes, and chose the shared-subscription member. A takeover closes this
+   * node's connection for that client id.
+   */
+  #fromBus (msg: BusMessage): void {
+    if (this.#closed || msg.nodeId === this.id) return
+    if (msg.type === 'publish') {
+      const m = Routed.from(msg.message)
+      this.route(m, true)
+      if (this.listenerCount('publish') > 0) this.emit('publish', m, null)
+    } else if (msg.type === 'takeover') {
+      const c = this.clients.get(msg.clientId)
+      if (c !== undefined) {
+        c.error('BROKER_ERR_SESSION_TAKEN_OVER', `client id connected on node ${msg.nodeId}`)
+        c.disconnect(0x8E, 'session taken over')
+      }
+    }
+  }
+
+  /** @internal tell other nodes that `clientId` connected here */
+  announceConnect (clientId: string): void {
+    if (!this.#clustered) return
+    this.bus.send({ type: 'takeover', nodeId: this.id, clientId })
+      .catch((err: unknown) => { this.storeError('sending a takeover to the bus', err) })
   }
 
   // ───────── subscriptions ─────────

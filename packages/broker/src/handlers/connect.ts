@@ -33,7 +33,7 @@ export function refuse (c: Connection, reasonCode: number, message: string, reas
   } else {
     c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
   }
-  c.error(reasonCode === 0x86 || reasonCode === 0x87 ? 'BROKER_ERR_NOT_AUTHORIZED' : 'BROKER_ERR_PROTOCOL', `CONNECT refused (0x${reasonCode.toString(16)}): ${message}`, undefined, reasonCode)
+  c.error(reasonCode === 0x86 || reasonCode === 0x87 ? 'BROKER_ERR_NOT_AUTHORIZED' : reasonCode === 0x97 || reasonCode === 0x89 ? 'BROKER_ERR_SERVER_BUSY' : 'BROKER_ERR_PROTOCOL', `CONNECT refused (0x${reasonCode.toString(16)}): ${message}`, undefined, reasonCode)
   c.teardown(true)
 }
 
@@ -136,6 +136,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   const props = p.properties
 
   // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
+  broker.announceConnect(c.id)
   const old = broker.clients.get(c.id)
   if (old !== undefined && old !== c) {
     old.error('BROKER_ERR_SESSION_TAKEN_OVER', 'another connection took the client id over')
