@@ -8,12 +8,13 @@ function result (over: Partial<BenchResult>): BenchResult {
 
 t.test('the suite covers the broker targets', async (t) => {
   const ids = suite(false).map(e => e.id)
-  t.same(ids, ['fan-in-qos0', 'fan-out-qos0', 'fan-in-qos1', 'fan-in-qos2', 'latency-qos1', 'storm', 'backlog', 'retained'])
+  t.same(ids, ['fan-in-qos0', 'fan-out-qos0', 'fan-in-qos1', 'fan-in-qos2', 'latency-qos1', 'storm', 'idle', 'backlog', 'retained'])
   const fanOut = suite(false).find(e => e.id === 'fan-out-qos0')
   t.match(fanOut?.args.join(' '), /--subscribers 50/)
   const storm = suite(false).find(e => e.id === 'storm')
   t.equal(storm?.pid, true, 'storm reads the broker pid')
   t.ok(storm?.metrics.some(m => m.path === 'memory.perConnectionKiB' && !m.higherIsBetter))
+  t.match(suite(false).find(e => e.id === 'idle')?.args.join(' '), /--no-subscribe/, 'idle connections do not subscribe')
   t.match(suite(true)[0]?.args.join(' '), /--duration 1/, 'quick shortens windows')
 })
 
@@ -53,7 +54,7 @@ t.test('medians, ranges, failures and ratios to the baseline', async (t) => {
   const md = markdownTable(rows, ['culex', 'aedes'], 'aedes')
   t.match(md, /\| scenario \| metric \| culex median \(min–max\) \| aedes median \(min–max\) \| culex vs aedes \|/)
   t.match(md, /\| 300, 1 failed, loss 1\.0 % \| 100 \(80–120\) \| 3\.00× \|/)
-  t.match(md, /RSS KiB per idle connection \| 3\.0 \| 18\.0 \| 6\.00× \|/)
+  t.match(md, /RSS KiB per connection \+ 1 subscription \| 3\.0 \| 18\.0 \| 6\.00× \|/)
   const none = summarize(entries.slice(0, 1), ['culex'], [{ round: 0, entry: 'fan-in-qos0', broker: 'culex', error: 'x' }], 'aedes')
   t.match(markdownTable(none, ['culex'], 'aedes'), /failed 1\/1/)
 })

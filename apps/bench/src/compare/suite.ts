@@ -47,11 +47,20 @@ export function suite (quick: boolean): SuiteEntry[] {
     },
     {
       id: 'storm',
-      title: `connection storm, ${quick ? 300 : 1000} clients (connect + subscribe), idle`,
+      title: `connection storm, ${quick ? 300 : 1000} clients (connect + subscribe)`,
       args: ['storm', '--clients', quick ? '300' : '1000', '--concurrency', '100', '--settle', quick ? '1' : '2'],
       pid: true,
       metrics: [
         { path: 'connect.ratePerSecond', label: 'connects/s', unit: 'conn/s', higherIsBetter: true, digits: 0 },
+        { path: 'memory.perConnectionKiB', label: 'RSS KiB per connection + 1 subscription', unit: 'KiB', higherIsBetter: false, digits: 1 }
+      ]
+    },
+    {
+      id: 'idle',
+      title: `idle connections, ${quick ? 300 : 1000} clients (connect only)`,
+      args: ['storm', '--clients', quick ? '300' : '1000', '--concurrency', '100', '--no-subscribe', '--settle', quick ? '1' : '2'],
+      pid: true,
+      metrics: [
         { path: 'memory.perConnectionKiB', label: 'RSS KiB per idle connection', unit: 'KiB', higherIsBetter: false, digits: 1 }
       ]
     },
