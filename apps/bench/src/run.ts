@@ -38,6 +38,8 @@ export async function runScenario (options: BenchOptions): Promise<BenchResult> 
         case 'retained': return runRetained(ctx)
       }
     })()
+    // after a fatal error the scenario itself rejects too, later: that is expected, not unhandled
+    work.catch(() => {})
     const result = await Promise.race([work, ctx.failed])
     if (options.ceiling) {
       result.label = result.label === '' ? 'ceiling (in-process relay)' : result.label
