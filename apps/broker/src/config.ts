@@ -43,6 +43,8 @@ export interface Config {
   aclFile: string | undefined
   store: StoreChoice
   nodeId: string | undefined
+  /** Use a RedisBus on the store's Redis (only with a redis store). */
+  cluster: boolean
   sysInterval: number
   limits: {
     maxKeepalive?: number
@@ -285,6 +287,9 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     seen.set(p, flag)
   }
 
+  if (o.cluster === true && !(o.store ?? '').startsWith('redis')) {
+    throw conflict('cluster', `option --cluster: expected --store redis://... or rediss://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
+  }
   const storeRaw = o.store ?? 'level'
   let store: StoreChoice
   if (storeRaw === 'memory') store = { kind: 'memory' }
@@ -323,6 +328,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     aclFile: path(o.aclFile),
     store,
     nodeId: o.nodeId,
+    cluster: o.cluster ?? false,
     sysInterval: o.sysInterval ?? 10,
     limits,
     verbose: o.verbose ?? false

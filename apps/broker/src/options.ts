@@ -43,6 +43,7 @@ export interface OptionValues {
   store: string | undefined
   dataDir: string | undefined
   nodeId: string | undefined
+  cluster: boolean | undefined
   sysInterval: number | undefined
   maxKeepalive: number | undefined
   maxConnections: number | undefined
@@ -80,6 +81,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'aclFile', flag: 'acl-file', kind: 'path', defaultText: 'none', description: 'Mosquitto ACL file (user / topic / pattern lines).' },
   { key: 'store', flag: 'store', kind: 'store', defaultText: 'level', description: 'Persistence: memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...' },
   { key: 'dataDir', flag: 'data-dir', kind: 'path', defaultText: './.culex-data', description: 'Directory of the level store.' },
+  { key: 'cluster', flag: 'cluster', kind: 'bool', defaultText: 'false', description: 'Cluster with every culex sharing the --store redis://... (RedisBus on the same Redis): publishes and session takeovers cross nodes.' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'random', description: 'Broker node id (cluster member name, will ownership).' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },
   { key: 'maxKeepalive', flag: 'max-keepalive', kind: 'int', min: 0, max: 65535, defaultText: '0 (any)', description: 'Largest keepalive (seconds) granted; 5.0 clients are told via Server Keep Alive. Engine limits.maxKeepalive.' },

@@ -14,12 +14,12 @@ import https from 'node:https'
 import { readFileSync } from 'node:fs'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import { Broker, type Store } from '@culex/broker'
+import { Broker, type Bus, type Store } from '@culex/broker'
 import type { Logger } from 'pino'
 import { AppError } from './errors.ts'
 import type { Config } from './config.ts'
 import { buildAuthHooks } from './auth.ts'
-import { openStore } from './stores.ts'
+import { openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
 
 /** One bound listener. */
@@ -90,11 +90,21 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
 
   const opened = await openStore(config.store, { ...(config.limits.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: config.limits.maxQueuedMessages }) })
   const store: Store | undefined = opened.store
+  let bus: Bus | undefined
+  if (config.cluster && config.store.kind === 'redis') {
+    try {
+      bus = await openRedisBus(config.store.url, config.nodeId)
+    } catch (err) {
+      await store?.close().catch(() => {})
+      throw err
+    }
+  }
   let broker: Broker
   try {
     broker = new Broker({
       ...(config.nodeId === undefined ? {} : { id: config.nodeId }),
       ...(store === undefined ? {} : { store }),
+      ...(bus === undefined ? {} : { bus }),
       limits: config.limits,
       sysInterval: config.sysInterval,
       logger: logger.child({ component: 'engine' }),
@@ -102,6 +112,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     })
   } catch (err) {
     await store?.close().catch(() => {})
+    await bus?.close().catch(() => {})
     throw new AppError('CULEX_ERR_INVALID_OPTION', `engine rejected the options: ${(err as Error).message}`, { cause: err })
   }
   broker.on('error', (err) => logger.error({ err }, 'broker error'))
@@ -205,13 +216,14 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     for (const s of servers) s.close()
     await broker.close().catch(() => {})
     await store?.close().catch(() => {})
+    await bus?.close().catch(() => {})
     throw err
   }
   for (const s of servers) {
     s.on('connection', (socket: net.Socket) => { track(socket) })
   }
 
-  logger.info({ store: opened.description, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
+  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
   for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
   // One machine-readable line with every bound address (tests and scripts parse it).
   logger.info({ ready: true, addresses: addresses.map(a => ({ protocol: a.protocol, host: a.host, port: a.port })) }, 'ready')
@@ -223,6 +235,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       for (const w of wsServers) w.close()
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
       await store?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the store'))
+      await bus?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the cluster bus'))
       // Let the DISCONNECTs flush; sockets still open after a grace period (e.g. in a TLS
       // handshake, idle HTTP keep-alive) are dropped.
       const open = [...sockets].filter(s => !s.destroyed)

@@ -4,7 +4,7 @@
  * missing one gives a clear error naming the package instead of a crash at load time.
  */
 import { mkdirSync } from 'node:fs'
-import type { Store } from '@culex/broker'
+import type { Bus, Store } from '@culex/broker'
 import { AppError } from './errors.ts'
 import type { StoreChoice } from './config.ts'
 
@@ -12,6 +12,17 @@ import type { StoreChoice } from './config.ts'
 export interface OpenedStore {
   store: Store | undefined
   description: string
+}
+
+/**
+ * Open a RedisBus on `url` (cluster mode).
+ *
+ * @throws AppError CULEX_ERR_STORE
+ */
+export async function openRedisBus (url: string, nodeId: string | undefined, loader: Loader = defaultLoader): Promise<Bus> {
+  const Ctor = await load('@culex/store-redis', 'RedisBus', loader) as unknown as new (opts: Record<string, unknown>) => Bus
+  const bus = new Ctor({ url, ...(nodeId === undefined ? {} : { nodeId }) })
+  return await init(bus as unknown as Store, `the cluster bus on ${redactUrl(url)}`) as unknown as Bus
 }
 
 type Loader = (specifier: string) => Promise<Record<string, unknown>>

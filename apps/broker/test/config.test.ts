@@ -162,6 +162,9 @@ t.test('cross-option rules', async t => {
     ['client certs without tls', ['--ca', 'a', '--require-client-cert'], 'CULEX_ERR_CONFLICT'],
     ['static without ws', ['--http-static', 'www'], 'CULEX_ERR_CONFLICT'],
     ['same port twice', ['--port', '1883', '--ws-port', '1883'], 'CULEX_ERR_CONFLICT'],
+    ['cluster without redis', ['--cluster'], 'CULEX_ERR_CONFLICT'],
+    ['cluster with mongo', ['--cluster', '--store', 'mongodb://h/db'], 'CULEX_ERR_CONFLICT'],
+    ['cluster with redis', ['--cluster', '--store', 'redis://h'], 'no error' as AppErrorCode],
     ['port 0 twice is fine', ['--port', '0', '--ws-port', '0'], 'no error' as AppErrorCode],
     ['full tls', ['--tls-port', '8883', '--wss-port', '8884', '--cert', 'c', '--key', 'k', '--ca', 'a', '--require-client-cert'], 'no error' as AppErrorCode]
   ]

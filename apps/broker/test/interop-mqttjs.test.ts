@@ -4,6 +4,7 @@
 import t from 'tap'
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
 import { startCulex, tempDir, makePki, hasBinary } from './helpers/culex.ts'
+import { findClientBundle } from '../src/static.ts'
 
 if (!hasBinary('openssl')) {
   t.comment('skip: openssl is not installed, cannot make TLS certificates; TLS/WSS rows not run')
@@ -119,6 +120,13 @@ if (pki !== undefined) {
 t.test('WebSocket listener answers HTTP and rejects other paths', async t => {
   const res = await fetch(`http://127.0.0.1:${culex.ports.ws}/nothing-here`)
   t.equal(res.status, 404)
+  const bundle = await fetch(`http://127.0.0.1:${culex.ports.ws}/culex-client.js`)
+  if (findClientBundle() !== undefined && bundle.status === 200) {
+    t.match(bundle.headers.get('content-type'), /javascript/, '/culex-client.js served as JavaScript')
+    t.match(await bundle.text(), /export\s*{/, 'the bundle is an ES module')
+  } else {
+    t.equal(bundle.status, 404, '@culex/client browser bundle not built: /culex-client.js is 404')
+  }
   const c = mqtt.connect(`ws://127.0.0.1:${culex.ports.ws}/not-mqtt`, { reconnectPeriod: 0, connectTimeout: 3000 })
   t.teardown(() => { c.end(true) })
   await Promise.race([once(c, 'error'), once(c, 'close')])

@@ -84,8 +84,7 @@ try {
 if (!redisAvailable) {
   t.comment('skip: redis-server not installed or @culex/store-redis not built; --store redis:// not tested')
 } else {
-  t.test('--store redis://: a restart of culex after SIGKILL loses nothing acknowledged', async t => {
-    const dir = tempDir(t)
+  const startRedis = async (t: Tap, dir: string): Promise<number> => {
     const port = await freePort()
     const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
     t.teardown(() => { redis.kill('SIGKILL') })
@@ -95,10 +94,37 @@ if (!redisAvailable) {
         const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true) })
         c.on('error', () => resolve(false))
       })
-      if (ok) break
+      if (ok) return port
       if (Date.now() > deadline) throw new Error('redis-server did not start')
       await new Promise(resolve => setTimeout(resolve, 50))
     }
+  }
+
+  t.test('--store redis://: a restart of culex after SIGKILL loses nothing acknowledged', async t => {
+    const dir = tempDir(t)
+    const port = await startRedis(t, dir)
     await survives(t, 'SIGKILL', dir, ['--store', `redis://127.0.0.1:${port}`])
+  })
+
+  t.test('--cluster: two culex nodes on one Redis route publishes and take over sessions', async t => {
+    const dir = tempDir(t)
+    const port = await startRedis(t, dir)
+    const args = (id: string): string[] => ['--store', `redis://127.0.0.1:${port}`, '--cluster', '--node-id', id]
+    const a = await startCulex(t, args('node-a'), { cwd: dir })
+    const b = await startCulex(t, args('node-b'), { cwd: dir })
+    t.ok(a.logs.some(l => l.cluster === true) && b.logs.some(l => l.cluster === true), 'both nodes report cluster mode')
+    const onA = await mqtt.connectAsync(`mqtt://127.0.0.1:${a.ports.mqtt}`, { clientId: 'same-id', reconnectPeriod: 0, protocolVersion: 5 })
+    t.teardown(() => { onA.end(true) })
+    await onA.subscribeAsync('cluster/#', { qos: 1 })
+    const got = new Promise<string>(resolve => onA.once('message', (_t, p) => resolve(p.toString())))
+    const pubB = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.ports.mqtt}`, { reconnectPeriod: 0 })
+    t.teardown(() => { pubB.end(true) })
+    await new Promise(resolve => setTimeout(resolve, 300)) // subscription news reaches node B
+    await pubB.publishAsync('cluster/x', 'from-b', { qos: 1 })
+    t.equal(await Promise.race([got, new Promise<string>(resolve => setTimeout(() => resolve('timeout'), 5000))]), 'from-b', 'published on B, delivered on A')
+    const kicked = new Promise<number | undefined>(resolve => onA.once('disconnect', p => resolve(p.reasonCode)))
+    const onB = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.ports.mqtt}`, { clientId: 'same-id', reconnectPeriod: 0, protocolVersion: 5 })
+    t.teardown(() => { onB.end(true) })
+    t.equal(await Promise.race([kicked, new Promise<number>(resolve => setTimeout(() => resolve(-1), 5000))]), 0x8E, 'same client id on B: A\'s connection gets DISCONNECT 0x8E')
   })
 }
