@@ -7,5 +7,7 @@ export default defineConfig({
   dts: { compilerOptions: { composite: false } },
   tsconfig: 'tsconfig.build.json',
   sourcemap: true,
-  clean: true
+  clean: true,
+  // test tools come from the repository root, never bundled
+  external: ['mqtt', 'fast-check', 'tap']
 })

@@ -1,3 +1,4 @@
 export { storeSuite, type StoreSuiteOptions, type StoreHarness, type StorePairHarness } from './suite.ts'
 export { matches } from './topic.ts'
 export { allBytes, msg, richMessage, richWill, session, plain } from './fixtures.ts'
+export { durabilitySuite, CULEX_CLI, type DurabilityOptions } from './durability.ts'

@@ -1,0 +1,8 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { durabilitySuite } from '@culex/store-suite'
+
+durabilitySuite(t, {
+  name: 'LevelStore',
+  storeArgs: (dir) => ['--store', 'level', '--data-dir', join(dir, 'data')]
+})
