@@ -107,6 +107,7 @@ export class Connection implements Client {
   aliasesOut: Map<string, number> | null = null
   resuming = false
   corked = false
+  corkedBytes = 0
   waitingDrain = false
   disconnectReason = -1
 
@@ -233,21 +234,33 @@ export class Connection implements Client {
 
   // ───────── outbound: bytes ─────────
 
-  /** Write bytes, corking the stream for the rest of this tick. */
+  /**
+   * Write bytes, corking the stream for the rest of this tick (one syscall for a batch).
+   * Bytes written while corked are not back-pressure: `backedUp` subtracts them, and a
+   * batch over 64 KiB is flushed at once (a long promise chain may delay the nextTick).
+   */
   write (buf: Buffer): void {
     if (this.state === State.CLOSED) return
     if (!this.corked) {
       this.corked = true
       this.stream.cork()
       this.broker.scheduleUncork(this)
+    } else if (this.corkedBytes > 65536) {
+      this.stream.uncork()
+      this.stream.cork()
+      this.corkedBytes = 0
     }
-    this.broker.stats.bytesSent += buf.length
+    this.corkedBytes += buf.length
+    const st = this.broker.stats
+    st.bytesSent += buf.length
+    st.messagesSent++
     this.stream.write(buf)
   }
 
   uncork (): void {
     if (!this.corked) return
     this.corked = false
+    this.corkedBytes = 0
     this.stream.uncork()
   }
 
@@ -260,7 +273,7 @@ export class Connection implements Client {
   }
 
   get backedUp (): boolean {
-    return this.stream.writableLength > this.broker.limits.maxBufferedBytes
+    return this.stream.writableLength - this.corkedBytes > this.broker.limits.maxBufferedBytes
   }
 
   /**
@@ -411,6 +424,7 @@ export class Connection implements Client {
       head[at + 1] = e.id & 0xff
       if (e.dup) head[0] = head[0]! | 0x08
       this.write(head)
+      this.broker.stats.messagesSent-- // one packet in two writes
       this.write(shared.subarray(at + 2))
     }
   }
