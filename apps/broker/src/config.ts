@@ -260,7 +260,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   const allowAnonymous = o.allowAnonymous ?? o.passwordFile === undefined
   if (o.host !== undefined && !isLoopback(o.host) && o.passwordFile === undefined && o.allowAnonymous !== true) {
     // Mosquitto 2.0's rule: without authentication, only local clients may connect.
-    throw new AppError('CULEX_ERR_INSECURE', `option host: listening on ${o.host} (not loopback) expected --password-file or --allow-anonymous, got neither; ` +
+    throw new AppError('CULEX_ERR_INSECURE', `option --host: to listen on ${o.host} (not a loopback address) expected --password-file or --allow-anonymous, got neither; ` +
       'without them culex listens on loopback only', { option: 'host' })
   }
   for (const k of ['tlsPort', 'wssPort'] as const) {

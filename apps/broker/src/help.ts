@@ -8,7 +8,7 @@ import { OPTIONS, envName } from './options.ts'
 export function helpText (): string {
   const lines = [
     'Usage: culex [options]            run the MQTT broker',
-    '       culex passwd [-c | -D] [-b] <file> <username> [password]',
+    '       culex passwd [-H sha512-pbkdf2|sha512] [-c | -D] [-b] <file> <username> [password]',
     '       culex passwd -U <file>',
     '',
     'Options (flag, environment variable, default):'

@@ -88,3 +88,25 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.ok(c.logs.some(l => l.msg === 'stopped'), 'logged "stopped"')
   })
 }
+
+t.test('limits and $SYS reach the engine (CONNACK properties, max connections)', async t => {
+  const c = await startCulex(t, ['--max-connections', '2', '--max-keepalive', '10', '--max-inflight', '7',
+    '--topic-alias-maximum', '3', '--max-packet-size', '5000', '--sys-interval', '1'])
+  const url = `mqtt://127.0.0.1:${c.ports.mqtt}`
+  const first = await mqtt.connectAsync(url, { reconnectPeriod: 0, protocolVersion: 5, keepalive: 60 })
+  t.teardown(() => { first.end(true) })
+  const props = await new Promise<Record<string, unknown>>(resolve => {
+    const probe = mqtt.connect(url, { reconnectPeriod: 0, protocolVersion: 5, keepalive: 60 })
+    t.teardown(() => { probe.end(true) })
+    probe.once('connect', (ack) => resolve((ack.properties ?? {}) as Record<string, unknown>))
+  })
+  t.equal(props.serverKeepAlive, 10, '--max-keepalive → Server Keep Alive')
+  t.equal(props.receiveMaximum, 7, '--max-inflight → Receive Maximum')
+  t.equal(props.topicAliasMaximum, 3, '--topic-alias-maximum → Topic Alias Maximum')
+  t.equal(props.maximumPacketSize, 5000, '--max-packet-size → Maximum Packet Size')
+  await t.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0, protocolVersion: 5 }), /Server busy|Quota exceeded/i, '--max-connections 2: the third is refused (CONNACK 0x89 Server busy or 0x97 Quota exceeded)')
+  const sys = new Promise<string>(resolve => first.once('message', (topic) => resolve(topic)))
+  await first.subscribeAsync('$SYS/#', { qos: 0 })
+  const topic = await Promise.race([sys, new Promise<string>(resolve => setTimeout(() => resolve('none'), 4000))])
+  t.match(topic, /^\$SYS\/broker\//, '--sys-interval 1: $SYS topics published')
+})
