@@ -64,15 +64,16 @@ export async function runThroughput (ctx: RunContext): Promise<BenchResult> {
   const ms = performance.now() - m0
   for (const p of pubs) p.stop()
   ctx.stopProgress()
-  // wind down gently: let in-transit messages arrive (at most 1 s), then close publishers
-  // before subscribers, so the broker is not left with queues for clients that vanished
-  const windDown = performance.now() + 1000
-  let lastSeen = -1
+  // wind down gently: let in-transit messages arrive (at most 3 s, or until nothing arrives
+  // for 300 ms), then close publishers before subscribers, so the broker is not left with
+  // queues for clients that vanished and queued messages are not miscounted as lost
+  const windDown = performance.now() + 3000
+  let lastSeen = delivered()
+  let quietSince = performance.now()
   while (gate.outstanding() > 0 && performance.now() < windDown) {
+    await ctx.sleep(10)
     const d = delivered()
-    if (d === lastSeen) break
-    lastSeen = d
-    await ctx.sleep(20)
+    if (d !== lastSeen) { lastSeen = d; quietSince = performance.now() } else if (performance.now() - quietSince > 300) break
   }
   for (const c of pubClients) await ctx.release(c)
 
