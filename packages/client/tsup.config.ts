@@ -23,7 +23,7 @@ export default defineConfig([
     sourcemap: true,
     clean: false,
     noExternal: ['@culex/packet'],
-    minify: false,
+    minify: true,
     esbuildOptions (o) {
       o.inject = [resolve('src/browser-buffer.ts')]
       // @culex/packet imports isUtf8 from node:buffer ('buffer'): map it to the shim too

@@ -1,0 +1,39 @@
+/**
+ * Keeps the README honest: its first example runs against a real Mosquitto, and its errors
+ * table lists exactly the codes in src/errors.ts.
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { ClientErrorCodes, connect } from '../src/index.ts'
+import { mosquittoMissing, startMosquitto } from './helpers/mosquitto.ts'
+
+const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../README.md'), 'utf8')
+
+t.test('the errors table lists every ClientErrorCodes entry and nothing else', async (t) => {
+  const section = readme.slice(readme.indexOf('## Errors'), readme.indexOf('## Performance'))
+  const documented = [...section.matchAll(/^\| `(CLIENT_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1])
+  t.same(documented.sort(), Object.keys(ClientErrorCodes).sort())
+})
+
+const missing = mosquittoMissing()
+if (missing !== undefined) {
+  t.comment(`skipping the README example run: ${missing}`)
+  t.pass('skipped: ' + missing)
+} else {
+  t.test('the README example runs (against Mosquitto instead of localhost:1883)', async (t) => {
+    const m = await startMosquitto(t)
+    const example = /```ts\n([\s\S]*?)```/.exec(readme)![1]!
+    t.match(example, /connect\('mqtt:\/\/localhost:1883'\)/)
+    const logs: string[] = []
+    const body = example
+      .replace("import { connect } from '@culex/client'\n", '')
+      .replace('mqtt://localhost:1883', `mqtt://127.0.0.1:${m.ports.tcp}`)
+      .replaceAll('console.log(', 'log(')
+    // eslint-disable-next-line no-new-func -- runs the README example text as written
+    const run = new Function('connect', 'log', `return (async () => {\n${body}\n})()`) as (c: typeof connect, l: (...a: unknown[]) => void) => Promise<void>
+    await run(connect, (...a) => logs.push(a.join(' ')))
+    t.same(logs, ['mqtt/demo hello'])
+  })
+}
