@@ -18,5 +18,5 @@ storeSuite(t, {
     return { store, teardown: () => rm(path, { recursive: true, force: true }) }
   },
   pairSkipReason: 'LevelDB locks its directory: one process, one LevelStore per directory (own.test.ts checks that a second open fails clearly)',
-  modelRuns: 30
+  modelRuns: 50
 })

@@ -22,5 +22,5 @@ storeSuite(t, {
     await Promise.all([a.open(), b.open()])
     return { a, b, teardown: async () => {} }
   },
-  modelRuns: 40
+  modelRuns: 100
 })

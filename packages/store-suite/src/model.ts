@@ -34,17 +34,18 @@ type Op =
 
 const client = fc.constantFrom(...CLIENTS)
 const bytes = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 })
+// queue operations weigh more: they have the most state to get wrong
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('saveSession' as const), c: client, version: fc.constantFrom(3 as const, 4 as const, 5 as const), filters: fc.subarray([...FILTERS]) }),
   fc.record({ op: fc.constant('deleteSession' as const), c: client }),
   fc.record({ op: fc.constant('addSub' as const), c: client, filter: fc.constantFrom(...FILTERS), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), id: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ op: fc.constant('removeSub' as const), c: client, filters: fc.array(fc.constantFrom(...FILTERS), { maxLength: 3 }) }),
   fc.record({ op: fc.constant('putRetained' as const), topic: fc.constantFrom(...TOPICS), payload: bytes }),
-  fc.record({ op: fc.constant('enqueue' as const), c: client, topic: fc.constantFrom(...TOPICS), payload: bytes, ids: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 2 }) }),
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), c: client, topic: fc.constantFrom(...TOPICS), payload: bytes, ids: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 2 }) }) },
   fc.record({ op: fc.constant('enqueueMany' as const), cs: fc.subarray([...CLIENTS]), topic: fc.constantFrom(...TOPICS), payload: bytes }),
-  fc.record({ op: fc.constant('send' as const), c: client, k: fc.nat(5) }),
-  fc.record({ op: fc.constant('ack' as const), c: client, k: fc.nat(5) }),
-  fc.record({ op: fc.constant('remove' as const), c: client, k: fc.nat(5) }),
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('send' as const), c: client, k: fc.nat(3) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('ack' as const), c: client, k: fc.nat(3) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('remove' as const), c: client, k: fc.nat(3) }) },
   fc.record({ op: fc.constant('putIncoming' as const), c: client, id: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ op: fc.constant('deleteIncoming' as const), c: client, id: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ op: fc.constant('putWill' as const), c: client, node: fc.constantFrom(...NODES), payload: bytes }),
@@ -234,7 +235,7 @@ async function apply (t: Test, store: Store, model: Model, o: Op, nextId: () => 
  */
 export async function modelTest (t: Test, build: (opts: { maxQueuedMessages: number }) => Promise<StoreHarness>, runs: number): Promise<void> {
   let failed = false
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), async (ops) => {
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'max' }), async (ops) => {
     const h = await build({ maxQueuedMessages: MAX_QUEUED })
     // assertions of a run go to a collector; only a failing run reaches the tap output
     const errors: string[] = []

@@ -42,7 +42,7 @@ export interface StoreSuiteOptions {
   buildPair?: (opts: { maxQueuedMessages: number }) => Promise<StorePairHarness>
   /** Why there is no `buildPair` (e.g. "LevelDB allows one process per directory"). */
   pairSkipReason?: string
-  /** fast-check runs of the model test. Default 40. */
+  /** fast-check runs of the model test. Default 100. */
   modelRuns?: number
 }
 
@@ -418,6 +418,6 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
   }
 
   t.test(`${opts.name}: model test (random operation sequences agree with an in-memory model)`, async (t) => {
-    await modelTest(t, opts.build, opts.modelRuns ?? 40)
+    await modelTest(t, opts.build, opts.modelRuns ?? 100)
   })
 }
