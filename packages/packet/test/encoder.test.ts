@@ -167,3 +167,14 @@ t.test('writeToStream writes one chunk per packet', async (t) => {
   t.same(chunks.map(c => c.toString('hex')), ['c000', 'd000', '30050001610078', '40020001'])
   t.throws(() => writeToStream(pub({ qos: 3 }), stream), { code: 'PACKET_ERR_ENCODE_RANGE' })
 })
+
+t.test('packets of 4..16 KiB come from a shared slab and never overlap', async (t) => {
+  const sizes = [4200, 9000, 16000, 5000, 12000, 7000, 15000, 4100, 8000, 16300, 6000, 11000, 10000, 14000, 13000, 4096, 20000]
+  const bufs = sizes.map((n, i) => encode(pub({ payload: Buffer.alloc(n, i + 1) })))
+  bufs.forEach((b, i) => {
+    const got: Packet[] = []
+    new Parser({ onPacket: (p) => got.push(p) }).parse(b)
+    t.same(got, [pub({ payload: Buffer.alloc(sizes[i] as number, i + 1) })], `packet ${i} intact`)
+  })
+  t.ok(new Set(bufs.map(b => b.buffer)).size < bufs.length, 'some share memory')
+})
