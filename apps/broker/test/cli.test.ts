@@ -53,6 +53,12 @@ t.test('port in use: exit 1 with CULEX_ERR_LISTEN', async t => {
   t.match(r.stderr, /listener mqtt: expected to bind 127\.0\.0\.1:\d+, got EADDRINUSE.*CULEX_ERR_LISTEN/)
 })
 
+t.test('unreachable store: exit 1 with CULEX_ERR_STORE naming the URL', async t => {
+  const r = await runCulex(['--port', '0', '--store', 'redis://user:pw@127.0.0.1:1'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /option --store: expected redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1 to open.*CULEX_ERR_STORE/, 'password hidden in the message')
+})
+
 t.test('config file and env select listeners; flags win', async t => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'culex.yaml'), 'port: 1\nws-port: 0\nsysInterval: 0\nstore: memory\n')
