@@ -137,8 +137,10 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         actual = await listen(server, actual, host)
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
-        if (config.defaultHosts && host === '::1' && IPV6_OPTIONAL.has(code)) {
-          logger.debug({ host, code }, 'IPv6 loopback unavailable; listening on 127.0.0.1 only')
+        // ::1 is best effort for the default loopback pair: IPv6 may be off, and a free port
+        // picked for 127.0.0.1 (port 0) may happen to be taken on ::1.
+        if (config.defaultHosts && host === '::1' && (IPV6_OPTIONAL.has(code) || (port === 0 && code === 'EADDRINUSE'))) {
+          logger.debug({ host, code }, `${protocol}: IPv6 loopback not bound; listening on 127.0.0.1 only`)
           continue
         }
         throw new AppError('CULEX_ERR_LISTEN', `listener ${protocol}: expected to bind ${host.includes(':') ? `[${host}]` : host}:${actual}, got ${code || (err as Error).message}`, { cause: err })
