@@ -7,7 +7,8 @@ import { writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import net from 'node:net'
 import mqtt from 'mqtt'
-import { startCulex, runCulex, tempDir } from './helpers/culex.ts'
+import { spawn } from 'node:child_process'
+import { startCulex, runCulex, tempDir, hasBinary, CLI, cleanEnv } from './helpers/culex.ts'
 
 t.test('--help and --version exit 0', async t => {
   const help = await runCulex(['--help'])
@@ -115,4 +116,17 @@ t.test('limits and $SYS reach the engine (CONNACK properties, max connections)',
   await first.subscribeAsync('$SYS/#', { qos: 0 })
   const topic = await Promise.race([sys, new Promise<string>(resolve => setTimeout(() => resolve('none'), 4000))])
   t.match(topic, /^\$SYS\/broker\//, '--sys-interval 1: $SYS topics published')
+})
+
+t.test('pretty logs on a terminal, JSON otherwise', { skip: hasBinary('script') ? false : 'util-linux script(1) not installed: no pseudo-terminal to test with' }, async t => {
+  // script(1) gives culex a pseudo-terminal as stdout.
+  const cmd = `${process.execPath} ${CLI} --port 0 --store memory --sys-interval 0`
+  const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL') } catch {} })
+  let out = ''
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const deadline = Date.now() + 8000
+  while (!out.includes('ready') && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  t.match(out, /INFO.*culex broker started/, 'pretty line with level name')
+  t.notMatch(out, /^\{"level"/m, 'no JSON lines on a terminal')
 })
