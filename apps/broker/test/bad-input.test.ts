@@ -12,7 +12,7 @@ const SUBACK = 0x90
 
 // 16 KiB packet limit so "oversized" is cheap; 10,000-level topics are tested on a second
 // broker with the default limit so that the level check (not the size check) answers.
-const small = await startCulex(t, ['--max-packet-size', '16384'])
+const small = await startCulex(t, ['--max-packet-size', '16384', '--connect-timeout', '500'])
 const normal = await startCulex(t, [])
 
 // A healthy pair of clients on each broker, connected before any bad input arrives.
@@ -67,6 +67,8 @@ const cases: Case[] = [
   { name: '10,000-level PUBLISH topic, 3.1.1: closed', broker: 'normal', steps: [connect(4, 'lv4'), publish(4, tenThousandLevels, Buffer.from('x'), 1)], expect: [[CONNACK]], closed: true },
   { name: '10,000-level SUBSCRIBE filter, 5.0: SUBACK 0x8F, connection kept', broker: 'normal', steps: [connect(5, 'ls5'), subscribe(5, 'a/'.repeat(9999) + 'a')], expect: [[CONNACK], [SUBACK, 0x8f]], closed: false },
   { name: '10,000-level SUBSCRIBE filter, 3.1.1: SUBACK 0x80, connection kept', broker: 'normal', steps: [connect(4, 'ls4'), subscribe(4, 'a/'.repeat(9999) + 'a')], expect: [[CONNACK], [SUBACK, 0x80]], closed: false },
+  { name: 'nothing sent: closed after --connect-timeout (500 ms)', broker: 'small', steps: [], expect: [], closed: true },
+  { name: 'half a CONNECT then silence: closed after --connect-timeout', broker: 'small', steps: [connect(5, 'half').subarray(0, 8)], expect: [], closed: true },
   { name: 'random garbage: closed', broker: 'small', steps: [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], expect: [], closed: true }
 ]
 
