@@ -107,6 +107,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly store: Store
   readonly bus: Bus
   readonly limits: ResolvedLimits
+  /** @internal validator options from the limits, built once */
+  readonly topicLimits: { maxLevels: number }
   readonly hooks: BrokerHooks
   readonly logger: Logger
   readonly stats: BrokerStats = {
@@ -178,6 +180,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   constructor (options: BrokerOptions = {}) {
     super()
     this.limits = resolveLimits(options.limits)
+    this.topicLimits = { maxLevels: this.limits.maxTopicLevels }
     this.hooks = options
     this.logger = options.logger ?? NO_LOGGER
     this.#ownStore = options.store === undefined

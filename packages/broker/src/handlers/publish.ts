@@ -55,7 +55,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
       props = copy
     }
   }
-  const bad = validateTopic(topic, { maxLevels: limits.maxTopicLevels })
+  const bad = validateTopic(topic, broker.topicLimits)
   if (bad !== null) { // [MQTT-3.3.2-2] [MQTT-4.7.3-1]
     c.error('BROKER_ERR_TOPIC_INVALID', bad.message, bad)
     c.disconnect(0x90, 'topic name invalid')

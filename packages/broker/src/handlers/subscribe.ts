@@ -17,7 +17,7 @@ export async function handleSubscribe (c: Connection, p: SubscribePacket): Promi
   const s = c.session!
   const v5 = c.protocolVersion === 5
   const subId = p.properties?.subscriptionIdentifier ?? 0
-  const opts = { maxLevels: broker.limits.maxTopicLevels }
+  const opts = broker.topicLimits
   const granted: number[] = []
   const report: GrantedSubscription[] = []
   const records: SubscriptionRecord[] = []
