@@ -3,11 +3,12 @@
 // config file and env, and clean shutdown on SIGTERM / SIGINT.
 // These tests spawn dist/cli.js: they do not count toward this package's coverage.
 import t from 'tap'
-import { writeFileSync, existsSync } from 'node:fs'
+import { writeFileSync, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import net from 'node:net'
 import mqtt from 'mqtt'
 import { spawn } from 'node:child_process'
+import { PasswordDb, parsePasswordFile } from '../src/passwd.ts'
 import { startCulex, runCulex, tempDir, hasBinary, CLI, cleanEnv } from './helpers/culex.ts'
 
 t.test('--help and --version exit 0', async t => {
@@ -129,4 +130,25 @@ t.test('pretty logs on a terminal, JSON otherwise', { skip: hasBinary('script') 
   while (!out.includes('ready') && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
   t.match(out, /INFO.*culex broker started/, 'pretty line with level name')
   t.notMatch(out, /^\{"level"/m, 'no JSON lines on a terminal')
+})
+
+t.test('culex passwd prompts on a terminal without echo', { skip: hasBinary('script') ? false : 'util-linux script(1) not installed: no pseudo-terminal to test with' }, async t => {
+  const dir = tempDir(t)
+  const file = join(dir, 'pw')
+  const proc = spawn('script', ['-qfec', `${process.execPath} ${CLI} passwd -c ${file} alice`, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL') } catch {} })
+  let out = ''
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const waitFor = async (re: RegExp): Promise<void> => {
+    const deadline = Date.now() + 8000
+    while (!re.test(out) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  await waitFor(/Password: /)
+  proc.stdin.write('s3cret p\r')
+  await waitFor(/Reenter password: /)
+  proc.stdin.write('s3cret p\r')
+  const [code] = await new Promise<[number | null]>(resolve => proc.on('exit', (c) => resolve([c])))
+  t.equal(code, 0, 'exit 0')
+  t.notMatch(out, /s3cret/, 'password not echoed')
+  t.ok(new PasswordDb(parsePasswordFile(readFileSync(file, 'utf8'), file)).check('alice', 's3cret p'), 'prompted password stored as a $7$ hash')
 })
