@@ -156,3 +156,35 @@ t.test('server-initiated DISCONNECT with reason string via client.close()', asyn
   t.equal(d.reasonCode, 0x98)
   t.equal(d.properties.reasonString, 'bye')
 })
+
+t.test('[MQTT-4.12.0] AUTH protocol errors: no method, wrong method, wrong reason, other packets mid-exchange', async (t) => {
+  const hook = { authenticateEnhanced: (_c: unknown, r: { step: string }) => r.step === 'connect' ? { reasonCode: 0x18 } : { reasonCode: 0 } }
+  const plain = setup(t)
+  const a = await connect(t, plain, { protocolVersion: 5 })
+  a.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } })
+  t.equal((await a.next('disconnect')).reasonCode, 0x82, 'AUTH on a connection without enhanced auth')
+  const broker = setup(t, hook)
+  const { TestClient } = await import('./helper.ts')
+  const start = async (): Promise<InstanceType<typeof TestClient>> => {
+    const c = new TestClient(broker, 5)
+    t.teardown(() => c.stream.destroy())
+    c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: '', clean: true, keepalive: 0, properties: { authenticationMethod: 'X' } })
+    await c.next('auth')
+    return c
+  }
+  const wrongMethod = await start()
+  wrongMethod.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'Y' } })
+  t.equal((await wrongMethod.next('connack')).reasonCode, 0x82)
+  const wrongReason = await start()
+  wrongReason.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } })
+  t.equal((await wrongReason.next('connack')).reasonCode, 0x82)
+  const other = await start()
+  other.send({ cmd: 'pingreq' })
+  await other.closed()
+  t.pass('non-AUTH packet during the exchange closes')
+  const done = await start()
+  done.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X' } })
+  t.equal((await done.next('connack')).reasonCode, 0)
+  done.send({ cmd: 'auth', reasonCode: 0x00, properties: { authenticationMethod: 'X' } })
+  t.equal((await done.next('disconnect')).reasonCode, 0x82, 'AUTH 0x00 from a connected client')
+})
