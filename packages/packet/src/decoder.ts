@@ -188,7 +188,7 @@ export class Decoder {
         case T_STRING: value = this.string(); break
         case T_BINARY: value = this.binary(); break
         default: {
-          // user property: repeated, order kept [MQTT-3.1.2-?] 3.1.2.11.8
+          // user property: may repeat, order kept (5.0 3.1.2.11.8, 3.3.2.3.7) [MQTT-3.3.2-18]
           const k = this.string()
           const v = this.string()
           let up = props.userProperties as UserProperties | undefined
@@ -248,7 +248,7 @@ export class Decoder {
       const props = this.properties(K_PUBLISH)
       if (props !== undefined) packet.properties = props
       if (topic.length === 0 && props?.topicAlias === undefined) {
-        throw this.fail('PACKET_ERR_TOPIC_ALIAS_MISSING', 'expected a topic name or a topic alias, got neither') // [MQTT-3.3.4-?] 3.3.2.3.4
+        throw this.fail('PACKET_ERR_TOPIC_ALIAS_MISSING', 'expected a topic name or a topic alias, got neither') // 5.0 3.3.2.1: zero-length topic without a topic alias is a Protocol Error
       }
     } else if (topic.length === 0) {
       throw this.fail('PACKET_ERR_TOPIC_NAME', 'expected a topic name of at least one character, got an empty one') // [MQTT-4.7.3-1]

@@ -37,7 +37,7 @@ export const PROPERTIES: readonly PropertyDef[] = [
   def(0x03, 'contentType', T_STRING),
   def(0x08, 'responseTopic', T_STRING),
   def(0x09, 'correlationData', T_BINARY),
-  def(0x0B, 'subscriptionIdentifier', T_VARINT, V_NONZERO), // [MQTT-3.8.2-?] 0 is a protocol error
+  def(0x0B, 'subscriptionIdentifier', T_VARINT, V_NONZERO), // 5.0 3.8.2.1.2: the value 0 is a Protocol Error
   def(0x11, 'sessionExpiryInterval', T_U32),
   def(0x12, 'assignedClientIdentifier', T_STRING),
   def(0x13, 'serverKeepAlive', T_U16),

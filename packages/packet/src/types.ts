@@ -15,6 +15,7 @@
 /** Protocol levels: 3 = MQTT 3.1 ("MQIsdp"), 4 = MQTT 3.1.1, 5 = MQTT 5.0. */
 export type ProtocolVersion = 3 | 4 | 5
 
+/** Quality of service level: 0 at most once, 1 at least once, 2 exactly once. */
 export type QoS = 0 | 1 | 2
 
 /** Packet type numbers of the fixed header (first byte >> 4). */
@@ -36,6 +37,7 @@ export const PacketType = {
   auth: 15
 } as const
 
+/** The `cmd` names: 'connect' … 'auth'. */
 export type PacketCmd = keyof typeof PacketType
 
 /** A user property value may repeat under one key; repeated values keep their order. */
@@ -65,6 +67,7 @@ export interface WillProperties {
   userProperties?: UserProperties
 }
 
+/** The will message of a CONNECT (published by the server when the connection ends badly). */
 export interface Will {
   topic: string
   payload: Buffer
@@ -73,6 +76,7 @@ export interface Will {
   properties?: WillProperties
 }
 
+/** CONNECT: the first packet a client sends. */
 export interface ConnectPacket {
   cmd: 'connect'
   /** 'MQTT' for 3.1.1 and 5.0, 'MQIsdp' for 3.1. */
@@ -91,6 +95,7 @@ export interface ConnectPacket {
   properties?: ConnectProperties
 }
 
+/** MQTT 5 properties of CONNACK. */
 export interface ConnackProperties {
   sessionExpiryInterval?: number
   receiveMaximum?: number
@@ -111,6 +116,7 @@ export interface ConnackProperties {
   authenticationData?: Buffer
 }
 
+/** CONNACK: the server's answer to CONNECT. */
 export interface ConnackPacket {
   cmd: 'connack'
   sessionPresent: boolean
@@ -121,6 +127,7 @@ export interface ConnackPacket {
   properties?: ConnackProperties
 }
 
+/** MQTT 5 properties of PUBLISH. */
 export interface PublishProperties {
   payloadFormatIndicator?: boolean
   messageExpiryInterval?: number
@@ -133,6 +140,7 @@ export interface PublishProperties {
   contentType?: string
 }
 
+/** PUBLISH: an application message. `payload` is a view into the parsed chunk (see the module note). */
 export interface PublishPacket {
   cmd: 'publish'
   qos: QoS
@@ -152,11 +160,16 @@ export interface AckProperties {
   userProperties?: UserProperties
 }
 
+/** PUBACK: acknowledges a QoS 1 PUBLISH. `reasonCode` is set by the 5.0 parser. */
 export interface PubackPacket { cmd: 'puback', messageId: number, reasonCode?: number, properties?: AckProperties }
+/** PUBREC: first answer to a QoS 2 PUBLISH. */
 export interface PubrecPacket { cmd: 'pubrec', messageId: number, reasonCode?: number, properties?: AckProperties }
+/** PUBREL: answer to PUBREC. */
 export interface PubrelPacket { cmd: 'pubrel', messageId: number, reasonCode?: number, properties?: AckProperties }
+/** PUBCOMP: answer to PUBREL, ends a QoS 2 exchange. */
 export interface PubcompPacket { cmd: 'pubcomp', messageId: number, reasonCode?: number, properties?: AckProperties }
 
+/** One topic filter of a SUBSCRIBE with its options. */
 export interface Subscription {
   topic: string
   qos: QoS
@@ -166,11 +179,13 @@ export interface Subscription {
   rh?: 0 | 1 | 2
 }
 
+/** MQTT 5 properties of SUBSCRIBE. */
 export interface SubscribeProperties {
   subscriptionIdentifier?: number
   userProperties?: UserProperties
 }
 
+/** SUBSCRIBE: one or more topic filters. */
 export interface SubscribePacket {
   cmd: 'subscribe'
   messageId: number
@@ -178,6 +193,7 @@ export interface SubscribePacket {
   properties?: SubscribeProperties
 }
 
+/** SUBACK: the answer to SUBSCRIBE. */
 export interface SubackPacket {
   cmd: 'suback'
   messageId: number
@@ -186,6 +202,7 @@ export interface SubackPacket {
   properties?: AckProperties
 }
 
+/** UNSUBSCRIBE: one or more topic filters to remove. */
 export interface UnsubscribePacket {
   cmd: 'unsubscribe'
   messageId: number
@@ -193,6 +210,7 @@ export interface UnsubscribePacket {
   properties?: { userProperties?: UserProperties }
 }
 
+/** UNSUBACK: the answer to UNSUBSCRIBE. */
 export interface UnsubackPacket {
   cmd: 'unsuback'
   messageId: number
@@ -201,9 +219,12 @@ export interface UnsubackPacket {
   properties?: AckProperties
 }
 
+/** PINGREQ: keepalive from the client. */
 export interface PingreqPacket { cmd: 'pingreq' }
+/** PINGRESP: answer to PINGREQ. */
 export interface PingrespPacket { cmd: 'pingresp' }
 
+/** MQTT 5 properties of DISCONNECT. */
 export interface DisconnectProperties {
   sessionExpiryInterval?: number
   reasonString?: string
@@ -211,6 +232,7 @@ export interface DisconnectProperties {
   serverReference?: string
 }
 
+/** DISCONNECT: orderly end of a connection (from either side in 5.0). */
 export interface DisconnectPacket {
   cmd: 'disconnect'
   /** MQTT 5 only; omitted means 0x00 Normal disconnection. */
@@ -218,6 +240,7 @@ export interface DisconnectPacket {
   properties?: DisconnectProperties
 }
 
+/** MQTT 5 properties of AUTH. */
 export interface AuthProperties {
   authenticationMethod?: string
   authenticationData?: Buffer
@@ -225,6 +248,7 @@ export interface AuthProperties {
   userProperties?: UserProperties
 }
 
+/** AUTH (5.0 only): enhanced authentication exchange. */
 export interface AuthPacket {
   cmd: 'auth'
   /** 0x00 success, 0x18 continue authentication, 0x19 re-authenticate. */
@@ -232,6 +256,7 @@ export interface AuthPacket {
   properties?: AuthProperties
 }
 
+/** Every MQTT control packet, discriminated by `cmd`. */
 export type Packet =
   | ConnectPacket
   | ConnackPacket
