@@ -210,6 +210,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
         for (const sub of rec.subscriptions) this.addSub(s, sub.topic, sub.qos, sub.nl, sub.rap, sub.rh, sub.subscriptionId ?? 0)
         if (rec.expiresAt !== undefined) this.#armExpiry(s, rec.expiresAt)
       }
+      // wills left by an earlier run of this node: those connections died with it
+      for (const w of await this.store.willsOfNode(this.id)) {
+        if (this.clients.has(w.clientId)) continue
+        const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
+        if (w.properties !== undefined) will.properties = w.properties
+        this.#publishWill(null, will, w.clientId)
+      }
     } catch (err) {
       this.storeError('restoring sessions', err)
     }
@@ -731,11 +738,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#sys?.stop()
     if (this.#sweep !== null) clearInterval(this.#sweep)
     this.#sweep = null
+    const chains: Array<Promise<unknown>> = []
     for (const c of [...this.#connections]) {
-      c.will = null // a shutdown is not the client's failure: wills stay unpublished
+      if (c.will !== null) {
+        // a shutdown is not the client's failure: its will is not published, nor left for the next start
+        c.will = null
+        chains.push(this.store.deleteWill(c.id).catch(() => {}))
+      }
       c.disconnect(0x8B, 'server shutting down')
     }
-    const chains: Array<Promise<unknown>> = []
     for (const s of this.sessions.values()) {
       if (s.chain !== null) chains.push(s.chain.catch(() => {}))
       if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
