@@ -156,7 +156,9 @@ export interface Store {
   removeOutgoing (clientId: string, seq: number): Promise<void>
   /**
    * The client's outgoing records in seq order (inflight first as they were sent, then queued),
-   * dropping (and deleting) messages whose `expiresAt` <= now.
+   * dropping (and deleting) 'queued' records whose `expiresAt` <= now. Records already sent
+   * ('sent', 'pubrel') are kept even when expired: onward delivery has started, and the spec
+   * only deletes copies not yet sent [MQTT-3.3.2-5].
    */
   outgoing (clientId: string, now: number): Promise<OutgoingRecord[]>
 
