@@ -47,6 +47,7 @@ export function utf8Length (s: string): number {
 }
 
 /** Anything but ASCII 0x01..0x7f. */
+// eslint-disable-next-line no-control-regex -- the control range is the point: U+0000 must fail
 const NOT_ASCII = /[^\x01-\x7f]/
 
 function nonAsciiLength (s: string): number {
