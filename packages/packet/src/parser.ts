@@ -70,11 +70,22 @@ export class Parser {
     return this.#state === S_FAILED
   }
 
-  /** @param opts - see {@link ParserOptions} */
+  /**
+   * @param opts - see {@link ParserOptions}
+   * @throws RangeError for a `protocolVersion` other than 3, 4, 5 or a `maxPacketSize` below 2
+   */
   constructor (opts: ParserOptions = {}) {
-    this.protocolVersion = opts.protocolVersion ?? 4
+    const version = opts.protocolVersion ?? 4
+    if (version !== 3 && version !== 4 && version !== 5) {
+      throw new RangeError(`Parser option protocolVersion: expected 3, 4 or 5, got ${String(version)}`)
+    }
+    const max = opts.maxPacketSize ?? MAX_PACKET_SIZE
+    if (!Number.isInteger(max) || max < 2) {
+      throw new RangeError(`Parser option maxPacketSize: expected an integer of at least 2 (bytes), got ${String(max)}`)
+    }
+    this.protocolVersion = version
     this.error = null
-    this.maxPacketSize = Math.min(opts.maxPacketSize ?? MAX_PACKET_SIZE, MAX_PACKET_SIZE)
+    this.maxPacketSize = Math.min(max, MAX_PACKET_SIZE)
     this.#onPacket = opts.onPacket ?? noop
     this.#onError = opts.onError ?? noop
     this.#decoder = new Decoder()

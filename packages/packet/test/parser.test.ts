@@ -110,3 +110,10 @@ t.test('a PUBLISH may carry several subscription identifiers', async (t) => {
   t.same(errors, [])
   t.same(packets, [pkt])
 })
+
+t.test('bad options are rejected with a clear message', async (t) => {
+  t.throws(() => new Parser({ protocolVersion: 6 as 5 }), { name: 'RangeError', message: /protocolVersion: expected 3, 4 or 5, got 6/ })
+  t.throws(() => new Parser({ maxPacketSize: Number.NaN }), { name: 'RangeError', message: /maxPacketSize/ })
+  t.throws(() => new Parser({ maxPacketSize: 1 }), { name: 'RangeError', message: /at least 2/ })
+  t.equal(new Parser({ maxPacketSize: 2 }).maxPacketSize, 2)
+})
