@@ -127,8 +127,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** @internal sessions by client id */
   readonly sessions = new Map<string, Session>()
-  /** @internal connected clients by client id */
-  readonly clients = new Map<string, Connection>()
   readonly #connections = new Set<Connection>()
   readonly #trie = new TopicTrie<TrieEntry>()
   readonly #groups = new Map<string, SharedGroup>()
@@ -212,7 +210,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       }
       // wills left by an earlier run of this node: those connections died with it
       for (const w of await this.store.willsOfNode(this.id)) {
-        if (this.clients.has(w.clientId)) continue
+        if (this.connectionOf(w.clientId) !== undefined) continue
         const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
         if (w.properties !== undefined) will.properties = w.properties
         this.#publishWill(null, will, w.clientId)
@@ -220,6 +218,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
     } catch (err) {
       this.storeError('restoring sessions', err)
     }
+  }
+
+  /** The connected client with this id, if any. */
+  client (clientId: string): Client | undefined {
+    return this.connectionOf(clientId)
+  }
+
+  /** @internal the connection attached to a session (one lookup: no separate client map) */
+  connectionOf (clientId: string): Connection | undefined {
+    return this.sessions.get(clientId)?.conn ?? undefined
   }
 
   /** Number of subscriptions (shared members included). */
@@ -464,7 +472,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.route(m, true)
       if (this.listenerCount('publish') > 0) this.emit('publish', m, null)
     } else if (msg.type === 'takeover') {
-      const c = this.clients.get(msg.clientId)
+      const c = this.connectionOf(msg.clientId)
       if (c !== undefined) {
         c.error('BROKER_ERR_SESSION_TAKEN_OVER', `client id connected on node ${msg.nodeId}`)
         c.disconnect(0x8E, 'session taken over')
@@ -577,7 +585,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#connections.delete(c)
     if (!wasConnected) return
     this.stats.clientsConnected--
-    if (this.clients.get(c.id) === c) this.clients.delete(c.id)
     const s = c.session
     if (s !== null && s.conn === c) {
       s.conn = null

@@ -86,7 +86,7 @@ t.test('a stream error is reported and only closes that client', async (t) => {
   const a = await connect(t, broker, {})
   const b = await connect(t, broker, {})
   // the server side of a's pair is the peer that receives a's bytes: make it fail
-  const server = [...(broker as unknown as { clients: Map<string, { stream: import('node:stream').Duplex }> }).clients.values()][0]!.stream
+  const server = (broker.connectionOf([...broker.sessions.keys()][0]!)!).stream
   server.destroy(new Error('ECONNRESET'))
   await a.nothing(20)
   t.ok(codes.includes('BROKER_ERR_SOCKET'))

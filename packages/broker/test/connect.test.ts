@@ -14,8 +14,10 @@ t.test('[MQTT-3.1.3-6] 3.1.1 zero-length client id with clean session 1 gets an 
   const broker = setup(t)
   const c = await connect(t, broker, { clientId: '', clean: true })
   t.equal(c.connack.returnCode, 0)
-  t.equal(broker.clients.size, 1)
-  t.match([...broker.clients.keys()][0], /^culex-/)
+  t.equal(broker.stats.clientsConnected, 1)
+  const id = [...broker.sessions.keys()][0]!
+  t.match(id, /^culex-/)
+  t.equal(broker.client(id)?.id, id)
 })
 
 t.test('[MQTT-3.2.2-16] 5.0 zero-length client id gets an Assigned Client Identifier', async (t) => {
@@ -66,7 +68,7 @@ t.test('[MQTT-3.1.4-3] session takeover closes the older connection; 5.0 gets DI
   await first.closed()
   t.equal(second.connack.reasonCode, 0)
   t.ok(errors.includes('BROKER_ERR_SESSION_TAKEN_OVER'))
-  t.equal(broker.clients.get('same') !== undefined, true)
+  t.equal(broker.client('same') !== undefined, true)
   // the new connection works
   await second.subscribe('t', 0)
   second.publish('t', 'ok')
@@ -141,7 +143,7 @@ t.test('[MQTT-3.2.2-21] maxKeepalive: 5.0 gets Server Keep Alive', async (t) => 
   const ok = await connect(t, broker, { protocolVersion: 5, keepalive: 10 })
   t.equal(ok.connack.properties?.serverKeepAlive, undefined)
   const v4 = await connect(t, broker, { keepalive: 100 })
-  t.equal(broker.clients.get([...broker.clients.keys()].pop()!)!.keepalive, 30)
+  t.equal(broker.client([...broker.sessions.keys()].pop()!)!.keepalive, 30)
   t.equal(v4.connack.returnCode, 0)
 })
 

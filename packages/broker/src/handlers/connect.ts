@@ -137,7 +137,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
 
   // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
   broker.announceConnect(c.id)
-  const old = broker.clients.get(c.id)
+  const old = broker.connectionOf(c.id)
   if (old !== undefined && old !== c) {
     old.error('BROKER_ERR_SESSION_TAKEN_OVER', 'another connection took the client id over')
     old.disconnect(0x8E, 'session taken over')
@@ -212,7 +212,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   c.pendingConnect = null
   s.conn = c
   c.session = s
-  broker.clients.set(c.id, c)
   const st = broker.stats
   st.clientsConnected++
   if (st.clientsConnected > st.clientsMaximum) st.clientsMaximum = st.clientsConnected
