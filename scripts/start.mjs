@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `npm start`: run the reference broker (apps/broker) with its embedded default.
-// Until the broker app is built this says so and exits non-zero instead of failing silently.
+// `npm start`: run the reference broker (apps/broker, the `culex` command) with its embedded
+// default. On a fresh clone it first builds the app and the packages it depends on.
 import { existsSync } from 'node:fs'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join, dirname } from 'node:path'
 
@@ -10,12 +10,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const cli = join(root, 'apps', 'broker', 'dist', 'cli.js')
 
 if (!existsSync(cli)) {
-  if (!existsSync(join(root, 'apps', 'broker', 'package.json'))) {
-    console.error('culex: the broker app (apps/broker) is not part of this checkout yet; nothing to start.')
-  } else {
-    console.error('culex: the broker app is not built yet. Run `npm run build` first.')
+  console.error('culex: building the broker first (npm run build for the app and its packages)…')
+  const turbo = join(root, 'node_modules', '.bin', 'turbo')
+  const built = spawnSync(turbo, ['run', 'build', '--filter=culex...', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
+  if (built.status !== 0 || !existsSync(cli)) {
+    console.error('culex: the build failed; run `npm run build` to see why.')
+    process.exit(1)
   }
-  process.exit(1)
 }
 
 const child = spawn(process.execPath, [cli, ...process.argv.slice(2)], { stdio: 'inherit' })
