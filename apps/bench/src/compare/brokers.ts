@@ -65,7 +65,9 @@ export function brokerVersion (kind: BrokerKind): string {
     const m = /mosquitto version (\S+)/.exec(`${r.stdout}${r.stderr}`)
     return m === null ? 'unknown' : m[1] as string
   }
-  return kind === 'aedes' ? '1.2.0' : 'repo'
+  if (kind === 'aedes') return '1.2.0'
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchDir, encoding: 'utf8' })
+  return r.status === 0 ? `(this repo at ${r.stdout.trim()})` : '(this repo)'
 }
 
 /** A free TCP port on 127.0.0.1 (closed again before use: a small race, fine here). */
