@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { PublishProperties, QoS, Will } from '@culex/packet'
-import { TopicTrie } from '@culex/trie'
+import { TopicTrie, validateTopic } from '@culex/trie'
 import type { Bus, BusMessage } from './bus.ts'
 import { Connection, OutEntry, State } from './connection.ts'
 import { BrokerError } from './errors.ts'
@@ -316,9 +316,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * stored as the retained message of its topic (an empty payload clears it).
    *
    * @returns resolves once retained storage and offline queues have accepted it
+   * @throws BrokerError `BROKER_ERR_TOPIC_INVALID` (bad topic), `BROKER_ERR_CLOSED`; TypeError for a bad qos
    */
   async publish (input: PublishInput): Promise<void> {
     if (this.#closed) throw new BrokerError('BROKER_ERR_CLOSED', 'publish: the broker is closed')
+    const bad = validateTopic(input.topic, this.topicLimits)
+    if (bad !== null) throw new BrokerError('BROKER_ERR_TOPIC_INVALID', `publish: ${bad.message}`, { cause: bad })
+    const qos = input.qos ?? 0
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`publish: expected qos 0, 1 or 2, got ${String(qos)}`)
     const payload = typeof input.payload === 'string' ? Buffer.from(input.payload) : input.payload
     let props = input.properties
     let expiresAt: number | undefined
@@ -328,7 +333,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       delete props.subscriptionIdentifier
       if (props.messageExpiryInterval !== undefined) expiresAt = Date.now() + props.messageExpiryInterval * 1000
     }
-    const m = new Routed(input.topic, payload, input.qos ?? 0, input.retain ?? false, props, expiresAt, undefined, false)
+    const m = new Routed(input.topic, payload, qos, input.retain ?? false, props, expiresAt, undefined, false)
     await this.dispatchMessage(m, null)
   }
 

@@ -188,8 +188,16 @@ export class Connection implements Client {
   }
 
   fail (err: unknown): void {
+    if (this.state === State.CLOSED) return
     const e = err instanceof BrokerError ? err : new BrokerError('BROKER_ERR_HOOK', `handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     this.broker.emitClientError(this, e)
+    if (this.state === State.CONNECTING || this.state === State.AUTHENTICATING) {
+      // no CONNACK yet: answer with 0x80 Unspecified error / return code 3 Server unavailable
+      if (this.protocolVersion === 5) this.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode: 0x80 }, 5)
+      else this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 3 }, this.protocolVersion === 3 ? 3 : 4)
+      this.teardown(true)
+      return
+    }
     this.disconnect(e.reasonCode ?? 0x80, e.message)
   }
 

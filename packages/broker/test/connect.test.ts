@@ -188,8 +188,15 @@ t.test('a throwing hook closes only that client and reports BROKER_ERR_HOOK', as
   const c = new TestClient(broker, 4)
   t.teardown(() => c.stream.destroy())
   c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'x', clean: true, keepalive: 0 })
+  t.equal((await c.next('connack')).returnCode, 3, 'CONNACK 3 server unavailable')
   await c.closed()
   t.same(errors, ['BROKER_ERR_HOOK'])
+})
+
+t.test('broker.publish validates its input', async (t) => {
+  const broker = setup(t)
+  await t.rejects(broker.publish({ topic: 'a/+', payload: 'x' }), { code: 'BROKER_ERR_TOPIC_INVALID' })
+  await t.rejects(broker.publish({ topic: 'a', payload: 'x', qos: 3 as never }), TypeError)
 })
 
 t.test('maxConnections: extra CONNECT gets 0x97 / return code 3', async (t) => {
