@@ -100,6 +100,7 @@ for (const row of bad) {
 t.test('remaining length over 268435455 is an error, checked before allocating', async (t) => {
   const payload = Buffer.allocUnsafeSlow(268435456)
   t.throws(() => encodedLength(pub({ payload })), { code: 'PACKET_ERR_ENCODE_TOO_LARGE' })
+  t.throws(() => encode(pub({ payload })), { code: 'PACKET_ERR_ENCODE_TOO_LARGE' })
   const big = 'b'.repeat(65535)
   const userProperties = { k: new Array(4100).fill(big) }
   t.throws(() => encodedLength({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'a', properties: { userProperties } }), { code: 'PACKET_ERR_ENCODE_TOO_LARGE' })
@@ -128,6 +129,7 @@ t.test('defaults and lenient inputs', async (t) => {
   t.equal(encode({ cmd: 'connack' } as unknown as Packet, 5).toString('hex'), '2003000000')
   // PUBLISH without qos is QoS 0; properties undefined values are skipped
   t.equal(encode({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(0) } as unknown as Packet).toString('hex'), '3003000161')
+  t.equal(encodedLength({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(0) } as unknown as Packet), 5)
   t.equal(encode(pub({ properties: { contentType: undefined } }), 5).toString('hex'), '30050001610078')
   t.equal(encode(pub({ properties: { contentType: undefined, topicAlias: 1 } }), 5).toString('hex'), '3008000161032300017' + '8')
   t.equal(encode(pub({ properties: null }), 5).toString('hex'), '30050001610078')
