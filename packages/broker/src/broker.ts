@@ -597,7 +597,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const keep: OutEntry[] = []
       for (const e of entries) {
         // a shared-subscription message the member did not acknowledge goes to another member
-        if (e.group !== null && e.state !== Connection.PUBREL && this.#deliverShared(e.group, e.msg, s, e) === null && this.#handedOver(e.group, s)) continue
+        if (e.group !== null && e.state !== Connection.PUBREL) {
+          const queued = this.#deliverShared(e.group, e.msg, s, e)
+          if (queued !== null) {
+            // taken by an offline member's queue
+            queued.catch((err: unknown) => { this.storeError('redelivering a shared-subscription message', err) })
+            continue
+          }
+          if (this.#handedOver(e.group, s)) continue
+        }
         keep.push(e)
       }
       if (c.will !== null) this.#willOnClose(c, s)
