@@ -102,7 +102,7 @@ export interface BrokerLimits {
   maxRetained?: number
   /** Milliseconds a new connection may take to send CONNECT. Default 30000. */
   connectTimeout?: number
-  /** Highest keepalive granted, seconds (5.0 Server Keep Alive); 0 allows any. Default 0. */
+  /** Highest keepalive granted, seconds: 5.0 clients get Server Keep Alive, 3.x clients above it are refused (return code 2). 0 allows any. Default 0. */
   maxKeepalive?: number
   /** PUBLISH packets per second per client; above it the client is disconnected (0x96). 0 = unlimited. Default 0. */
   publishRatePerSecond?: number

@@ -134,7 +134,7 @@ t.test('[MQTT-3.12.4-1] PINGREQ gets PINGRESP and keeps the connection alive', a
   t.equal(c.ended, false)
 })
 
-t.test('[MQTT-3.2.2-21] maxKeepalive: 5.0 gets Server Keep Alive', async (t) => {
+t.test('[MQTT-3.2.2-21] maxKeepalive: 5.0 gets Server Keep Alive; 3.x above it is refused', async (t) => {
   const broker = setup(t, { limits: { maxKeepalive: 30 } })
   const c = await connect(t, broker, { protocolVersion: 5, keepalive: 100 })
   t.equal(c.connack.properties.serverKeepAlive, 30)
@@ -142,9 +142,11 @@ t.test('[MQTT-3.2.2-21] maxKeepalive: 5.0 gets Server Keep Alive', async (t) => 
   t.equal(z.connack.properties.serverKeepAlive, 30, 'keepalive 0 is capped too')
   const ok = await connect(t, broker, { protocolVersion: 5, keepalive: 10 })
   t.equal(ok.connack.properties?.serverKeepAlive, undefined)
+  t.equal(broker.client([...broker.sessions.keys()].pop()!)!.keepalive, 10)
   const v4 = await connect(t, broker, { keepalive: 100 })
-  t.equal(broker.client([...broker.sessions.keys()].pop()!)!.keepalive, 30)
-  t.equal(v4.connack.returnCode, 0)
+  t.equal(v4.connack.returnCode, 2, '3.1.1 cannot be told: refused like Mosquitto')
+  const v4ok = await connect(t, broker, { keepalive: 20 })
+  t.equal(v4ok.connack.returnCode, 0)
 })
 
 t.test('authenticate hook: refusal gives return code 4 / reason 0x86; acceptance connects', async (t) => {

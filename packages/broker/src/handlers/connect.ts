@@ -80,6 +80,11 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
   let serverKeepAlive: number | undefined
   const max = broker.limits.maxKeepalive
   if (max > 0 && (keepalive === 0 || keepalive > max)) {
+    if (p.protocolVersion !== 5) {
+      // 3.x cannot be told a Server Keep Alive: refuse like Mosquitto (identifier rejected)
+      refuse(c, 0x85, `keepalive ${keepalive} s outside 1..${max} s (maxKeepalive)`)
+      return
+    }
     keepalive = max
     serverKeepAlive = max // [MQTT-3.2.2-21] the client must use the Server Keep Alive
   }
