@@ -21,6 +21,7 @@ import type {
   AuthPacket, ConnackPacket, ConnectPacket, DisconnectPacket, Packet, ProtocolVersion,
   PublishPacket, SubackPacket, SubscribePacket, UnsubackPacket, UnsubscribePacket
 } from './types.ts'
+import { allocate } from './alloc.ts'
 import { utf8Length } from './utf8.ts'
 
 /** Largest remaining length a 4-byte VBI can hold. */
@@ -566,33 +567,6 @@ function reasonPropsWrite (p: DisconnectPacket | AuthPacket, kind: number, remai
   wByte(p.reasonCode as number)
   // AUTH with a reason code always carries the property length (3.15.2.2).
   if (remaining > 1) wProperties(p.properties as Record<string, unknown> | undefined, kind, sProps)
-}
-
-// ── allocation ──────────────────────────────────────────────────────────────
-
-/**
- * Packets of 4 KiB..16 KiB are cut from a 128 KiB slab. Node pools only allocations below
- * 4 KiB (`Buffer.poolSize >>> 1`); above that every `allocUnsafe` creates an ArrayBuffer,
- * measured at ~1050 ns for 4141 bytes vs ~50 ns for a pooled 300 bytes. Full bench, 4 KiB
- * PUBLISH v4 encode: before 284 k pkt/s ±40 % (0.65× mqtt-packet), after 1.32 M ±6 % (5.7×).
- * Tried for packets under 4 KiB too: no measurable gain over Node's pool, so not used. A slab keeps
- * at most 128 KiB alive per retained buffer (Node's pool: 8 KiB); larger packets get their
- * own ArrayBuffer.
- */
-const SLAB_SIZE = 131072
-const SLAB_MAX = 16384
-let slab = Buffer.allocUnsafeSlow(0)
-let slabOffset = 0
-
-function allocate (size: number): Buffer {
-  if (size < 4096 || size > SLAB_MAX) return Buffer.allocUnsafe(size)
-  if (slabOffset + size > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE)
-    slabOffset = 0
-  }
-  const buf = slab.subarray(slabOffset, slabOffset + size)
-  slabOffset += (size + 7) & ~7 // keep 8-byte alignment, as Node's pool does
-  return buf
 }
 
 // ── public API ────────────────────────────────────────────────────────────────

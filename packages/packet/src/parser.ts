@@ -11,6 +11,7 @@
  * split across chunks is copied once into a buffer of exactly its size (allocated only after
  * `maxPacketSize` was checked from the fixed header), and its views point into that buffer.
  */
+import { allocate } from './alloc.ts'
 import { Decoder } from './decoder.ts'
 import { PacketError } from './errors.ts'
 import { HEADER_FLAGS } from './reason-codes.ts'
@@ -156,7 +157,7 @@ export class Parser {
             if (!this.#emit(chunk, pos, pos + need)) return
             pos += need
           } else {
-            const body = Buffer.allocUnsafe(need)
+            const body = allocate(need)
             chunk.copy(body, 0, pos, len)
             this.#filled = len - pos
             this.#body = body
