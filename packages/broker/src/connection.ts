@@ -344,11 +344,13 @@ export class Connection implements Client {
       this.write(buf)
       return
     }
-    m.own()
     const e = new OutEntry(m, qos, retain, ids, group)
     if (!this.resuming && (this.queue === null || this.queue.length === 0) && this.inflightSize() < this.window && !this.backedUp) {
+      // sent now: the entry may keep the view of the socket chunk while it waits for its ack
+      // (bounded by the inflight window); only queued entries copy, so a long queue never pins chunks
       this.send(e)
     } else {
+      m.own()
       this.enqueue(e)
     }
   }

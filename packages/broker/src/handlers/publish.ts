@@ -180,6 +180,17 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
 }
 
 function writeAck (c: Connection, qos: number, id: number, rc: number): void {
-  if (qos === 1) c.writePacket(rc === 0 ? { cmd: 'puback', messageId: id } : { cmd: 'puback', messageId: id, reasonCode: rc })
-  else c.writePacket(rc === 0 ? { cmd: 'pubrec', messageId: id } : { cmd: 'pubrec', messageId: id, reasonCode: rc })
+  if (rc === 0) {
+    // success acks are 4 bytes in every version (5.0 may omit reason code 0x00 and properties):
+    // written directly instead of going through the generic encoder, once per QoS 1/2 PUBLISH
+    const b = Buffer.allocUnsafe(4)
+    b[0] = qos === 1 ? 0x40 : 0x50
+    b[1] = 2
+    b[2] = id >> 8
+    b[3] = id & 0xff
+    c.write(b)
+    return
+  }
+  if (qos === 1) c.writePacket({ cmd: 'puback', messageId: id, reasonCode: rc })
+  else c.writePacket({ cmd: 'pubrec', messageId: id, reasonCode: rc })
 }
