@@ -318,7 +318,7 @@ function publishSize (p: PublishPacket, v: ProtocolVersion): number {
  * local. A broker's encoder sees packet objects of many shapes, which makes each property
  * load megamorphic; the generic measure-then-write path read ~20 of them per PUBLISH.
  * Full bench (after the parse cases had fed encode every packet type), 256 B PUBLISH v4:
- * 2.19 M pkt/s before, see bench/README.md for after.
+ * 2.19 M pkt/s ±4 % (1.74× mqtt-packet) before, 3.85 M ±16 % (3.07×) after.
  */
 function encodePublishPacket (p: PublishPacket, v: ProtocolVersion): Buffer {
   checkVersion(v)

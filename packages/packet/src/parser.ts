@@ -102,7 +102,8 @@ export class Parser {
   /**
    * Consume one chunk. Never throws a PacketError: errors go to `onError`. An exception
    * thrown by `onPacket` itself propagates to the caller, and the rest of that chunk is
-   * dropped (the parser marks itself failed without calling `onError`).
+   * dropped (the parser marks itself failed without calling `onError`). A nested call from
+   * inside `onPacket` is ignored.
    */
   parse (chunk: Buffer): void {
     const len = chunk.length

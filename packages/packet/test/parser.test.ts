@@ -117,3 +117,17 @@ t.test('bad options are rejected with a clear message', async (t) => {
   t.throws(() => new Parser({ maxPacketSize: 1 }), { name: 'RangeError', message: /at least 2/ })
   t.equal(new Parser({ maxPacketSize: 2 }).maxPacketSize, 2)
 })
+
+t.test('a nested parse() from inside onPacket is ignored', async (t) => {
+  const got: string[] = []
+  const parser: Parser = new Parser({
+    onPacket: (p) => {
+      got.push(p.cmd)
+      parser.parse(Buffer.from('d000', 'hex'))
+    }
+  })
+  parser.parse(Buffer.from('c000', 'hex'))
+  parser.parse(Buffer.from('c000', 'hex'))
+  t.same(got, ['pingreq', 'pingreq'])
+  t.equal(parser.failed, false)
+})
