@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: ['src/index.ts', 'src/bench.ts'],
   format: ['esm'],
   target: 'node20',
   dts: { compilerOptions: { composite: false } },
@@ -9,5 +9,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   // test tools come from the repository root, never bundled
-  external: ['mqtt', 'fast-check', 'tap']
+  external: ['mqtt', 'fast-check', 'tap', 'aedes']
 })
