@@ -61,7 +61,7 @@ export class RedisBus implements Bus {
     this.#heartbeatMs = opts.heartbeatMs ?? 1000
     this.#deadAfterMs = opts.deadAfterMs ?? 3 * this.#heartbeatMs
     this.#pub = createRedis(opts)
-    this.#sub = createRedis(opts, { enableAutoPipelining: false })
+    this.#sub = createRedis(opts)
     this.#pub.on('error', () => {})
     this.#sub.on('error', () => {})
     this.#sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => { this.#receive(data) })

@@ -3,7 +3,8 @@
  * cluster. Each broker operation is one round trip (a Lua script on one client's keys, or
  * one command), except where noted: `matchRetained` with wildcards (2), `sessions()` (one
  * per 100 sessions), `deleteWill` and `putWill` (2), `willsOfNode` (2). `enqueueMany` issues
- * one script per client in the same tick: ioredis auto-pipelining sends them together.
+ * one script per client in the same tick: they are written back to back on the one
+ * connection, so they cost one round trip of latency, not N.
  *
  * Key layout: see README.md and scripts.ts. Every key of one client carries the hash tag
  * `{clientId}`; retained messages share the tag `{retained}`; the indexes of sessions, of

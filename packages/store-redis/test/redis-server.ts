@@ -38,6 +38,10 @@ export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolea
   const start = async (): Promise<void> => {
     const p = spawn('redis-server', [...(opts.tls === true ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)]), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
     proc = p
+    // even if the test process dies without teardown, the server goes with it
+    const reap = (): void => { p.kill('SIGKILL') }
+    process.once('exit', reap)
+    p.once('exit', () => { process.removeListener('exit', reap) })
     await new Promise<void>((resolve, reject) => {
       let out = ''
       const timer = setTimeout(() => { reject(new Error(`redis-server on ${port} not ready after 10 s: ${out}`)) }, 10_000)
