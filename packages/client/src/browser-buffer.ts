@@ -118,6 +118,9 @@ const statics = {
   allocUnsafe (size: number): BrowserBuffer {
     return new BrowserBuffer(size)
   },
+  allocUnsafeSlow (size: number): BrowserBuffer {
+    return new BrowserBuffer(size)
+  },
   from (value: string | ArrayBuffer | ArrayLike<number>, offset?: number, length?: number): BrowserBuffer {
     if (typeof value === 'string') {
       const u = encoder.encode(value)

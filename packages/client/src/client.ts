@@ -47,6 +47,8 @@ interface Op {
   reject: (err: Error) => void
   /** QoS 2: true once PUBREC arrived and PUBREL was sent. */
   released: boolean
+  /** False while a resend after a reconnect waits for the Receive Maximum window. */
+  sent: boolean
   result: PublishResult | undefined
   sub: Subscription | undefined
 }
@@ -122,6 +124,8 @@ export class ClientCore extends Emitter<ClientEvents> {
   readonly #inflight = new Map<number, Op>()
   #inflightPublishes = 0
   #waiting: Op[] = []
+  /** Ids of unacknowledged publishes whose resend waits for the Receive Maximum window. */
+  #resend: number[] = []
   #offline: Op[] = []
   readonly #incomingQos2 = new Set<number>()
 
@@ -265,7 +269,7 @@ export class ClientCore extends Emitter<ClientEvents> {
       return this.#writable ? RESOLVED as Promise<undefined> : this.#drained()
     }
     return new Promise((resolve, reject) => {
-      this.#submit({ kind: KIND_PUBLISH, packet, resolve, reject, released: false, result: undefined, sub: undefined })
+      this.#submit({ kind: KIND_PUBLISH, packet, resolve, reject, released: false, sent: true, result: undefined, sub: undefined })
     })
   }
 
@@ -310,6 +314,7 @@ export class ClientCore extends Emitter<ClientEvents> {
         resolve,
         reject: (err) => { sub.close(); reject(err) },
         released: false,
+        sent: true,
         result: undefined,
         sub
       })
@@ -334,7 +339,7 @@ export class ClientCore extends Emitter<ClientEvents> {
     const packet: UnsubscribePacket = { cmd: 'unsubscribe', messageId: 0, unsubscriptions: list }
     if (opts.properties !== undefined && this.#version === 5) packet.properties = opts.properties
     return new Promise((resolve, reject) => {
-      this.#submit({ kind: KIND_UNSUBSCRIBE, packet, resolve, reject, released: false, result: undefined, sub: undefined })
+      this.#submit({ kind: KIND_UNSUBSCRIBE, packet, resolve, reject, released: false, sent: true, result: undefined, sub: undefined })
     })
   }
 
@@ -508,23 +513,20 @@ export class ClientCore extends Emitter<ClientEvents> {
     this.#startKeepalive()
 
     // 1. resend what was unacknowledged [MQTT-4.4.0-1], in the original order
+    // (within the new Receive Maximum: the rest keep their ids and wait in #resend)
     this.#inflightPublishes = 0
+    this.#resend = []
     for (const [id, op] of this.#inflight) {
       if (op.kind === KIND_PUBLISH) {
-        if (op.released) {
-          if (p.sessionPresent) {
-            this.#inflightPublishes++
-            this.#write({ cmd: 'pubrel', messageId: id })
-          } else {
-            // the server took ownership with PUBREC and has no session left to complete
-            this.#inflight.delete(id)
-            op.resolve(op.result)
-          }
+        if (op.released && !p.sessionPresent) {
+          // the server took ownership with PUBREC and has no session left to complete
+          this.#inflight.delete(id)
+          op.resolve(op.result)
+        } else if (this.#inflightPublishes < this.#receiveMaximum) {
+          this.#resendPublish(id, op)
         } else {
-          this.#inflightPublishes++
-          const pkt = op.packet as PublishPacket
-          pkt.dup = true
-          this.#writePublish(pkt)
+          op.sent = false
+          this.#resend.push(id)
         }
       } else {
         this.#write(op.packet)
@@ -537,7 +539,7 @@ export class ClientCore extends Emitter<ClientEvents> {
         const id = this.#allocId()
         const pkt: SubscribePacket = { cmd: 'subscribe', messageId: id, subscriptions: [wire] }
         if (properties !== undefined) pkt.properties = properties
-        this.#inflight.set(id, { kind: KIND_SUBSCRIBE, packet: pkt, resolve: noop, reject: noop, released: false, result: undefined, sub: undefined })
+        this.#inflight.set(id, { kind: KIND_SUBSCRIBE, packet: pkt, resolve: noop, reject: noop, released: false, sent: true, result: undefined, sub: undefined })
         this.#write(pkt)
       }
     }
@@ -687,7 +689,7 @@ export class ClientCore extends Emitter<ClientEvents> {
         else op.resolve(undefined)
         return
       }
-      if (this.#inflightPublishes >= this.#receiveMaximum || this.#waiting.length > 0) {
+      if (this.#inflightPublishes >= this.#receiveMaximum || this.#waiting.length > 0 || this.#resend.length > 0) {
         this.#waiting.push(op)
         return
       }
@@ -717,8 +719,26 @@ export class ClientCore extends Emitter<ClientEvents> {
     return true
   }
 
-  /** Sends waiting QoS 1/2 publishes while the server's Receive Maximum allows. */
+  #resendPublish (id: number, op: Op): void {
+    op.sent = true
+    this.#inflightPublishes++
+    if (op.released) {
+      this.#write({ cmd: 'pubrel', messageId: id })
+    } else {
+      const pkt = op.packet as PublishPacket
+      pkt.dup = true
+      this.#writePublish(pkt)
+    }
+  }
+
+  /** Sends deferred resends, then waiting QoS 1/2 publishes, while the server's Receive Maximum allows. */
   #pump (): void {
+    while (this.#resend.length > 0 && this.#inflightPublishes < this.#receiveMaximum && this.#state === STATE_CONNECTED) {
+      const id = this.#resend.shift()!
+      const op = this.#inflight.get(id)
+      if (op !== undefined && !op.sent) this.#resendPublish(id, op)
+    }
+    if (this.#resend.length > 0) return
     while (this.#waiting.length > 0 && this.#inflightPublishes < this.#receiveMaximum && this.#state === STATE_CONNECTED) {
       const op = this.#waiting.shift()!
       if (!this.#send(op)) return
@@ -816,7 +836,7 @@ export class ClientCore extends Emitter<ClientEvents> {
       case 'publish': this.#onPublish(p); break
       case 'puback': {
         const op = this.#inflight.get(p.messageId)
-        if (op === undefined || op.kind !== KIND_PUBLISH || (op.packet as PublishPacket).qos !== 1) break
+        if (op === undefined || op.kind !== KIND_PUBLISH || (op.packet as PublishPacket).qos !== 1 || !op.sent) break
         this.#inflight.delete(p.messageId)
         this.#inflightPublishes--
         this.#settlePublish(op, p.reasonCode ?? 0, p.properties, 'PUBACK')
@@ -825,7 +845,7 @@ export class ClientCore extends Emitter<ClientEvents> {
       }
       case 'pubrec': {
         const op = this.#inflight.get(p.messageId)
-        if (op === undefined || op.kind !== KIND_PUBLISH || (op.packet as PublishPacket).qos !== 2) {
+        if (op === undefined || op.kind !== KIND_PUBLISH || (op.packet as PublishPacket).qos !== 2 || !op.sent) {
           const rel: Packet = { cmd: 'pubrel', messageId: p.messageId }
           if (this.#version === 5) rel.reasonCode = 0x92 // Packet Identifier not found
           this.#write(rel)
@@ -846,7 +866,7 @@ export class ClientCore extends Emitter<ClientEvents> {
       }
       case 'pubcomp': {
         const op = this.#inflight.get(p.messageId)
-        if (op === undefined || !op.released) break
+        if (op === undefined || !op.released || !op.sent) break
         this.#inflight.delete(p.messageId)
         this.#inflightPublishes--
         // PUBREC already said the server owns the message. PUBCOMP's only failure,
@@ -997,6 +1017,7 @@ export class ClientCore extends Emitter<ClientEvents> {
     const ops = [...this.#inflight.values(), ...this.#waiting, ...this.#offline]
     this.#inflight.clear()
     this.#waiting = []
+    this.#resend = []
     this.#offline = []
     this.#inflightPublishes = 0
     for (const op of ops) op.reject(err)

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { Buffer as B, isUtf8 } from '../src/browser-buffer.ts'
 
@@ -54,4 +56,15 @@ t.test('the browser Buffer implements what @culex/packet and the client call', a
   const big = B.alloc(10000, 0) as Buffer & Internals
   big.fill(65)
   t.equal(big.latin1Slice().length, 10000)
+})
+
+t.test('the browser Buffer has every Buffer method the built @culex/packet calls', async (t) => {
+  const src = readFileSync(fileURLToPath(import.meta.resolve('@culex/packet')), 'utf8')
+  const statics = new Set([...src.matchAll(/\bBuffer\.([A-Za-z]+)/g)].map((m) => m[1]!))
+  const methods = new Set([...src.matchAll(/\.((?:utf8|latin1|ascii|hex|base64|ucs2)(?:Slice|Write)|(?:read|write)U?Int\d+[BL]E|copy|equals)\(/g)].map((m) => m[1]!))
+  t.ok(statics.size > 0 && methods.size > 0, `found ${[...statics].join(', ')} / ${[...methods].join(', ')}`)
+  for (const name of statics) t.equal(typeof (B as unknown as Record<string, unknown>)[name], 'function', `Buffer.${name}`)
+  const proto = B.alloc(1) as unknown as Record<string, unknown>
+  for (const name of methods) t.equal(typeof proto[name], 'function', `buffer.${name}()`)
+  t.equal(B.allocUnsafeSlow(3).length, 3)
 })

@@ -23,9 +23,13 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>culex client</title>
 import { connect, isClientError } from '/culex-client.js'
 try {
   const client = await connect('ws://' + location.host + '/mqtt', { protocolVersion: 5, clientId: 'browser-page' })
+  console.log('connected')
   const sub = await client.subscribe('browser/+', { qos: 1 })
+  console.log('subscribed')
   const echo = await client.publish('browser/self', 'from the page ✓', { qos: 1 })
+  console.log('published 1')
   await client.publish('node/in', 'page says hi', { qos: 1 })
+  console.log('published 2')
   const got = []
   for await (const m of sub) {
     got.push(m.topic + '=' + m.payload.toString())
@@ -71,6 +75,8 @@ if (why !== undefined) {
     const page = await browser.newPage()
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => t.comment(`page console: ${m.text()}`))
+    page.on('requestfailed', (r) => t.comment(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`))
     await page.goto(`http://127.0.0.1:${port}/index.html`)
     // the functions run in the page, where globalThis is window
     await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, undefined, { timeout: 15000 })

@@ -339,3 +339,34 @@ t.test('incoming QoS 1 and 2: acknowledged, QoS 2 delivered once even when resen
   t.same(got, ['1-1', '2-2'], 'QoS 2 resend not delivered twice')
   t.same(acks, ['puback:1', 'pubrec:2', 'pubrec:2', 'pubcomp:2', 'pubrel:998'])
 })
+
+t.test('after a reconnect, resends of unacknowledged publishes respect the new Receive Maximum', async (t) => {
+  let connects = 0
+  let unacked = 0
+  let maxUnacked = 0
+  const firstIds: number[] = []
+  const resentIds: number[] = []
+  const { url } = await scripted(t, (peer, p) => {
+    if (p.cmd === 'connect') {
+      connects++
+      accept(peer, { receiveMaximum: connects === 1 ? 10 : 2 }, connects > 1)
+    }
+    if (p.cmd === 'publish' && connects === 1) {
+      firstIds.push(p.messageId!)
+      if (firstIds.length === 6) peer.socket.destroy() // never acknowledged
+    }
+    if (p.cmd === 'publish' && connects > 1) {
+      t.ok(p.dup, `id ${p.messageId} resent with DUP`)
+      resentIds.push(p.messageId!)
+      unacked++
+      maxUnacked = Math.max(maxUnacked, unacked)
+      setTimeout(() => { unacked--; peer.send({ cmd: 'puback', messageId: p.messageId! }) }, 2)
+    }
+  })
+  const c = make(t, url, { reconnect: { initialDelay: 10, maxDelay: 50 } })
+  await c.connect()
+  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => c.publish('r', String(i), { qos: 1 })))
+  t.equal(results.length, 6, 'all six complete')
+  t.same(resentIds, firstIds, 'same ids, same order')
+  t.equal(maxUnacked, 2, 'never more than the new Receive Maximum unacknowledged')
+})
