@@ -28,3 +28,6 @@ try {
 } finally {
   for (const s of servers) await s.destroy()
 }
+// aedes-persistence-redis keeps its ioredis connections (and their reconnect timers) after
+// aedes closes; end the process instead of waiting for them
+process.exit(0)
