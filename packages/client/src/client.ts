@@ -475,7 +475,11 @@ export class ClientCore extends Emitter<ClientEvents> {
       if (w.properties !== undefined && this.#version === 5) packet.will.properties = w.properties
     }
     if (o.properties !== undefined && this.#version === 5) packet.properties = o.properties
-    this.#write(packet)
+    try {
+      this.#write(packet)
+    } catch (err) {
+      this.#destroy(new ClientError('CLIENT_ERR_INVALID_OPTION', `connect: cannot encode the CONNECT packet: ${(err as Error).message}`, { cause: err }))
+    }
   }
 
   #onConnack (p: ConnackPacket): void {
@@ -713,7 +717,12 @@ export class ClientCore extends Emitter<ClientEvents> {
       }
       this.#inflightPublishes++
     } else {
-      this.#write(op.packet)
+      try {
+        this.#write(op.packet)
+      } catch (err) {
+        op.reject(new ClientError('CLIENT_ERR_INVALID_OPTION', `${op.packet.cmd}: cannot encode the packet: ${(err as Error).message}`, { cause: err }))
+        return true
+      }
     }
     this.#inflight.set(id, op)
     return true

@@ -370,3 +370,18 @@ t.test('after a reconnect, resends of unacknowledged publishes respect the new R
   t.same(resentIds, firstIds, 'same ids, same order')
   t.equal(maxUnacked, 2, 'never more than the new Receive Maximum unacknowledged')
 })
+
+t.test('options the encoder rejects fail the call instead of throwing from a socket callback', async (t) => {
+  const { url } = await scripted(t, (peer, p) => {
+    if (p.cmd === 'connect') accept(peer)
+  })
+  const bad = make(t, url, { properties: { receiveMaximum: 0 } })
+  const e = await bad.connect().catch((err: unknown) => err) as ClientError
+  t.equal(e.code, 'CLIENT_ERR_INVALID_OPTION')
+  t.match(e.message, /CONNECT/)
+  const c = make(t, url)
+  await c.connect()
+  const s = await c.subscribe('a', { properties: { subscriptionIdentifier: 0 } }).catch((err: unknown) => err) as ClientError
+  t.equal(s.code, 'CLIENT_ERR_INVALID_OPTION')
+  t.ok(c.connected, 'the connection stays usable')
+})
