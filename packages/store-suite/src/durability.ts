@@ -17,12 +17,15 @@ import mqtt from 'mqtt'
 /** The culex CLI of this repository (built by `npm run build -w culex`). */
 export const CULEX_CLI = fileURLToPath(new URL('../../../apps/broker/dist/cli.js', import.meta.url))
 
+// far above what a run publishes: the bound's drop-oldest policy must not be what we measure
+const MAX_QUEUED = 1_000_000
+
 interface Running { proc: ChildProcess, port: number, exited: Promise<void> }
 
 async function startCulex (t: Test, args: string[], cwd: string): Promise<Running> {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CULEX_') && !k.startsWith('NODE_V8_COVERAGE') && k !== 'NODE_OPTIONS') env[k] = v
-  const proc = spawn(process.execPath, [CULEX_CLI, '--port', '0', '--sys-interval', '0', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [CULEX_CLI, '--port', '0', '--sys-interval', '0', '--max-queued-messages', String(MAX_QUEUED), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
