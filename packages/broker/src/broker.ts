@@ -628,6 +628,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const work: Array<Promise<unknown>> = []
     // issued in order, so the store assigns increasing seqs: inflight first, then queued
     for (const e of entries) {
+      // replayed from the store and not yet acknowledged: its record is still there, in step
+      if (e.seq >= 0) continue
       const m = e.msg.stored(e.qos, e.retain)
       const p = store.enqueue(s.clientId, m, e.ids ?? undefined)
       if (e.state !== 0) {
@@ -722,10 +724,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const records = await this.store.outgoing(s.clientId, Date.now())
       if (c.state === State.CLOSED) return
       const queued: OutEntry[] = []
-      const removals: Array<Promise<void>> = []
       for (const r of records) {
         const e = new OutEntry(Routed.from(r.message), r.message.qos, r.message.retain, r.subscriptionIds ?? null, null)
-        removals.push(this.store.removeOutgoing(s.clientId, r.seq))
+        // the record stays in the store until the client acknowledges the delivery
+        e.seq = r.seq
+        e.storedId = r.messageId ?? 0
         if (r.state === 'queued' || r.messageId === undefined) {
           queued.push(e)
         } else if (r.state === 'pubrel') {
@@ -738,7 +741,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
         }
       }
       if (queued.length > 0) c.queue = c.queue === null ? queued : queued.concat(c.queue)
-      await Promise.all(removals)
     } finally {
       c.resuming = false
       c.pump()

@@ -38,6 +38,13 @@ export class OutEntry {
   state = 0
   /** Sent before (resend after reconnect): DUP = 1. */
   dup = false
+  /**
+   * Position of this entry's record in the store, or -1. Entries replayed from the store on
+   * reconnect keep their record until the client acknowledges them, so a crash in between
+   * loses nothing; `storedId` is the packet id the record carries (0 = none yet).
+   */
+  seq = -1
+  storedId = 0
   constructor (msg: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null) {
     this.msg = msg
     this.qos = qos
@@ -363,7 +370,7 @@ export class Connection implements Client {
     const q = (this.queue ??= [])
     q.push(e)
     if (q.length > this.broker.limits.maxQueuedMessages) {
-      q.shift()
+      this.settleStored(q.shift()!)
       this.broker.stats.publishDropped++
     }
     if (this.backedUp && !this.waitingDrain) {
@@ -390,6 +397,7 @@ export class Connection implements Client {
       }
       const e = q.shift()!
       if (e.msg.expired(now)) { // expired messages are dropped from queues [MQTT-3.3.2-5]
+        this.settleStored(e)
         this.broker.stats.publishDropped++
         continue
       }
@@ -417,10 +425,12 @@ export class Connection implements Client {
     }
     const shared = own === null ? m.wire(v5, e.qos, e.retain) : own
     if (shared.length > this.maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
+      this.settleStored(e)
       this.broker.stats.publishDropped++
       return
     }
     ;(this.inflight ??= new Map()).set(e.id, e)
+    if (e.seq >= 0 && e.storedId !== e.id) this.markStored(e, 'sent')
     this.broker.stats.publishSent++
     if (own !== null) {
       this.write(own)
@@ -462,6 +472,7 @@ export class Connection implements Client {
     const e = this.inflight?.get(id)
     if (e === undefined || e.qos !== 1) return
     this.inflight!.delete(id)
+    this.settleStored(e)
     this.pump()
   }
 
@@ -475,10 +486,12 @@ export class Connection implements Client {
     }
     if (reasonCode >= 0x80) {
       this.inflight!.delete(id)
+      this.settleStored(e)
       this.pump()
       return
     }
     e.state = PUBREL
+    if (e.seq >= 0) this.markStored(e, 'pubrel')
     this.writePacket({ cmd: 'pubrel', messageId: id })
   }
 
@@ -487,7 +500,30 @@ export class Connection implements Client {
     const e = this.inflight?.get(id)
     if (e === undefined || e.state !== PUBREL) return
     this.inflight!.delete(id)
+    this.settleStored(e)
     this.pump()
+  }
+
+  /** A stored entry is done (acknowledged or dropped): its record goes. Others: nothing. */
+  settleStored (e: OutEntry): void {
+    if (e.seq < 0 || this.session === null) return
+    const seq = e.seq
+    e.seq = -1
+    this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message')
+  }
+
+  /** Keep a stored entry's record in step with the flow (packet id, PUBREL state). */
+  markStored (e: OutEntry, state: 'sent' | 'pubrel'): void {
+    if (this.session === null) return
+    e.storedId = e.id
+    this.chainStore(this.broker.store.updateOutgoing(this.session.clientId, e.seq, { messageId: e.id, state }), 'updating a sent message')
+  }
+
+  /** A reconnect of this session reads the store only after these writes settled. */
+  chainStore (p: Promise<unknown>, what: string): void {
+    const s = this.session!
+    const done = p.catch((err: unknown) => { this.broker.storeError(what, err) })
+    s.chain = s.chain === null ? done : Promise.all([s.chain, done])
   }
 
   /** Resend an entry restored from the store after reconnect. */

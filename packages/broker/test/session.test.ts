@@ -197,3 +197,39 @@ t.test('[MQTT-4.3.3-10] inbound QoS 2 stays exactly-once across a broker restart
   await p2.next('pubrec')
   t.equal((await sub2.next('publish')).payload.toString(), 'two')
 })
+
+t.test('a crash after a resumed session received (but did not acknowledge) its queued messages loses none of them', async (t) => {
+  // the replayed records stay in the store until PUBACK, so a broker that dies without saving
+  // anything (no close, no disconnect handling) leaves them for the next broker on that store
+  const store = new MemoryStore()
+  const first = setup(t, { store })
+  const a = await connect(t, first, { clientId: 'crash', clean: false })
+  await a.subscribe('d/#', 1)
+  a.disconnect()
+  await a.closed()
+  const pub = await connect(t, first, {})
+  for (const m of ['m0', 'm1']) {
+    pub.publish('d/x', m, 1)
+    await pub.next('puback')
+  }
+  const b = await connect(t, first, { clientId: 'crash', clean: false })
+  const m0 = await b.next('publish')
+  const m1 = await b.next('publish')
+  t.same([m0.payload.toString(), m1.payload.toString()], ['m0', 'm1'])
+  b.send({ cmd: 'puback', messageId: m0.messageId }) // m1 stays unacknowledged
+  await delay(20)
+
+  // the first broker is gone without a trace; a second one opens the same store
+  const second = setup(t, { store })
+  await second.ready()
+  const c = await connect(t, second, { clientId: 'crash', clean: false })
+  t.equal(c.connack.sessionPresent, true)
+  const again = await c.next('publish')
+  t.equal(again.payload.toString(), 'm1', 'the unacknowledged message is delivered again')
+  t.equal(again.dup, true, 'as a resend, DUP set [MQTT-4.4.0-1]')
+  t.equal(again.messageId, m1.messageId, 'with its packet id')
+  c.send({ cmd: 'puback', messageId: again.messageId })
+  t.ok(await c.nothing(50, 'publish'), 'the acknowledged m0 is not delivered again')
+  await delay(20)
+  t.same(await store.outgoing('crash', Date.now()), [], 'acknowledged records are gone from the store')
+})
