@@ -69,11 +69,17 @@ export interface DurabilityOptions {
 }
 
 /**
- * Add the SIGKILL durability tests (QoS 1 and QoS 2) to `t`; skipped with the reason
- * printed when apps/broker is not built.
+ * Add the SIGKILL durability tests (QoS 1 and QoS 2) to `t`. When apps/broker is not built
+ * they are skipped with the reason printed, except under CI (`CI` set), where turbo builds the
+ * app before these tests and a missing build is a failure, not a silent gap.
  */
 export function durabilitySuite (t: Test, opts: DurabilityOptions): void {
-  const skip = existsSync(CULEX_CLI) ? false : `the culex app is not built (${CULEX_CLI} missing; npm run build -w culex)`
+  const built = existsSync(CULEX_CLI)
+  if (!built && process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
+    t.fail(`the culex app is not built (${CULEX_CLI} missing): the durability tests cannot run`)
+    return
+  }
+  const skip = built ? false : `the culex app is not built (${CULEX_CLI} missing; npm run build -w culex)`
   for (const qos of [1, 2] as const) {
     t.test(`${opts.name}: QoS ${qos} acknowledged messages survive a SIGKILL of culex at a random moment`, { skip, timeout: 60_000 }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'culex-durability-'))
