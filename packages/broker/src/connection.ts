@@ -18,7 +18,7 @@ import type { Broker } from './broker.ts'
 import { BrokerError, type BrokerErrorCode } from './errors.ts'
 import { dispatch } from './handlers/index.ts'
 import type { Client, ConnectionInfo } from './options.ts'
-import { idOffset, patchId, type Routed } from './routed.ts'
+import { idOffset, type Routed } from './routed.ts'
 import type { SharedGroup, Session } from './session.ts'
 
 /** Connection states. */
@@ -435,7 +435,7 @@ export class Connection implements Client {
     if (own !== null) {
       this.write(own)
     } else if (shared.length <= SPLIT_AT) {
-      this.write(patchId(shared, e.id, e.dup))
+      this.write(m.take(v5, e.qos, e.retain, e.id, e.dup))
     } else {
       const at = idOffset(shared)
       const head = Buffer.allocUnsafe(at + 2)
