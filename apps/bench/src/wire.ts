@@ -7,25 +7,10 @@
  * because every broker under comparison speaks it. Topics and client ids are ASCII/UTF-8.
  */
 
-import { encode, type QoS } from '@culex/packet'
+import { encode, PacketType, type QoS } from '@culex/packet'
 
-/** Fixed-header packet types (first byte >> 4). */
-export const T = {
-  connect: 1,
-  connack: 2,
-  publish: 3,
-  puback: 4,
-  pubrec: 5,
-  pubrel: 6,
-  pubcomp: 7,
-  subscribe: 8,
-  suback: 9,
-  unsubscribe: 10,
-  unsuback: 11,
-  pingreq: 12,
-  pingresp: 13,
-  disconnect: 14
-} as const
+/** Fixed-header packet types (first byte >> 4), as @culex/packet numbers them. */
+export const T = PacketType
 
 /** Options of {@link encodeConnect}. */
 export interface ConnectOptions {
