@@ -15,3 +15,7 @@ export {
   type EnhancedAuthResponse, type Logger
 } from './options.ts'
 export { VERSION } from './sys.ts'
+export {
+  packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,
+  type UnpackedRecord
+} from './record-codec.ts'

@@ -10,8 +10,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { Bus, BusMessage, StoredMessage } from '@culex/broker'
-import { messageFrom, messageHead, pack, unpack } from './codec.ts'
+import { messageFromHead, messageHead, packRecord, type Bus, type BusMessage, type StoredMessage } from '@culex/broker'
+import { unpack } from './codec.ts'
 import { createRedis, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError } from './errors.ts'
 
@@ -97,7 +97,7 @@ export class RedisBus implements Bus {
       const { head, payload } = unpack(data, this.#channel)
       if (head.nodeId === this.nodeId) return
       m = head.type === 'publish'
-        ? { type: 'publish', nodeId: head.nodeId as string, message: messageFrom(head.m as Record<string, unknown>, payload) }
+        ? { type: 'publish', nodeId: head.nodeId as string, message: messageFromHead(head.m as Record<string, unknown>, payload) }
         : head as unknown as BusMessage
     } catch {
       return // not ours (another writer on the channel): ignored
@@ -110,8 +110,8 @@ export class RedisBus implements Bus {
     if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: send after close()`)
     await this.open()
     const data = message.type === 'publish'
-      ? pack({ type: 'publish', nodeId: message.nodeId, m: messageHead(message.message as StoredMessage) }, message.message.payload)
-      : pack(message, Buffer.alloc(0))
+      ? packRecord({ type: 'publish', nodeId: message.nodeId, m: messageHead(message.message as StoredMessage) }, message.message.payload)
+      : packRecord(message, Buffer.alloc(0))
     try {
       await this.#pub.publish(this.#channel, data)
     } catch (err) {
