@@ -8,5 +8,5 @@ export default defineConfig({
   tsconfig: 'tsconfig.build.json',
   sourcemap: true,
   clean: true,
-  external: ['aedes', '@culex/packet', '@culex/broker']
+  external: ['aedes', 'aedes-persistence-level', 'aedes-persistence-redis', 'classic-level', '@culex/packet', '@culex/broker']
 })

@@ -29,6 +29,8 @@ export interface BenchOptions {
   rate: number
   /** Flow control: most expected deliveries outstanding before publishers wait; 0 = off. */
   maxLag: number
+  /** fan-in / fan-out: subscribers keep a persistent session (clean session off). */
+  persistent: boolean
   /** storm: number of clients. */
   clients: number
   /** storm: connects in progress at once. */
@@ -81,6 +83,8 @@ Load:
   --qos 0|1|2         publish and subscribe QoS (0)
   --inflight N        QoS 1/2 unacknowledged publishes per publisher (32)
   --rate N            offered messages/s over all publishers (latency: 1000; else 0 = max)
+  --persistent        fan-in/fan-out: subscribers keep persistent sessions
+                      (clean session off), so QoS 1/2 goes through the broker's store
   --max-lag N         pause publishers while N deliveries are outstanding,
                       0 = no flow control (2000)
   --duration S        measured seconds (10)
@@ -160,6 +164,7 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
         inflight: { type: 'string' },
         rate: { type: 'string' },
         'max-lag': { type: 'string' },
+        persistent: { type: 'boolean' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
         clients: { type: 'string' },
@@ -203,6 +208,7 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
     maxLag: int('max-lag', v['max-lag'], 0, 1e9) ?? 2000,
     duration: num('duration', v.duration, 0.1, 86400) ?? 10,
     warmup: num('warmup', v.warmup, 0, 3600) ?? 2,
+    persistent: v.persistent === true,
     clients: int('clients', v.clients, 1, 1000000) ?? 1000,
     concurrency: int('concurrency', v.concurrency, 1, 100000) ?? 100,
     connectRate: num('connect-rate', v['connect-rate'], 0, 1e7) ?? 0,
@@ -227,6 +233,8 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
   if (options.ceiling && (scenario === 'storm' || scenario === 'backlog' || scenario === 'retained')) {
     throw bad(`--ceiling applies to fan-in, fan-out and latency, not ${scenario} (the relay keeps no sessions or retained messages)`)
   }
+  if (options.persistent && scenario !== 'fan-in' && scenario !== 'fan-out') throw bad(`--persistent applies to fan-in and fan-out, not ${scenario}`)
+  if (options.persistent && options.ceiling) throw bad('--persistent and --ceiling exclude each other: the relay keeps no sessions')
   if (options.ceiling && options.pid !== null) throw bad('--ceiling and --pid exclude each other: the relay runs in this process')
   return { help: false, options }
 }

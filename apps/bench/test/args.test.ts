@@ -75,7 +75,9 @@ const bad: Array<[string[], RegExp]> = [
   [['latency', '--size', '4'], /at least 8/],
   [['latency', '--rate', '0'], /--rate must be > 0/],
   [['storm', '--ceiling'], /--ceiling applies to/],
-  [['fan-in', '--ceiling', '--pid', '1'], /exclude each other/]
+  [['fan-in', '--ceiling', '--pid', '1'], /exclude each other/],
+  [['backlog', '--persistent'], /--persistent applies to fan-in and fan-out, not backlog/],
+  [['fan-out', '--persistent', '--ceiling'], /--persistent and --ceiling exclude each other/]
 ]
 
 for (const [argv, re] of bad) {

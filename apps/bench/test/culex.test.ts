@@ -15,7 +15,8 @@ t.test('culex-bench against culex --store memory', async (t) => {
     t.pass('culex app not built')
     return
   }
-  const child = spawn(process.execPath, [cli, '--store', 'memory', '--host', '127.0.0.1', '--port', '0', '--sys-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // queues large enough for the generator's lag window (2000): the default of 1000 would drop, by design
+  const child = spawn(process.execPath, [cli, '--store', 'memory', '--host', '127.0.0.1', '--port', '0', '--sys-interval', '0', '--max-queued-messages', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
@@ -37,6 +38,11 @@ t.test('culex-bench against culex --store memory', async (t) => {
   t.ok(storm.memory !== undefined, 'read the broker RSS')
   const backlog = await runScenario(quick(['backlog', '--port', p, '--messages', '200']))
   t.equal(backlog.delivered, 200, 'persistent session backlog drained')
+  t.ok((backlog.publishRate ?? 0) > 0, `the queueing phase is timed too (${Math.round(backlog.publishRate ?? 0)} msg/s)`)
+  const persistent = await runScenario(quick(['fan-in', '--port', p, '--qos', '1', '--persistent']))
+  t.equal(persistent.params.persistent, true)
+  t.ok((persistent.delivered ?? 0) > 0, `persistent QoS 1 fan-in delivered ${persistent.delivered}`)
+  t.equal(persistent.lossPercent, 0, `nothing lost (${persistent.lossPercent} %, ${JSON.stringify(persistent.warnings)})`)
   const retained = await runScenario(quick(['retained', '--port', p, '--messages', '100']))
   t.equal(retained.delivered, 100, 'retained burst complete')
 })

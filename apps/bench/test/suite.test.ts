@@ -1,5 +1,5 @@
 import t from 'tap'
-import { markdownTable, metricValue, suite, summarize, type Sample } from '../src/compare/suite.ts'
+import { markdownTable, metricValue, persistenceSuite, suite, summarize, type Sample } from '../src/compare/suite.ts'
 import type { BenchResult } from '../src/index.ts'
 
 function result (over: Partial<BenchResult>): BenchResult {
@@ -16,6 +16,15 @@ t.test('the suite covers the broker targets', async (t) => {
   t.ok(storm?.metrics.some(m => m.path === 'memory.perConnectionKiB' && !m.higherIsBetter))
   t.match(suite(false).find(e => e.id === 'idle')?.args.join(' '), /--no-subscribe/, 'idle connections do not subscribe')
   t.match(suite(true)[0]?.args.join(' '), /--duration 1/, 'quick shortens windows')
+})
+
+t.test('the persistence suite covers the store targets', async (t) => {
+  const entries = persistenceSuite(false)
+  t.same(entries.map(e => e.id), ['persistent-qos1', 'backlog', 'retained'])
+  t.match(entries[0]?.args.join(' '), /--qos 1 .*--persistent/, 'QoS 1 to persistent sessions')
+  t.same(entries[1]?.metrics.map(m => m.path), ['publishRate', 'deliveredRate'], 'the offline queue is measured storing and draining')
+  t.match(entries[2]?.args.join(' '), /--messages 100000/, '100k retained topics')
+  t.match(persistenceSuite(true)[2]?.args.join(' '), /--messages 10000/, 'quick shrinks the counts')
 })
 
 t.test('metric paths', async (t) => {

@@ -19,7 +19,7 @@ export type PartialOptions = Partial<OptionValues>
 /** Which store to use, parsed from `--store`. */
 export type StoreChoice =
   | { kind: 'memory' }
-  | { kind: 'level', dataDir: string }
+  | { kind: 'level', dataDir: string, fsync: boolean }
   | { kind: 'redis', url: string }
   | { kind: 'mongo', url: string }
 
@@ -293,7 +293,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   const storeRaw = o.store ?? 'level'
   let store: StoreChoice
   if (storeRaw === 'memory') store = { kind: 'memory' }
-  else if (storeRaw === 'level') store = { kind: 'level', dataDir: resolve(cwd, o.dataDir ?? '.culex-data') }
+  else if (storeRaw === 'level') store = { kind: 'level', dataDir: resolve(cwd, o.dataDir ?? '.culex-data'), fsync: o.fsync ?? true }
   else if (storeRaw.startsWith('redis')) store = { kind: 'redis', url: storeRaw }
   else store = { kind: 'mongo', url: storeRaw }
 

@@ -42,6 +42,7 @@ export interface OptionValues {
   aclFile: string | undefined
   store: string | undefined
   dataDir: string | undefined
+  fsync: boolean | undefined
   nodeId: string | undefined
   cluster: boolean | undefined
   sysInterval: number | undefined
@@ -81,6 +82,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'aclFile', flag: 'acl-file', kind: 'path', defaultText: 'none', description: 'Mosquitto ACL file (user / topic / pattern lines).' },
   { key: 'store', flag: 'store', kind: 'store', defaultText: 'level', description: 'Persistence: memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...' },
   { key: 'dataDir', flag: 'data-dir', kind: 'path', defaultText: './.culex-data', description: 'Directory of the level store.' },
+  { key: 'fsync', flag: 'fsync', kind: 'bool', defaultText: 'true', description: 'Level store: fsync every write batch before a PUBACK/PUBREC is sent, so an acknowledged message survives a power loss. false still survives a crash or kill of culex, not of the machine, and is faster.' },
   { key: 'cluster', flag: 'cluster', kind: 'bool', defaultText: 'false', description: 'Cluster with every culex sharing the --store redis://... (RedisBus on the same Redis): publishes and session takeovers cross nodes.' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'random', description: 'Broker node id (cluster member name, will ownership).' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },

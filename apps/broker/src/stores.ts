@@ -83,8 +83,8 @@ export async function openStore (choice: StoreChoice, opts: { maxQueuedMessages?
       } catch (err) {
         throw new AppError('CULEX_ERR_STORE', `option --data-dir: expected a directory culex can create and write, got ${choice.dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option: 'dataDir', cause: err })
       }
-      const store = await init(new Ctor({ ...common, path: choice.dataDir }), `the level store in ${choice.dataDir}`)
-      return { store, description: `level ${choice.dataDir}` }
+      const store = await init(new Ctor({ ...common, path: choice.dataDir, sync: choice.fsync }), `the level store in ${choice.dataDir}`)
+      return { store, description: `level ${choice.dataDir}${choice.fsync ? '' : ' (fsync off)'}` }
     }
     case 'redis': {
       const Ctor = await load('@culex/store-redis', 'RedisStore', loader)

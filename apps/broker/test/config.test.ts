@@ -33,7 +33,7 @@ t.test('defaults: port 1883 on loopback, level store under cwd, anonymous allowe
   t.equal(c.port, 1883)
   t.same(c.hosts, ['127.0.0.1', '::1'])
   t.equal(c.defaultHosts, true)
-  t.same(c.store, { kind: 'level', dataDir: '/work/.culex-data' })
+  t.same(c.store, { kind: 'level', dataDir: '/work/.culex-data', fsync: true })
   t.equal(c.allowAnonymous, true)
   t.equal(c.sysInterval, 10)
   t.same(c.limits, {})
@@ -173,7 +173,9 @@ t.test('cross-option rules', async t => {
 
 t.test('store choice and limits mapping', async t => {
   t.same(run(['--store', 'memory']).store, { kind: 'memory' })
-  t.same(run(['--data-dir', '/tmp/x']).store, { kind: 'level', dataDir: '/tmp/x' })
+  t.same(run(['--data-dir', '/tmp/x']).store, { kind: 'level', dataDir: '/tmp/x', fsync: true })
+  t.same(run(['--data-dir', '/tmp/x', '--no-fsync']).store, { kind: 'level', dataDir: '/tmp/x', fsync: false }, '--no-fsync relaxes the level store')
+  t.same(run(['--fsync=false']).store, { kind: 'level', dataDir: '/work/.culex-data', fsync: false }, '--fsync=false')
   t.same(run(['--store', 'rediss://h:1']).store, { kind: 'redis', url: 'rediss://h:1' })
   t.same(run(['--store', 'mongodb://h/db']).store, { kind: 'mongo', url: 'mongodb://h/db' })
   const c = run(['--max-connections', '0', '--max-retained', '0', '--max-keepalive', '60', '--max-topic-levels', '5',

@@ -17,6 +17,7 @@ import { TopicTrie, validateTopic } from '@culex/trie'
 import type { Bus, BusMessage } from './bus.ts'
 import { Connection, OutEntry, State } from './connection.ts'
 import { BrokerError } from './errors.ts'
+import { Fifo } from './fifo.ts'
 import { LocalBus } from './local-bus.ts'
 import { MemoryStore } from './memory-store.ts'
 import {
@@ -740,7 +741,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
           c.send(e)
         }
       }
-      if (queued.length > 0) c.queue = c.queue === null ? queued : queued.concat(c.queue)
+      if (queued.length > 0) {
+        if (c.queue === null) c.queue = new Fifo(queued)
+        else c.queue.prepend(queued)
+      }
     } finally {
       c.resuming = false
       c.pump()

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream'
 import { encode, Parser, PINGRESP, type Packet, type PacketError, type QoS, type Will } from '@culex/packet'
 import type { Broker } from './broker.ts'
 import { BrokerError, type BrokerErrorCode } from './errors.ts'
+import { Fifo } from './fifo.ts'
 import { dispatch } from './handlers/index.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
@@ -106,7 +107,7 @@ export class Connection implements Client {
   rateCount = 0
   // outbound
   inflight: Map<number, OutEntry> | null = null
-  queue: OutEntry[] | null = null
+  queue: Fifo<OutEntry> | null = null
   lastId = 0
   window = 65535
   maxOut = 268435460
@@ -367,7 +368,7 @@ export class Connection implements Client {
   }
 
   enqueue (e: OutEntry): void {
-    const q = (this.queue ??= [])
+    const q = (this.queue ??= new Fifo())
     q.push(e)
     if (q.length > this.broker.limits.maxQueuedMessages) {
       this.settleStored(q.shift()!)

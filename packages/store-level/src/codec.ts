@@ -32,6 +32,26 @@ export interface OutMeta {
   state: OutgoingRecord['state']
   messageId: number | undefined
   expiresAt: number | undefined
+  /** A state record (`p` key) exists on disk for it. */
+  stateKey: boolean
+}
+
+/**
+ * The state record of a sent outgoing message: 3 bytes, `s` (sent) or `r` (pubrel), then the
+ * packet id as u16 BE. Kept apart from the message record so that marking a message sent is
+ * one small write, without reading and rewriting the message.
+ */
+export function encodeOutState (state: 'sent' | 'pubrel', messageId: number): Buffer {
+  const b = Buffer.allocUnsafe(3)
+  b[0] = state === 'sent' ? 0x73 : 0x72
+  b.writeUInt16BE(messageId, 1)
+  return b
+}
+
+/** @throws LevelStoreError STORE_LEVEL_ERR_CORRUPT */
+export function decodeOutState (buf: Buffer, key: string): { state: 'sent' | 'pubrel', messageId: number } {
+  if (buf.length !== 3 || (buf[0] !== 0x73 && buf[0] !== 0x72)) throw new LevelStoreError('STORE_LEVEL_ERR_CORRUPT', `record ${JSON.stringify(key)}: expected 3 bytes ('s' or 'r', u16 packet id), got ${buf.length} bytes`)
+  return { state: buf[0] === 0x73 ? 'sent' : 'pubrel', messageId: buf.readUInt16BE(1) }
 }
 
 /** Encode an outgoing record (seq is in the key, not the value). */
@@ -55,7 +75,7 @@ export function decodeOutgoing (buf: Buffer, key: string, seq: number): Outgoing
 /** Only the header of an outgoing record: state, packet id and expiry. */
 export function outgoingMeta (buf: Buffer, key: string): OutMeta {
   const { head } = unpack(buf, key)
-  return { state: head.s as OutMeta['state'], messageId: head.m as number | undefined, expiresAt: head.e as number | undefined }
+  return { state: head.s as OutMeta['state'], messageId: head.m as number | undefined, expiresAt: head.e as number | undefined, stateKey: false }
 }
 
 /** Encode a will. */

@@ -18,7 +18,7 @@ import type {
   EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
   SubscriptionRecord, WillRecord
 } from '@culex/broker'
-import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill, outgoingMeta, unpack, type OutMeta } from './codec.ts'
+import { decodeMessage, decodeOutgoing, decodeOutState, decodeWill, encodeMessage, encodeOutgoing, encodeOutState, encodeWill, outgoingMeta, unpack, type OutMeta } from './codec.ts'
 import { LevelStoreError } from './errors.ts'
 import { GroupWriter } from './writer.ts'
 
@@ -42,6 +42,7 @@ const kSession = (c: string): string => `s${SEP}${c}`
 const kRetained = (t: string): string => `r${SEP}${t}`
 const kWill = (c: string): string => `w${SEP}${c}`
 const kOut = (c: string, seq: number): string => `q${SEP}${c}${SEP}${seq.toString(16).padStart(14, '0')}`
+const kOutState = (c: string, seq: number): string => `p${SEP}${c}${SEP}${seq.toString(16).padStart(14, '0')}`
 const kIn = (c: string, id: number): string => `i${SEP}${c}${SEP}${id}`
 
 interface ClientState {
@@ -79,6 +80,8 @@ export class LevelStore implements Store {
   #opening: Promise<void> | null = null
   #closed = false
   #seq = 0
+  /** The seq counter changed since the last batch (written once per batch). */
+  #seqDirty = false
   readonly #sessions = new Map<string, SessionRecord>()
   readonly #retained = new RetainedIndex<true>()
   readonly #wills = new Map<string, string>()
@@ -91,7 +94,11 @@ export class LevelStore implements Store {
     this.#path = opts.path
     this.#max = opts.maxQueuedMessages ?? 1000
     this.#db = new ClassicLevel<string, Buffer>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
-    this.#w = new GroupWriter(this.#db, opts.sync ?? true)
+    this.#w = new GroupWriter(this.#db, opts.sync ?? true, () => {
+      if (!this.#seqDirty) return
+      this.#seqDirty = false
+      this.#w.put(K_SEQ, Buffer.from(String(this.#seq)))
+    })
   }
 
   /**
@@ -166,6 +173,16 @@ export class LevelStore implements Store {
       st.out.set(parseInt(k.slice(prefix.length), 16), meta)
       if (meta.state === 'queued') st.queued++
     }
+    const pprefix = `p${SEP}${c}${SEP}`
+    for await (const [k, v] of this.#db.iterator({ gt: pprefix, lt: `p${SEP}${c}${END}` })) {
+      const meta = st.out.get(parseInt(k.slice(pprefix.length), 16))
+      if (meta === undefined) continue // its message record is gone; removed with the next write of that seq, harmless
+      const ps = decodeOutState(v, k)
+      if (meta.state === 'queued') st.queued--
+      meta.state = ps.state
+      meta.messageId = ps.messageId
+      meta.stateKey = true
+    }
     const iprefix = `i${SEP}${c}${SEP}`
     for await (const k of this.#db.keys({ gt: iprefix, lt: `i${SEP}${c}${END}` })) st.incoming.add(Number(k.slice(iprefix.length)))
     this.#clients.set(c, st)
@@ -199,7 +216,7 @@ export class LevelStore implements Store {
     const st = await this.#client(clientId)
     this.#sessions.delete(clientId)
     this.#w.del(kSession(clientId))
-    for (const seq of st.out.keys()) this.#w.del(kOut(clientId, seq))
+    for (const [seq, meta] of st.out) this.#forget(clientId, seq, meta)
     for (const id of st.incoming) this.#w.del(kIn(clientId, id))
     st.out.clear()
     st.queued = 0
@@ -311,9 +328,23 @@ export class LevelStore implements Store {
 
   // ───────── outgoing ─────────
 
+  /** Delete the records of one outgoing message (the caller updates the in-memory state). */
+  #forget (c: string, seq: number, meta: OutMeta): void {
+    this.#w.del(kOut(c, seq))
+    if (meta.stateKey) this.#w.del(kOutState(c, seq))
+  }
+
+  /** The stored record with the state this store keeps in memory (newer than the record's own). */
+  #withState (rec: OutgoingRecord, meta: OutMeta): OutgoingRecord {
+    rec.state = meta.state
+    if (meta.messageId === undefined) delete rec.messageId
+    else rec.messageId = meta.messageId
+    return rec
+  }
+
   #append (c: string, st: ClientState, message: StoredMessage, ids: number[] | undefined): EnqueueResult {
     const seq = ++this.#seq
-    const meta: OutMeta = { state: 'queued', messageId: undefined, expiresAt: message.expiresAt }
+    const meta: OutMeta = { state: 'queued', messageId: undefined, expiresAt: message.expiresAt, stateKey: false }
     st.out.set(seq, meta)
     st.queued++
     this.#w.put(kOut(c, seq), encodeOutgoing(meta, message, ids))
@@ -324,7 +355,7 @@ export class LevelStore implements Store {
         if (m.state !== 'queued') continue
         st.out.delete(s)
         st.queued--
-        this.#w.del(kOut(c, s))
+        this.#forget(c, s, m)
         dropped++
       }
     }
@@ -335,7 +366,7 @@ export class LevelStore implements Store {
     await this.#ready()
     const st = await this.#client(clientId)
     const r = this.#append(clientId, st, message, subscriptionIds)
-    this.#w.put(K_SEQ, Buffer.from(String(this.#seq)))
+    this.#seqDirty = true
     await this.#w.commit()
     return r
   }
@@ -345,24 +376,20 @@ export class LevelStore implements Store {
     if (entries.length === 0) return
     const states = await Promise.all(entries.map(async (e) => await this.#client(e.clientId)))
     for (let i = 0; i < entries.length; i++) this.#append(entries[i]!.clientId, states[i]!, message, entries[i]!.subscriptionIds)
-    this.#w.put(K_SEQ, Buffer.from(String(this.#seq)))
+    this.#seqDirty = true
     await this.#w.commit()
   }
 
   async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
     await this.#ready()
     const st = await this.#client(clientId)
-    if (!st.out.has(seq)) return
-    const key = kOut(clientId, seq)
-    const v = await this.#get(key)
     const meta = st.out.get(seq)
-    // gone or changed while reading: a concurrent ack or remove wins
-    if (v === undefined || meta === undefined) return
-    const rec = decodeOutgoing(v, key, seq)
+    if (meta === undefined) return
     if (meta.state === 'queued') st.queued--
     meta.state = update.state
     meta.messageId = update.messageId
-    this.#w.put(key, encodeOutgoing(meta, rec.message, rec.subscriptionIds))
+    meta.stateKey = true
+    this.#w.put(kOutState(clientId, seq), encodeOutState(update.state, update.messageId))
     await this.#w.commit()
   }
 
@@ -379,11 +406,12 @@ export class LevelStore implements Store {
     if (seq < 0) return null
     const key = kOut(clientId, seq)
     const v = await this.#get(key)
-    if (v === undefined || !st.out.has(seq)) return null
+    const meta = st.out.get(seq)
+    if (v === undefined || meta === undefined) return null
     st.out.delete(seq)
-    this.#w.del(key)
+    this.#forget(clientId, seq, meta)
     await this.#w.commit()
-    return decodeOutgoing(v, key, seq)
+    return this.#withState(decodeOutgoing(v, key, seq), meta)
   }
 
   async removeOutgoing (clientId: string, seq: number): Promise<void> {
@@ -393,7 +421,7 @@ export class LevelStore implements Store {
     if (meta === undefined) return
     st.out.delete(seq)
     if (meta.state === 'queued') st.queued--
-    this.#w.del(kOut(clientId, seq))
+    this.#forget(clientId, seq, meta)
     await this.#w.commit()
   }
 
@@ -407,7 +435,7 @@ export class LevelStore implements Store {
       if (m.state === 'queued' && m.expiresAt !== undefined && m.expiresAt <= now) {
         st.out.delete(s)
         st.queued--
-        this.#w.del(kOut(clientId, s))
+        this.#forget(clientId, s, m)
         expired = true
       } else {
         seqs.push(s)
@@ -418,7 +446,8 @@ export class LevelStore implements Store {
     const out: OutgoingRecord[] = []
     for (let i = 0; i < keys.length; i++) {
       const v = values[i]
-      if (v !== undefined) out.push(decodeOutgoing(v, keys[i]!, seqs[i]!))
+      const meta = st.out.get(seqs[i]!)
+      if (v !== undefined && meta !== undefined) out.push(this.#withState(decodeOutgoing(v, keys[i]!, seqs[i]!), meta))
     }
     return out
   }

@@ -104,22 +104,83 @@ function canConnect (port: number): Promise<boolean> {
 }
 
 /**
- * Starts a broker and waits (≤ 10 s) until its port accepts connections.
+ * Where the brokers keep sessions, queues and retained messages:
+ *  - memory: each broker's in-memory default (Mosquitto without persistence);
+ *  - level: LevelDB in a fresh directory (culex `--store level`, aedes-persistence-level);
+ *    `level-nofsync` is culex with `--no-fsync`, the same durability as aedes-persistence-level
+ *    (classic-level's default: no fsync per write);
+ *  - redis: a fresh redis-server per broker run (AOF, appendfsync everysec), culex
+ *    `--store redis://…` vs aedes-persistence-redis.
+ */
+export const PERSISTENCES = ['memory', 'level', 'redis'] as const
+export type Persistence = typeof PERSISTENCES[number]
+
+/** A redis-server started for one broker run. */
+interface RedisHandle { port: number, stop: () => Promise<void> }
+
+async function startRedis (cpu: string | null): Promise<RedisHandle> {
+  const bin = which('redis-server')
+  if (bin === null) throw new BenchError(BenchErrorCode.brokerStart, 'redis-server not installed (Debian package redis-server)')
+  const port = await freePort()
+  const dir = mkdtempSync(path.join(tmpdir(), 'culex-bench-redis-'))
+  const [c, a] = pinned(cpu, bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'])
+  const child = spawn(c, a, { stdio: 'ignore' })
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
+  child.once('error', () => {})
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM')
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+    await exit
+    clearTimeout(t)
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const deadline = Date.now() + 10000
+  while (Date.now() < deadline) {
+    if (await canConnect(port)) return { port, stop }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  await stop()
+  throw new BenchError(BenchErrorCode.brokerStart, `redis-server did not accept connections on 127.0.0.1:${port} within 10 s`)
+}
+
+/** Options of {@link startBroker}. */
+export interface StartOptions {
+  /** CPU to pin the broker (and its redis-server) to, or null. */
+  cpu: string | null
+  queueLimit: number
+  persistence?: Persistence
+  /** culex with level persistence: pass --no-fsync. */
+  noFsync?: boolean
+}
+
+/**
+ * Starts a broker (and the redis-server it needs) and waits (≤ 10 s) until its port accepts
+ * connections.
  * @throws BenchError BENCH_ERR_BROKER_START with the broker's stderr tail
  */
-export async function startBroker (kind: BrokerKind, opts: { cpu: string | null, queueLimit: number }): Promise<BrokerHandle> {
+export async function startBroker (kind: BrokerKind, opts: StartOptions): Promise<BrokerHandle> {
+  const persistence = opts.persistence ?? 'memory'
+  if (kind === 'mosquitto' && persistence !== 'memory') throw new BenchError(BenchErrorCode.brokerStart, `mosquitto has no ${persistence} persistence`)
   const port = await freePort()
   let tmp: string | null = null
+  let redis: RedisHandle | null = null
   let cmd: string
   let args: string[]
+  if (persistence === 'level') tmp = mkdtempSync(path.join(tmpdir(), `culex-bench-${kind}-level-`))
+  if (persistence === 'redis') redis = await startRedis(opts.cpu)
   switch (kind) {
     case 'culex':
       cmd = process.execPath
-      args = [culexCli, '--store', 'memory', '--host', '127.0.0.1', '--port', String(port), '--max-queued-messages', String(opts.queueLimit)]
+      args = [culexCli, '--host', '127.0.0.1', '--port', String(port), '--max-queued-messages', String(opts.queueLimit)]
+      if (persistence === 'memory') args.push('--store', 'memory')
+      if (persistence === 'level') args.push('--store', 'level', '--data-dir', tmp as string, ...(opts.noFsync === true ? ['--no-fsync'] : []))
+      if (persistence === 'redis') args.push('--store', `redis://127.0.0.1:${(redis as RedisHandle).port}`)
       break
     case 'aedes':
       cmd = process.execPath
-      args = [aedesServer, '--port', String(port)]
+      args = [aedesServer, '--port', String(port), '--persistence', persistence]
+      if (persistence === 'level') args.push('--path', tmp as string)
+      if (persistence === 'redis') args.push('--redis-port', String((redis as RedisHandle).port))
       break
     case 'mosquitto': {
       tmp = mkdtempSync(path.join(tmpdir(), 'culex-bench-mosquitto-'))
@@ -145,7 +206,6 @@ export async function startBroker (kind: BrokerKind, opts: { cpu: string | null,
   let exited = false
   const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve() }))
   child.once('error', () => {})
-  const cleanup = (): void => { if (tmp !== null) rmSync(tmp, { recursive: true, force: true }) }
   const stop = async (): Promise<void> => {
     if (!exited) {
       child.kill('SIGTERM')
@@ -153,7 +213,8 @@ export async function startBroker (kind: BrokerKind, opts: { cpu: string | null,
       await exit
       clearTimeout(t)
     }
-    cleanup()
+    if (redis !== null) await redis.stop()
+    if (tmp !== null) rmSync(tmp, { recursive: true, force: true })
   }
   const deadline = Date.now() + 10000
   while (Date.now() < deadline) {

@@ -10,6 +10,10 @@
  *
  * Flags: --brokers culex,aedes,mosquitto  --baseline aedes  --rounds 3  --quick
  *        --only id,id  --out file.json  --no-pin  --queue-limit 100000
+ *        --persistence memory|level|redis
+ *
+ * `--persistence level|redis` runs the persistence suite instead, with the brokers on that
+ * database (see brokers.ts): culex, culex-nofsync (level only: culex --no-fsync) and aedes.
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -18,8 +22,24 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { rotate } from '../math.ts'
 import type { BenchResult } from '../result.ts'
-import { BROKERS, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind } from './brokers.ts'
-import { markdownTable, summarize, suite, type Sample } from './suite.ts'
+import { BROKERS, PERSISTENCES, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind, type Persistence } from './brokers.ts'
+import { markdownTable, persistenceSuite, summarize, suite, type Sample } from './suite.ts'
+
+/** A broker under comparison: its name in the report, what to start, and how. */
+interface Contestant { name: string, kind: BrokerKind, noFsync: boolean }
+
+/** Contestant names each persistence allows, in default order. */
+function contestantNames (p: Persistence): string[] {
+  switch (p) {
+    case 'memory': return [...BROKERS]
+    case 'level': return ['culex', 'culex-nofsync', 'aedes']
+    case 'redis': return ['culex', 'aedes']
+  }
+}
+
+function contestant (name: string): Contestant {
+  return name === 'culex-nofsync' ? { name, kind: 'culex', noFsync: true } : { name, kind: name as BrokerKind, noFsync: false }
+}
 
 const cliJs = path.join(benchDir, 'dist', 'cli.js')
 
@@ -67,6 +87,7 @@ async function main (): Promise<void> {
         out: { type: 'string' },
         'no-pin': { type: 'boolean' },
         'queue-limit': { type: 'string' },
+        persistence: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     }).values
@@ -74,7 +95,7 @@ async function main (): Promise<void> {
     fail((err as Error).message)
   }
   if (v.help === true) {
-    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000]\n')
+    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis]\n')
     return
   }
   const quick = v.quick === true
@@ -82,18 +103,23 @@ async function main (): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) fail(`--rounds expects an integer in [1, 50], got "${v.rounds}"`)
   const queueLimit = v['queue-limit'] === undefined ? 100000 : Number(v['queue-limit'])
   if (!Number.isInteger(queueLimit) || queueLimit < 1) fail(`--queue-limit expects a positive integer, got "${v['queue-limit']}"`)
-  const wanted = (v.brokers ?? BROKERS.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
-  for (const b of wanted) if (!(BROKERS as readonly string[]).includes(b)) fail(`unknown broker "${b}": expected some of ${BROKERS.join(', ')}`)
-  const brokers: BrokerKind[] = []
-  for (const b of wanted as BrokerKind[]) {
-    const a = availability(b)
-    if (a.ok) brokers.push(b)
-    else process.stderr.write(`bench:brokers: skipping ${b}: ${a.reason}\n`)
+  const persistence = (v.persistence ?? 'memory') as Persistence
+  if (!PERSISTENCES.includes(persistence)) fail(`--persistence expects one of ${PERSISTENCES.join(', ')}, got "${v.persistence}"`)
+  if (persistence === 'redis' && which('redis-server') === null) fail('--persistence redis needs redis-server (Debian package redis-server)')
+  const allowed = contestantNames(persistence)
+  const wanted = (v.brokers ?? allowed.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
+  for (const b of wanted) if (!allowed.includes(b)) fail(`unknown broker "${b}" for --persistence ${persistence}: expected some of ${allowed.join(', ')}`)
+  const contestants: Contestant[] = []
+  for (const c of wanted.map(contestant)) {
+    const a = availability(c.kind)
+    if (a.ok) contestants.push(c)
+    else process.stderr.write(`bench:brokers: skipping ${c.name}: ${a.reason}\n`)
   }
+  const brokers = contestants.map(c => c.name)
   if (brokers.length === 0) fail('no broker available')
   const baseline = v.baseline ?? (brokers.includes('aedes') ? 'aedes' : brokers[0] as string)
-  if (!(brokers as string[]).includes(baseline)) fail(`--baseline ${baseline} is not among the brokers run (${brokers.join(', ')})`)
-  let entries = suite(quick)
+  if (!brokers.includes(baseline)) fail(`--baseline ${baseline} is not among the brokers run (${brokers.join(', ')})`)
+  let entries = persistence === 'memory' ? suite(quick) : persistenceSuite(quick)
   if (v.only !== undefined) {
     const ids = v.only.split(',')
     for (const id of ids) if (!entries.some(e => e.id === id)) fail(`--only: unknown entry "${id}": expected some of ${entries.map(e => e.id).join(', ')}`)
@@ -112,21 +138,23 @@ async function main (): Promise<void> {
     rounds,
     quick,
     queueLimit,
+    persistence,
     baseline,
-    brokers: brokers.map(b => ({ name: b, version: brokerVersion(b) }))
+    brokers: contestants.map(c => ({ name: c.name, version: brokerVersion(c.kind) + (c.noFsync ? ' --no-fsync' : '') }))
   }
   process.stderr.write(`bench:brokers: ${brokers.join(', ')} × ${entries.length} runs × ${rounds} rounds; ${meta.pinned}; baseline ${baseline}\n`)
   const samples: Sample[] = []
   for (let round = 0; round < rounds; round++) {
     for (const e of entries) {
-      for (const b of rotate(brokers, round + entries.indexOf(e))) {
+      for (const c of rotate(contestants, round + entries.indexOf(e))) {
+        const b = c.name
         const t0 = Date.now()
         let sample: Sample
         try {
-          const h = await startBroker(b, { cpu: brokerCpu, queueLimit })
+          const h = await startBroker(c.kind, { cpu: brokerCpu, queueLimit, persistence, noFsync: c.noFsync })
           try {
             const args = [...e.args, '--port', String(h.port), '--label', b, ...(e.pid === true ? ['--pid', String(h.pid)] : [])]
-            const r = await runGenerator(args, genCpu, 120000)
+            const r = await runGenerator(args, genCpu, 300000)
             sample = { round, entry: e.id, broker: b, ...r }
           } finally {
             await h.stop()
@@ -145,7 +173,7 @@ async function main (): Promise<void> {
   const summary = summarize(entries, brokers, samples, baseline)
   const table = markdownTable(summary, brokers, baseline)
   process.stdout.write('\n' + table)
-  const out = v.out ?? path.join(benchDir, 'results', `brokers-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+  const out = v.out ?? path.join(benchDir, 'results', `${persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(path.dirname(out), { recursive: true })
   meta.loadAverageAtStart = meta.loadAverageAtStart.slice(0, 3)
   writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }, entries, samples, summary }, null, 2) + '\n')

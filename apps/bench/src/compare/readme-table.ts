@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 /**
- * npm run bench:readme -- <run.json>: regenerates the comparison table in apps/bench/README.md
- * (between the bench:brokers markers) from a JSON file written by bench:brokers. With no
- * argument, the newest file in apps/bench/results/ is used. Numbers are never hand-edited.
+ * npm run bench:readme -- <run.json>: regenerates a comparison table from a JSON file written
+ * by bench:brokers. With no argument, the newest file in apps/bench/results/ is used. Numbers
+ * are never hand-edited. Where the table goes depends on the run's persistence:
+ *  - memory: apps/bench/README.md, between the bench:brokers markers;
+ *  - level / redis: packages/store-level or store-redis README.md, between the
+ *    bench:persistence markers.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { benchDir } from './brokers.ts'
 import { markdownTable, type SummaryRow } from './suite.ts'
 
-const START = '<!-- bench:brokers:start -->'
-const END = '<!-- bench:brokers:end -->'
 
 interface Run {
-  meta: { date: string, node: string, cpus: string, pinned: string, rounds: number, quick: boolean, queueLimit: number, baseline: string, durationS: number, loadAverageAtStart: number[], loadAverageAtEnd: number[], brokers: Array<{ name: string, version: string }> }
+  meta: { persistence?: string, date: string, node: string, cpus: string, pinned: string, rounds: number, quick: boolean, queueLimit: number, baseline: string, durationS: number, loadAverageAtStart: number[], loadAverageAtEnd: number[], brokers: Array<{ name: string, version: string }> }
   summary: SummaryRow[]
 }
 
@@ -30,10 +31,15 @@ if (file === undefined) {
 const run = JSON.parse(readFileSync(file, 'utf8')) as Run
 const brokers = run.meta.brokers.map(b => b.name)
 const m = run.meta
+const persistence = m.persistence ?? 'memory'
+const marker = persistence === 'memory' ? 'bench:brokers' : 'bench:persistence'
+const START = `<!-- ${marker}:start -->`
+const END = `<!-- ${marker}:end -->`
+const readme = persistence === 'memory' ? path.join(benchDir, 'README.md') : path.resolve(benchDir, '..', '..', 'packages', `store-${persistence}`, 'README.md')
 const body = [
   START,
   '',
-  `Run of ${m.date}: ${m.rounds} round(s)${m.quick ? ' (--quick)' : ''}, ${m.durationS} s, Node ${m.node}, ${m.cpus}, ${m.pinned}; ` +
+  `Run of ${m.date}${persistence === 'memory' ? '' : ` (\`npm run bench:brokers -- --persistence ${persistence}\`)`}: ${m.rounds} round(s)${m.quick ? ' (--quick)' : ''}, ${m.durationS} s, Node ${m.node}, ${m.cpus}, ${m.pinned}; ` +
     `load average ${m.loadAverageAtStart.join(' / ')} at start, ${m.loadAverageAtEnd.join(' / ')} at end. ` +
     `Brokers: ${m.brokers.map(b => `${b.name} ${b.version}`).join(', ')}. Queue limit ${m.queueLimit.toLocaleString('en-US')}. ` +
     `Ratios are "better than ${m.baseline}" factors of the medians (> 1 = better; for latency and memory, lower values give ratios > 1).`,
@@ -42,7 +48,6 @@ const body = [
   '',
   END
 ].join('\n')
-const readme = path.join(benchDir, 'README.md')
 const text = readFileSync(readme, 'utf8')
 const a = text.indexOf(START)
 const b = text.indexOf(END)

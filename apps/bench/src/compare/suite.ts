@@ -69,6 +69,30 @@ export function suite (quick: boolean): SuiteEntry[] {
   ]
 }
 
+/**
+ * The persistence suite (`--persistence level|redis`): the store issue's targets.
+ * Persistent-session QoS 1 through the store, the offline queue (stored before each PUBACK)
+ * and its drain, and retained delivery on a wildcard over many retained topics.
+ */
+export function persistenceSuite (quick: boolean): SuiteEntry[] {
+  const time = quick ? ['--warmup', '0.5', '--duration', '1'] : ['--warmup', '1', '--duration', '4']
+  const backlog = quick ? 2000 : 20000
+  const retained = quick ? 10000 : 100000
+  return [
+    { id: 'persistent-qos1', title: 'persistent QoS 1 fan-in 4→1 (clean session off), window 32/publisher', args: ['fan-in', '--publishers', '4', '--qos', '1', '--inflight', '32', '--persistent', ...time], metrics: [delivered] },
+    {
+      id: 'backlog',
+      title: `offline queue, ${backlog.toLocaleString('en-US')} QoS 1 to an offline persistent session, window 32`,
+      args: ['backlog', '--messages', String(backlog), '--timeout', '60'],
+      metrics: [
+        { path: 'publishRate', label: 'stored + acked msg/s', unit: 'msg/s', higherIsBetter: true, digits: 0 },
+        { ...delivered, label: 'drained msg/s' }
+      ]
+    },
+    { id: 'retained', title: `retained burst, ${retained.toLocaleString('en-US')} topics on a # subscribe`, args: ['retained', '--messages', String(retained), '--timeout', '60'], metrics: [{ ...delivered, label: 'retained msg/s' }] }
+  ]
+}
+
 /** Reads a dotted path from a result; NaN when missing. */
 export function metricValue (r: BenchResult, p: string): number {
   let v: unknown = r

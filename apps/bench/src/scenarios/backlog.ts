@@ -1,7 +1,8 @@
 /**
  * backlog: a persistent session (clean session = false) subscribes at QoS ≥ 1 and goes
- * offline; N messages are published and acknowledged while it is away; then it reconnects
- * and the time from reconnecting to the last queued message is measured (the drain).
+ * offline; N messages are published and acknowledged while it is away (timed: publishRate,
+ * each acknowledged message stored for the offline session); then it reconnects and the time
+ * from reconnecting to the last queued message is measured (the drain: deliveredRate).
  * A broker that drops queued messages (queue limits) shows as loss, not as an error.
  * The session is removed afterwards (clean reconnect).
  */
@@ -27,9 +28,11 @@ export async function runBacklog (ctx: RunContext): Promise<BenchResult> {
   const idAt = publishPacketIdOffset(frame)
   const frames: Buffer[] = []
   for (let i = 0; i < o.messages; i++) frames.push(Buffer.from(frame))
+  const q0 = performance.now()
   const pa = publishAll(pub, frames, frames.map(() => idAt), o.qos, o.inflight)
   ctx.startProgress(() => `backlog queued ${pa.acked()}/${o.messages}`)
   await Promise.race([pa.done, ctx.waitFor('backlog: publishing', () => pa.acked() === o.messages, pa.acked)])
+  const queueMs = performance.now() - q0
   ctx.stopProgress()
   await ctx.release(pub)
 
@@ -67,6 +70,7 @@ export async function runBacklog (ctx: RunContext): Promise<BenchResult> {
     durationMs: ms,
     published: o.messages,
     delivered,
+    publishRate: perSecond(o.messages, queueMs),
     deliveredRate: perSecond(delivered, ms),
     lossPercent: lossPercent(o.messages, delivered),
     generatorCpuPercent: cpuPercent(cpu, ms),

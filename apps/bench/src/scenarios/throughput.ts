@@ -15,8 +15,11 @@ export async function runThroughput (ctx: RunContext): Promise<BenchResult> {
   const o = ctx.options
   const fanIn = o.scenario === 'fan-in'
   const subs: BenchClient[] = []
+  const subIds: string[] = []
   for (let i = 0; i < o.subscribers; i++) {
-    const c = await ctx.connect('sub')
+    const clientId = ctx.clientId('sub')
+    subIds.push(clientId)
+    const c = await ctx.connect('sub', { clientId, clean: !o.persistent })
     await c.subscribe(fanIn ? `${o.prefix}/in/+` : `${o.prefix}/out`, o.qos)
     subs.push(c)
   }
@@ -83,6 +86,11 @@ export async function runThroughput (ctx: RunContext): Promise<BenchResult> {
   // the window and delivered in it, or the reverse) cancel out
   const expected = expectedDeliveries(published(), fanIn ? 1 : o.subscribers)
   const deliveredTotal = delivered()
+  if (o.persistent) {
+    // leave no sessions behind: a clean connect removes each subscriber's stored session
+    for (const c of subs) await ctx.release(c)
+    for (const clientId of subIds) await ctx.release(await ctx.connect('sub', { clientId, clean: true }))
+  }
   const warnings: string[] = []
   if (pub === 0) warnings.push('nothing was published in the measured window')
   const cpuPct = cpuPercent(cpu, ms)
@@ -92,7 +100,7 @@ export async function runThroughput (ctx: RunContext): Promise<BenchResult> {
     scenario: o.scenario,
     label: o.label,
     target: `${ctx.host}:${ctx.port}`,
-    params: { publishers: o.publishers, subscribers: o.subscribers, qos: o.qos, size: o.size, inflight: o.inflight, rate: o.rate, maxLag: o.maxLag, warmup: o.warmup, duration: o.duration },
+    params: { publishers: o.publishers, subscribers: o.subscribers, persistent: o.persistent, qos: o.qos, size: o.size, inflight: o.inflight, rate: o.rate, maxLag: o.maxLag, warmup: o.warmup, duration: o.duration },
     durationMs: ms,
     published: pub,
     delivered: del,
