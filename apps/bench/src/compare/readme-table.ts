@@ -12,7 +12,6 @@ import path from 'node:path'
 import { benchDir } from './brokers.ts'
 import { markdownTable, type SummaryRow } from './suite.ts'
 
-
 interface Run {
   meta: { persistence?: string, date: string, node: string, cpus: string, pinned: string, rounds: number, quick: boolean, queueLimit: number, baseline: string, durationS: number, loadAverageAtStart: number[], loadAverageAtEnd: number[], brokers: Array<{ name: string, version: string }> }
   summary: SummaryRow[]
