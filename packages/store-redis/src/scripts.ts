@@ -30,35 +30,62 @@ local function delrec (s)
 end
 `
 
-/** ARGV: max queued, record, expiresAt or ''. Returns {seq, dropped}. */
-export const ENQUEUE = `${DEL_RECORD}
-local seq = redis.call('INCR', KEYS[9])
-redis.call('HSET', KEYS[2], seq, ARGV[2])
-redis.call('ZADD', KEYS[4], seq, seq)
-redis.call('ZADD', KEYS[5], seq, seq)
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[6], ARGV[3], seq) end
-local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[1])
-local dropped = 0
-if over > 0 then
-  local old = redis.call('ZRANGE', KEYS[5], 0, over - 1)
-  for _, s in ipairs(old) do delrec(s) end
-  dropped = #old
+/**
+ * A batch of queue operations on one client, applied in order (one round trip and one script
+ * run for every operation the broker issued for this client in one turn of its event loop).
+ * ARGV[1]: max queued; then operations, each a code and a fixed number of arguments:
+ * - 'e', record, expiresAt or '' (enqueue)         → result: seq, dropped
+ * - 'u', seq, packet id, 's' | 'p' (update)        → result: 1 if the record exists, else 0
+ * - 'r', seq (remove)                              → result: 1
+ * Returns the results, flat, in operation order.
+ */
+export const OPS = `${DEL_RECORD}
+local max = tonumber(ARGV[1])
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'e' then
+    local seq = redis.call('INCR', KEYS[9])
+    redis.call('HSET', KEYS[2], seq, ARGV[i + 1])
+    redis.call('ZADD', KEYS[4], seq, seq)
+    redis.call('ZADD', KEYS[5], seq, seq)
+    if ARGV[i + 2] ~= '' then redis.call('ZADD', KEYS[6], ARGV[i + 2], seq) end
+    local over = redis.call('ZCARD', KEYS[5]) - max
+    local dropped = 0
+    if over > 0 then
+      local old = redis.call('ZRANGE', KEYS[5], 0, over - 1)
+      for _, s in ipairs(old) do delrec(s) end
+      dropped = #old
+    end
+    out[#out + 1] = seq
+    out[#out + 1] = dropped
+    i = i + 3
+  elseif op == 'u' then
+    local seq, pid = ARGV[i + 1], ARGV[i + 2]
+    if redis.call('HEXISTS', KEYS[2], seq) == 0 then
+      out[#out + 1] = 0
+    else
+      local prev = redis.call('HGET', KEYS[3], seq)
+      if prev then
+        local old = string.sub(prev, 3)
+        if old ~= pid and redis.call('HGET', KEYS[7], old) == seq then redis.call('HDEL', KEYS[7], old) end
+      end
+      redis.call('ZREM', KEYS[5], seq)
+      redis.call('HSET', KEYS[3], seq, ARGV[i + 3] .. ':' .. pid)
+      redis.call('HSET', KEYS[7], pid, seq)
+      out[#out + 1] = 1
+    end
+    i = i + 4
+  elseif op == 'r' then
+    delrec(ARGV[i + 1])
+    out[#out + 1] = 1
+    i = i + 2
+  else
+    return redis.error_reply('culex OPS: unknown operation ' .. tostring(op))
+  end
 end
-return {seq, dropped}
-`
-
-/** ARGV: seq, packet id, 's' | 'p'. Returns 1 if the record exists. */
-export const UPDATE = `
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-local prev = redis.call('HGET', KEYS[3], ARGV[1])
-if prev then
-  local pid = string.sub(prev, 3)
-  if pid ~= ARGV[2] and redis.call('HGET', KEYS[7], pid) == ARGV[1] then redis.call('HDEL', KEYS[7], pid) end
-end
-redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
-redis.call('HSET', KEYS[7], ARGV[2], ARGV[1])
-return 1
+return out
 `
 
 /** ARGV: packet id. Returns {seq, state, record} of the removed inflight record, or nil. */
@@ -73,12 +100,6 @@ if not st or not rec then
 end
 delrec(seq)
 return {seq, st, rec}
-`
-
-/** ARGV: seq. */
-export const REMOVE = `${DEL_RECORD}
-delrec(ARGV[1])
-return 1
 `
 
 /**

@@ -81,3 +81,51 @@ t.test('close twice rejects; close before open does not hang', async (t) => {
   await never.close()
   await t.rejects(never.close(), { code: 'STORE_REDIS_ERR_CLOSED' })
 })
+
+t.test('queue operations issued in one tick are batched per client, in order, across batch limits', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const store = new RedisStore({ url: server.url })
+  t.teardown(() => store.close().catch(() => {}))
+  // not yet connected: the first operations wait for the connection, then batch
+  const first = await Promise.all(Array.from({ length: 10 }, async (_, i) => await store.enqueue('a', msg(`a/${i}`))))
+  t.same(first.map((r) => r.seq), first.map((_, i) => first[0]!.seq + i), 'seqs in issue order before the connection')
+  // 600 enqueues for one client and 600 for another in one tick: more than one OPS call each
+  const pa: Array<Promise<{ seq: number }>> = []
+  const pb: Array<Promise<{ seq: number }>> = []
+  for (let i = 0; i < 600; i++) {
+    pa.push(store.enqueue('a', msg(`a/${10 + i}`)))
+    pb.push(store.enqueue('b', msg(`b/${i}`)))
+  }
+  // a read issued in the same tick sees every write issued before it
+  const seen = store.outgoing('a', Date.now())
+  const [ra, rb] = [await Promise.all(pa), await Promise.all(pb)]
+  t.ok(ra.every((r, i) => i === 0 || r.seq > ra[i - 1]!.seq), 'client a: increasing seqs')
+  t.ok(rb.every((r, i) => i === 0 || r.seq > rb[i - 1]!.seq), 'client b: increasing seqs')
+  const list = await seen
+  t.equal(list.length, 610, 'the read issued after the writes saw all of them')
+  t.same(list.map((r) => r.message.topic), Array.from({ length: 610 }, (_, i) => `a/${i}`), 'in order')
+  // update, remove and enqueue mixed in one tick keep their order
+  const u = store.updateOutgoing('a', list[0]!.seq, { messageId: 1, state: 'sent' })
+  const r = store.removeOutgoing('a', list[1]!.seq)
+  const e = store.enqueue('a', msg('a/last'))
+  const ack = store.ackOutgoing('a', 1)
+  await Promise.all([u, r, e])
+  t.equal((await ack)?.message.topic, 'a/0', 'the ack issued after the update found the sent record')
+  const after = await store.outgoing('a', Date.now())
+  t.same([after.length, after[0]!.message.topic, after[after.length - 1]!.message.topic], [609, 'a/2', 'a/last'])
+})
+
+t.test('a failed batch rejects every operation in it, each naming itself', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const store = new RedisStore({ url: server.url, commandTimeout: 1000 })
+  t.teardown(() => store.close().catch(() => {}))
+  await store.enqueue('c', msg('first'))
+  await server.stop()
+  const results = await Promise.allSettled([store.enqueue('c', msg('x')), store.removeOutgoing('c', 1)])
+  t.same(results.map((x) => x.status), ['rejected', 'rejected'])
+  const messages = results.map((x) => String((x as PromiseRejectedResult).reason.message))
+  t.match(messages[0], /RedisStore: enqueue \(batched with 1 other queue operations of client "c"\) at 127\.0\.0\.1:\d+ failed/)
+  t.match(messages[1], /RedisStore: removeOutgoing \(batched with 1 other/)
+})
