@@ -4,8 +4,9 @@
  * One process owns the directory (LevelDB takes a lock), so the store keeps its indexes in
  * memory and LevelDB only holds the data:
  * - every session record (loaded at open; the broker restores them all anyway);
- * - the set of retained topics in a @culex/trie RetainedIndex (values stay on disk), so a
- *   wildcard match reads only the matching records;
+ * - the retained messages in a @culex/trie RetainedIndex, so a wildcard match walks only the
+ *   matching branches and reads nothing from disk (with `cacheRetained: false` only the
+ *   topics are kept and the matching records are read from disk);
  * - the node of every will;
  * - per client, once touched: the seq, state and packet id of each outgoing record and the
  *   incoming QoS 2 ids.
@@ -32,6 +33,13 @@ export interface LevelStoreOptions extends StoreOptions {
    * (the write is in the OS page cache) but not an OS crash or power loss.
    */
   sync?: boolean
+  /**
+   * Keep every retained message in memory as well as on disk (as Mosquitto does), so a
+   * wildcard subscribe reads nothing from disk. Default `true`. `false` keeps only the topics
+   * in memory: less memory with many large retained payloads, slower retained delivery
+   * (`matchRetained` over 100,000 topics: about 250 ms instead of about 30 ms).
+   */
+  cacheRetained?: boolean
 }
 
 // NUL separates key parts: MQTT strings cannot contain U+0000 [MQTT-1.5.4-2].
@@ -83,7 +91,9 @@ export class LevelStore implements Store {
   /** The seq counter changed since the last batch (written once per batch). */
   #seqDirty = false
   readonly #sessions = new Map<string, SessionRecord>()
-  readonly #retained = new RetainedIndex<true>()
+  /** topic → the message (cacheRetained) or true (only the topic). */
+  readonly #retained = new RetainedIndex<StoredMessage | true>()
+  readonly #cacheRetained: boolean
   readonly #wills = new Map<string, string>()
   readonly #clients = new Map<string, ClientState | Promise<ClientState>>()
 
@@ -93,6 +103,7 @@ export class LevelStore implements Store {
   constructor (opts: LevelStoreOptions) {
     this.#path = opts.path
     this.#max = opts.maxQueuedMessages ?? 1000
+    this.#cacheRetained = opts.cacheRetained ?? true
     this.#db = new ClassicLevel<string, Buffer>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
     this.#w = new GroupWriter(this.#db, opts.sync ?? true, () => {
       if (!this.#seqDirty) return
@@ -123,7 +134,11 @@ export class LevelStore implements Store {
     for await (const [k, v] of this.#db.iterator({ gt: `s${SEP}`, lt: `s${END}` })) {
       this.#sessions.set(k.slice(2), JSON.parse(v.toString()) as SessionRecord)
     }
-    for await (const k of this.#db.keys({ gt: `r${SEP}`, lt: `r${END}` })) this.#retained.set(k.slice(2), true)
+    if (this.#cacheRetained) {
+      for await (const [k, v] of this.#db.iterator({ gt: `r${SEP}`, lt: `r${END}` })) this.#retained.set(k.slice(2), decodeMessage(v, k))
+    } else {
+      for await (const k of this.#db.keys({ gt: `r${SEP}`, lt: `r${END}` })) this.#retained.set(k.slice(2), true)
+    }
     for await (const [k, v] of this.#db.iterator({ gt: `w${SEP}`, lt: `w${END}` })) {
       this.#wills.set(k.slice(2), unpack(v, k).head.n as string)
     }
@@ -288,14 +303,18 @@ export class LevelStore implements Store {
       if (!this.#retained.delete(message.topic)) return
       this.#w.del(kRetained(message.topic))
     } else {
-      this.#retained.set(message.topic, true)
-      this.#w.put(kRetained(message.topic), encodeMessage(message))
+      const record = encodeMessage(message)
+      // the cached copy decodes from the record: its payload is a view of that fresh buffer,
+      // never of the caller's (which may be a socket chunk)
+      this.#retained.set(message.topic, this.#cacheRetained ? decodeMessage(record, message.topic) : true)
+      this.#w.put(kRetained(message.topic), record)
     }
     await this.#w.commit()
   }
 
   async matchRetained (filter: string): Promise<StoredMessage[]> {
     await this.#ready()
+    if (this.#cacheRetained) return await this.#matchCached(filter)
     const topics: string[] = []
     this.#retained.forEachMatch(filter, (_v, topic) => { topics.push(topic) })
     if (topics.length === 0) return []
@@ -318,6 +337,25 @@ export class LevelStore implements Store {
       out.push(m)
     }
     if (expired) await this.#w.commit()
+    return out
+  }
+
+  async #matchCached (filter: string): Promise<StoredMessage[]> {
+    const now = Date.now()
+    const out: StoredMessage[] = []
+    const expired: StoredMessage[] = []
+    this.#retained.forEachMatch(filter, (m) => {
+      const msg = m as StoredMessage
+      if (msg.expiresAt !== undefined && msg.expiresAt <= now) expired.push(msg)
+      else out.push({ ...msg })
+    })
+    if (expired.length > 0) {
+      for (const m of expired) {
+        this.#retained.delete(m.topic)
+        this.#w.del(kRetained(m.topic))
+      }
+      await this.#w.commit()
+    }
     return out
   }
 

@@ -144,3 +144,23 @@ t.test('a corrupt state record is reported, not guessed', async (t) => {
   t.teardown(() => b.close().catch(() => {}))
   await t.rejects(b.outgoing('c', Date.now()), { code: 'STORE_LEVEL_ERR_CORRUPT', message: /expected 3 bytes/ })
 })
+
+t.test('the retained cache is rebuilt from disk and does not alias the caller\'s payload', async (t) => {
+  const path = dir()
+  const a = new LevelStore({ path })
+  const payload = Buffer.from('original')
+  await a.putRetained(msg('c/1', payload, { retain: true }))
+  payload.write('CHANGED!')
+  t.equal((await a.matchRetained('c/#'))[0]?.payload.toString(), 'original', 'a later change to the caller\'s buffer is not seen')
+  const got = await a.matchRetained('c/1')
+  got[0]!.topic = 'mutated'
+  t.equal((await a.matchRetained('c/1'))[0]?.topic, 'c/1', 'mutating a result does not change the store')
+  await a.putRetained(msg('c/2', 'soon gone', { retain: true, expiresAt: Date.now() + 50 }))
+  await a.close()
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  for (const cacheRetained of [true, false]) {
+    const b = new LevelStore({ path, cacheRetained })
+    t.same((await b.matchRetained('#')).map((m) => [m.topic, m.payload.toString()]), [['c/1', 'original']], `reopened (cacheRetained: ${cacheRetained}): expired one dropped`)
+    await b.close()
+  }
+})

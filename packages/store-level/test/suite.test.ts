@@ -20,3 +20,16 @@ storeSuite(t, {
   pairSkipReason: 'LevelDB locks its directory: one process, one LevelStore per directory (own.test.ts checks that a second open fails clearly)',
   modelRuns: 50
 })
+
+// the same contract with retained messages read from disk instead of the in-memory copy
+storeSuite(t, {
+  name: 'LevelStore (cacheRetained: false)',
+  build: async (o) => {
+    const path = join(root, String(n++))
+    const store = new LevelStore({ path, cacheRetained: false, ...o })
+    await store.open()
+    return { store, teardown: () => rm(path, { recursive: true, force: true }) }
+  },
+  pairSkipReason: 'LevelDB locks its directory: one process, one LevelStore per directory (own.test.ts checks that a second open fails clearly)',
+  modelRuns: 50
+})
