@@ -36,6 +36,18 @@ export function copyMessage (m: StoredMessage): StoredMessage {
   return out
 }
 
+/**
+ * One client's outgoing records by seq (a Map keeps insertion order, and seqs only grow, so
+ * iteration is seq order), the number in state 'queued', and packet id → seq of the sent ones.
+ * Every operation is O(1) except dropping beyond the bound; with arrays, enqueue, update and
+ * remove were O(queue length), which made a 50,000-message offline queue quadratic.
+ */
+interface ClientQueue {
+  records: Map<number, OutgoingRecord>
+  queued: number
+  byId: Map<number, number>
+}
+
 function copyRecord (r: OutgoingRecord): OutgoingRecord {
   const out: OutgoingRecord = { seq: r.seq, state: r.state, message: { ...r.message } }
   if (r.messageId !== undefined) out.messageId = r.messageId
@@ -73,7 +85,7 @@ export class MemoryStore implements Store {
   readonly #maxQueued: number
   readonly #sessions = new Map<string, SessionRecord>()
   readonly #retained = new RetainedIndex<StoredMessage>()
-  readonly #outgoing = new Map<string, OutgoingRecord[]>()
+  readonly #outgoing = new Map<string, ClientQueue>()
   readonly #incoming = new Map<string, Set<number>>()
   readonly #wills = new Map<string, WillRecord>()
   #seq = 0
@@ -191,10 +203,10 @@ export class MemoryStore implements Store {
     return this.#retained.size
   }
 
-  #queue (clientId: string): OutgoingRecord[] {
+  #queue (clientId: string): ClientQueue {
     let q = this.#outgoing.get(clientId)
     if (q === undefined) {
-      q = []
+      q = { records: new Map(), queued: 0, byId: new Map() }
       this.#outgoing.set(clientId, q)
     }
     return q
@@ -204,18 +216,26 @@ export class MemoryStore implements Store {
     const q = this.#queue(clientId)
     const rec: OutgoingRecord = { seq: ++this.#seq, state: 'queued', message }
     if (subscriptionIds !== undefined && subscriptionIds.length > 0) rec.subscriptionIds = subscriptionIds.slice()
-    q.push(rec)
-    let queued = 0
-    for (let i = 0; i < q.length; i++) if (q[i]!.state === 'queued') queued++
+    q.records.set(rec.seq, rec)
+    q.queued++
     let dropped = 0
-    for (let i = 0; queued > this.#maxQueued && i < q.length;) {
-      if (q[i]!.state === 'queued') {
-        q.splice(i, 1)
-        queued--
+    if (q.queued > this.#maxQueued) {
+      // oldest queued first; the few inflight records at the head are skipped
+      for (const r of q.records.values()) {
+        if (q.queued <= this.#maxQueued) break
+        if (r.state !== 'queued') continue
+        q.records.delete(r.seq)
+        q.queued--
         dropped++
-      } else i++
+      }
     }
     return { seq: rec.seq, dropped }
+  }
+
+  #delete (q: ClientQueue, rec: OutgoingRecord): void {
+    q.records.delete(rec.seq)
+    if (rec.state === 'queued') q.queued--
+    else if (rec.messageId !== undefined && q.byId.get(rec.messageId) === rec.seq) q.byId.delete(rec.messageId)
   }
 
   async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
@@ -232,28 +252,30 @@ export class MemoryStore implements Store {
   async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
     this.#check()
     const q = this.#outgoing.get(clientId)
-    const rec = q?.find((r) => r.seq === seq)
-    if (rec === undefined) return
+    const rec = q?.records.get(seq)
+    if (q === undefined || rec === undefined) return
+    if (rec.state === 'queued') q.queued--
+    else if (rec.messageId !== undefined && q.byId.get(rec.messageId) === seq) q.byId.delete(rec.messageId)
     rec.messageId = update.messageId
     rec.state = update.state
+    q.byId.set(update.messageId, seq)
   }
 
   async ackOutgoing (clientId: string, messageId: number): Promise<OutgoingRecord | null> {
     this.#check()
     const q = this.#outgoing.get(clientId)
-    if (q === undefined) return null
-    const i = q.findIndex((r) => r.messageId === messageId && r.state !== 'queued')
-    if (i < 0) return null
-    const [rec] = q.splice(i, 1)
-    return rec!
+    const seq = q?.byId.get(messageId)
+    if (q === undefined || seq === undefined) return null
+    const rec = q.records.get(seq)!
+    this.#delete(q, rec)
+    return rec
   }
 
   async removeOutgoing (clientId: string, seq: number): Promise<void> {
     this.#check()
     const q = this.#outgoing.get(clientId)
-    if (q === undefined) return
-    const i = q.findIndex((r) => r.seq === seq)
-    if (i >= 0) q.splice(i, 1)
+    const rec = q?.records.get(seq)
+    if (q !== undefined && rec !== undefined) this.#delete(q, rec)
   }
 
   async outgoing (clientId: string, now: number): Promise<OutgoingRecord[]> {
@@ -261,15 +283,13 @@ export class MemoryStore implements Store {
     const q = this.#outgoing.get(clientId)
     if (q === undefined) return []
     const out: OutgoingRecord[] = []
-    for (let i = 0; i < q.length;) {
-      const r = q[i]!
+    for (const r of q.records.values()) {
       // Only records not yet sent expire: once onward delivery started the copy is kept [MQTT-3.3.2-5].
       if (r.state === 'queued' && r.message.expiresAt !== undefined && r.message.expiresAt <= now) {
-        q.splice(i, 1)
+        this.#delete(q, r)
         continue
       }
       out.push(copyRecord(r))
-      i++
     }
     return out
   }
