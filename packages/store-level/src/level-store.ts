@@ -86,6 +86,7 @@ export class LevelStore implements Store {
   readonly #max: number
   readonly #path: string
   #opening: Promise<void> | null = null
+  #loaded = false
   #closed = false
   #seq = 0
   /** The seq counter changed since the last batch (written once per batch). */
@@ -142,6 +143,23 @@ export class LevelStore implements Store {
     for await (const [k, v] of this.#db.iterator({ gt: `w${SEP}`, lt: `w${END}` })) {
       this.#wills.set(k.slice(2), unpack(v, k).head.n as string)
     }
+    this.#loaded = true
+  }
+
+  /**
+   * The loaded state of a client when the store is open and it is in memory, else null: lets
+   * the queue operations (one per message) skip two awaits, which showed up as promise
+   * allocations and GC time in profiles of the offline-queue path.
+   */
+  #hot (c: string): ClientState | null {
+    if (!this.#loaded || this.#closed) return null
+    const s = this.#clients.get(c)
+    return s === undefined || s instanceof Promise ? null : s
+  }
+
+  async #slow (c: string): Promise<ClientState> {
+    await this.#ready()
+    return await this.#client(c)
   }
 
   async #ready (): Promise<void> {
@@ -401,8 +419,7 @@ export class LevelStore implements Store {
   }
 
   async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
-    await this.#ready()
-    const st = await this.#client(clientId)
+    const st = this.#hot(clientId) ?? await this.#slow(clientId)
     const r = this.#append(clientId, st, message, subscriptionIds)
     this.#seqDirty = true
     await this.#w.commit()
@@ -419,8 +436,7 @@ export class LevelStore implements Store {
   }
 
   async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
-    await this.#ready()
-    const st = await this.#client(clientId)
+    const st = this.#hot(clientId) ?? await this.#slow(clientId)
     const meta = st.out.get(seq)
     if (meta === undefined) return
     if (meta.state === 'queued') st.queued--
@@ -432,8 +448,7 @@ export class LevelStore implements Store {
   }
 
   async ackOutgoing (clientId: string, messageId: number): Promise<OutgoingRecord | null> {
-    await this.#ready()
-    const st = await this.#client(clientId)
+    const st = this.#hot(clientId) ?? await this.#slow(clientId)
     let seq = -1
     for (const [s, m] of st.out) {
       if (m.messageId === messageId && m.state !== 'queued') {
@@ -453,8 +468,7 @@ export class LevelStore implements Store {
   }
 
   async removeOutgoing (clientId: string, seq: number): Promise<void> {
-    await this.#ready()
-    const st = await this.#client(clientId)
+    const st = this.#hot(clientId) ?? await this.#slow(clientId)
     const meta = st.out.get(seq)
     if (meta === undefined) return
     st.out.delete(seq)

@@ -13,13 +13,22 @@ import { LevelStoreError } from './errors.ts'
 
 type Op = { type: 'put', key: string, value: Buffer } | { type: 'del', key: string }
 
-interface Waiter { resolve: () => void, reject: (err: Error) => void }
+/** The batch being filled: one promise for every commit() issued while it fills. */
+interface Pending { promise: Promise<void>, resolve: () => void, reject: (err: Error) => void }
+
+function pending (): Pending {
+  let resolve!: () => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
 
 export class GroupWriter {
   readonly #db: ClassicLevel<string, Buffer>
   readonly #sync: boolean
   #ops: Op[] = []
-  #waiters: Waiter[] = []
+  /** The deferred of the batch being filled, created by the first commit() after a batch closes. */
+  #next: Pending | null = null
   /** key → value (null = deleted) of every operation not yet on disk; the latest wins. */
   readonly #overlay = new Map<string, Buffer | null>()
   #running: Promise<void> | null = null
@@ -51,13 +60,16 @@ export class GroupWriter {
     this.#overlay.set(key, null)
   }
 
-  /** Resolves when every operation issued so far is written (durably with `sync`). */
+  /**
+   * Resolves when every operation issued so far is written (durably with `sync`). Every
+   * caller of one batch shares one promise.
+   */
   commit (): Promise<void> {
     if (this.#failed !== null) return Promise.reject(this.#failed)
     if (this.#ops.length === 0 && this.#running === null) return Promise.resolve()
-    const p = new Promise<void>((resolve, reject) => { this.#waiters.push({ resolve, reject }) })
+    const next = (this.#next ??= pending())
     this.#running ??= this.#loop()
-    return p
+    return next.promise
   }
 
   /**
@@ -82,25 +94,28 @@ export class GroupWriter {
   async #loop (): Promise<void> {
     // let every operation issued in this tick join the batch
     await Promise.resolve()
-    while (this.#waiters.length > 0) {
+    while (this.#next !== null) {
       this.#beforeBatch?.()
       const ops = this.#ops
-      const waiters = this.#waiters
+      const done = this.#next
       this.#ops = []
-      this.#waiters = []
+      this.#next = null
       try {
         if (ops.length > 0) await this.#write(ops)
       } catch (err) {
         this.#failed = new LevelStoreError('STORE_LEVEL_ERR_WRITE', `LevelDB batch of ${ops.length} operations failed: ${(err as Error).message}; the store accepts no further writes`, { cause: err })
-        for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed)
-        this.#waiters = []
+        done.reject(this.#failed)
+        // commits issued while this batch was written (the assignment above narrowed the type)
+        const later = this.#next as Pending | null
+        later?.reject(this.#failed)
+        this.#next = null
         break
       }
       for (const op of ops) {
         const v = op.type === 'put' ? op.value : null
         if (this.#overlay.get(op.key) === v) this.#overlay.delete(op.key)
       }
-      for (const w of waiters) w.resolve()
+      done.resolve()
     }
     this.#running = null
   }
