@@ -17,10 +17,9 @@ type Op = { type: 'put', key: string, value: Buffer } | { type: 'del', key: stri
 interface Pending { promise: Promise<void>, resolve: () => void, reject: (err: Error) => void }
 
 function pending (): Pending {
-  let resolve!: () => void
-  let reject!: (err: Error) => void
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
-  return { promise, resolve, reject }
+  const d = {} as Pending
+  d.promise = new Promise<void>((resolve, reject) => { d.resolve = resolve; d.reject = reject })
+  return d
 }
 
 export class GroupWriter {
