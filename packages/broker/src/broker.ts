@@ -432,7 +432,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       if (r.dropped > 0) this.stats.publishDropped += r.dropped
     })
     // a reconnect waits for these before reading the queue
-    s.chain = s.chain === null ? p : Promise.all([s.chain, p])
+    s.track(p)
     return p
   }
 
@@ -559,9 +559,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
-    const chain = s.chain
-    s.chain = null
-    if (chain !== null) await chain.catch(() => {})
+    const writes = s.settled()
+    if (writes !== null) await writes
     await this.store.deleteSession(s.clientId)
   }
 
@@ -647,8 +646,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.#armExpiry(s, at)
     }
     if (work.length > 0) {
-      const all = Promise.all(work).catch((err: unknown) => { this.storeError('saving an offline session', err) })
-      s.chain = s.chain === null ? all : Promise.all([s.chain, all])
+      s.track(Promise.all(work).catch((err: unknown) => { this.storeError('saving an offline session', err) }))
     }
   }
 
@@ -717,11 +715,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   async resumeSession (c: Connection, s: Session): Promise<void> {
     c.resuming = true
     try {
-      if (s.chain !== null) {
-        const chain = s.chain
-        s.chain = null
-        await chain
-      }
+      const writes = s.settled()
+      if (writes !== null) await writes
       const records = await this.store.outgoing(s.clientId, Date.now())
       if (c.state === State.CLOSED) return
       const queued: OutEntry[] = []
@@ -774,7 +769,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       c.disconnect(0x8B, 'server shutting down')
     }
     for (const s of this.sessions.values()) {
-      if (s.chain !== null) chains.push(s.chain.catch(() => {}))
+      const writes = s.settled()
+      if (writes !== null) chains.push(writes)
       if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
       if (s.willTimer !== null) clearTimeout(s.willTimer)
     }

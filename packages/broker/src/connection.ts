@@ -522,9 +522,7 @@ export class Connection implements Client {
 
   /** A reconnect of this session reads the store only after these writes settled. */
   chainStore (p: Promise<unknown>, what: string): void {
-    const s = this.session!
-    const done = p.catch((err: unknown) => { this.broker.storeError(what, err) })
-    s.chain = s.chain === null ? done : Promise.all([s.chain, done])
+    this.session!.track(p.catch((err: unknown) => { this.broker.storeError(what, err) }))
   }
 
   /** Resend an entry restored from the store after reconnect. */

@@ -68,8 +68,15 @@ export class Session {
   readonly subs = new Map<string, Sub>()
   /** Incoming QoS 2 packet ids: PUBREC sent, PUBREL not yet received. Lazy. */
   incoming: Set<number> | null = null
-  /** Store operations in flight that a reconnect must wait for (offline flush). */
-  chain: Promise<unknown> | null = null
+  /** Store writes for this session not yet settled (see track). */
+  #writes = 0
+  #idle: Array<() => void> | null = null
+  readonly #settle = (): void => {
+    if (--this.#writes > 0 || this.#idle === null) return
+    const waiting = this.#idle
+    this.#idle = null
+    for (const resolve of waiting) resolve()
+  }
   /** Expiry timer while offline. */
   expiryTimer: NodeJS.Timeout | null = null
   /** Delayed will waiting to be published. */
@@ -87,6 +94,28 @@ export class Session {
     this.clientId = clientId
     this.protocolVersion = protocolVersion
     this.expiryInterval = expiryInterval
+  }
+
+  /**
+   * Count a store write of this session (an offline enqueue, a record update) until it
+   * settles, fulfilled or not (its caller reports failures). A counter, not a promise chain:
+   * chaining with Promise.all nested every result in the next one, so a session that stayed
+   * offline while messages were queued for it held a list as long as the queue until it
+   * reconnected (16 % of the broker's CPU went to GC in a 100,000-message offline queue).
+   */
+  track (p: Promise<unknown>): void {
+    this.#writes++
+    p.then(this.#settle, this.#settle)
+  }
+
+  /**
+   * Null when no tracked write is pending, else a promise that resolves once none is. Only
+   * called where no further writes for the session start meanwhile (a reconnect routes new
+   * messages to the connection; an ending session gets none), so the wait always ends.
+   */
+  settled (): Promise<void> | null {
+    if (this.#writes === 0) return null
+    return new Promise((resolve) => { (this.#idle ??= []).push(resolve) })
   }
 
   /** Persistent sessions are mirrored in the store. */

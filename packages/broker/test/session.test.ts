@@ -233,3 +233,26 @@ t.test('a crash after a resumed session received (but did not acknowledge) its q
   await delay(20)
   t.same(await store.outgoing('crash', Date.now()), [], 'acknowledged records are gone from the store')
 })
+
+t.test('Session.track / settled: a reconnect waits for every pending store write, failed ones included', async (t) => {
+  const { Session } = await import('../src/session.ts')
+  const s = new Session('c', 5, 60)
+  t.equal(s.settled(), null, 'nothing pending: no wait')
+  let ok!: () => void
+  let fail!: (e: Error) => void
+  s.track(new Promise<void>((resolve) => { ok = resolve }))
+  const failing = new Promise<void>((_resolve, reject) => { fail = reject })
+  failing.catch(() => {}) // its caller reports it; here only the settling matters
+  s.track(failing)
+  let done = false
+  const w = s.settled()!
+  const w2 = s.settled()!
+  void w.then(() => { done = true })
+  ok()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(done, false, 'one write still pending')
+  fail(new Error('store down'))
+  await Promise.all([w, w2])
+  t.equal(done, true, 'resolved once both settled')
+  t.equal(s.settled(), null, 'nothing pending again')
+})

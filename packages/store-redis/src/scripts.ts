@@ -38,52 +38,156 @@ end
  * - 'u', seq, packet id, 's' | 'p' (update)        → result: 1 if the record exists, else 0
  * - 'r', seq (remove)                              → result: 1
  * Returns the results, flat, in operation order.
+ *
+ * A run of consecutive operations of one kind is applied with a handful of multi-argument
+ * commands (one INCRBY, HSET and ZADDs for a run of enqueues; HMGET, HDEL and ZREMs for a run
+ * of removes) instead of 5–8 commands per operation: Redis spent about 12 µs per operation
+ * before. Dropping beyond the bound happens once at the end of an enqueue run, so the last
+ * enqueue of the run reports every record dropped for the run. An update run that touches one
+ * seq twice is applied one operation at a time.
  */
 export const OPS = `${DEL_RECORD}
 local max = tonumber(ARGV[1])
 local out = {}
-local i = 2
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'e' then
-    local seq = redis.call('INCR', KEYS[9])
-    redis.call('HSET', KEYS[2], seq, ARGV[i + 1])
-    redis.call('ZADD', KEYS[4], seq, seq)
-    redis.call('ZADD', KEYS[5], seq, seq)
-    if ARGV[i + 2] ~= '' then redis.call('ZADD', KEYS[6], ARGV[i + 2], seq) end
-    local over = redis.call('ZCARD', KEYS[5]) - max
-    local dropped = 0
-    if over > 0 then
-      local old = redis.call('ZRANGE', KEYS[5], 0, over - 1)
-      for _, s in ipairs(old) do delrec(s) end
-      dropped = #old
+local n = #ARGV
+
+local function enqueue_run (i, k)
+  local last = redis.call('INCRBY', KEYS[9], k)
+  local first = last - k + 1
+  local hs, zq, zx = {}, {}, {}
+  for m = 0, k - 1 do
+    local seq = first + m
+    hs[#hs + 1] = seq
+    hs[#hs + 1] = ARGV[i + 3 * m + 1]
+    zq[#zq + 1] = seq
+    zq[#zq + 1] = seq
+    local exp = ARGV[i + 3 * m + 2]
+    if exp ~= '' then
+      zx[#zx + 1] = exp
+      zx[#zx + 1] = seq
     end
-    out[#out + 1] = seq
-    out[#out + 1] = dropped
-    i = i + 3
-  elseif op == 'u' then
-    local seq, pid = ARGV[i + 1], ARGV[i + 2]
-    if redis.call('HEXISTS', KEYS[2], seq) == 0 then
-      out[#out + 1] = 0
-    else
-      local prev = redis.call('HGET', KEYS[3], seq)
-      if prev then
-        local old = string.sub(prev, 3)
-        if old ~= pid and redis.call('HGET', KEYS[7], old) == seq then redis.call('HDEL', KEYS[7], old) end
-      end
-      redis.call('ZREM', KEYS[5], seq)
-      redis.call('HSET', KEYS[3], seq, ARGV[i + 3] .. ':' .. pid)
-      redis.call('HSET', KEYS[7], pid, seq)
-      out[#out + 1] = 1
-    end
-    i = i + 4
-  elseif op == 'r' then
-    delrec(ARGV[i + 1])
-    out[#out + 1] = 1
-    i = i + 2
-  else
-    return redis.error_reply('culex OPS: unknown operation ' .. tostring(op))
   end
+  redis.call('HSET', KEYS[2], unpack(hs))
+  redis.call('ZADD', KEYS[4], unpack(zq))
+  redis.call('ZADD', KEYS[5], unpack(zq))
+  if #zx > 0 then redis.call('ZADD', KEYS[6], unpack(zx)) end
+  local over = redis.call('ZCARD', KEYS[5]) - max
+  local dropped = 0
+  if over > 0 then
+    local old = redis.call('ZRANGE', KEYS[5], 0, over - 1)
+    for _, s in ipairs(old) do delrec(s) end
+    dropped = #old
+  end
+  for m = 0, k - 1 do
+    out[#out + 1] = first + m
+    if m == k - 1 then out[#out + 1] = dropped else out[#out + 1] = 0 end
+  end
+end
+
+local function update_one (seq, pid, st)
+  if redis.call('HEXISTS', KEYS[2], seq) == 0 then
+    out[#out + 1] = 0
+    return
+  end
+  local prev = redis.call('HGET', KEYS[3], seq)
+  if prev then
+    local old = string.sub(prev, 3)
+    if old ~= pid and redis.call('HGET', KEYS[7], old) == seq then redis.call('HDEL', KEYS[7], old) end
+  end
+  redis.call('ZREM', KEYS[5], seq)
+  redis.call('HSET', KEYS[3], seq, st .. ':' .. pid)
+  redis.call('HSET', KEYS[7], pid, seq)
+  out[#out + 1] = 1
+end
+
+local function update_run (i, k)
+  local seen, dup = {}, false
+  for m = 0, k - 1 do
+    local seq = ARGV[i + 4 * m + 1]
+    if seen[seq] then dup = true end
+    seen[seq] = true
+  end
+  if dup then
+    for m = 0, k - 1 do update_one(ARGV[i + 4 * m + 1], ARGV[i + 4 * m + 2], ARGV[i + 4 * m + 3]) end
+    return
+  end
+  local seqs, pids, sts = {}, {}, {}
+  for m = 0, k - 1 do
+    local seq = ARGV[i + 4 * m + 1]
+    if redis.call('HEXISTS', KEYS[2], seq) == 1 then
+      seqs[#seqs + 1] = seq
+      pids[#pids + 1] = ARGV[i + 4 * m + 2]
+      sts[#sts + 1] = ARGV[i + 4 * m + 3]
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+  end
+  if #seqs == 0 then return end
+  local prev = redis.call('HMGET', KEYS[3], unpack(seqs))
+  local oldp, olds = {}, {}
+  for m = 1, #seqs do
+    if prev[m] then
+      local old = string.sub(prev[m], 3)
+      if old ~= pids[m] then
+        oldp[#oldp + 1] = old
+        olds[#olds + 1] = seqs[m]
+      end
+    end
+  end
+  if #oldp > 0 then
+    local cur = redis.call('HMGET', KEYS[7], unpack(oldp))
+    local del = {}
+    for m = 1, #oldp do if cur[m] == olds[m] then del[#del + 1] = oldp[m] end end
+    if #del > 0 then redis.call('HDEL', KEYS[7], unpack(del)) end
+  end
+  local hst, hmid = {}, {}
+  for m = 1, #seqs do
+    hst[#hst + 1] = seqs[m]
+    hst[#hst + 1] = sts[m] .. ':' .. pids[m]
+    hmid[#hmid + 1] = pids[m]
+    hmid[#hmid + 1] = seqs[m]
+  end
+  redis.call('ZREM', KEYS[5], unpack(seqs))
+  redis.call('HSET', KEYS[3], unpack(hst))
+  redis.call('HSET', KEYS[7], unpack(hmid))
+end
+
+local function remove_run (i, k)
+  local seqs = {}
+  for m = 0, k - 1 do seqs[m + 1] = ARGV[i + 2 * m + 1] end
+  local sts = redis.call('HMGET', KEYS[3], unpack(seqs))
+  local pids, owners = {}, {}
+  for m = 1, k do
+    if sts[m] then
+      pids[#pids + 1] = string.sub(sts[m], 3)
+      owners[#owners + 1] = seqs[m]
+    end
+  end
+  if #pids > 0 then
+    local cur = redis.call('HMGET', KEYS[7], unpack(pids))
+    local del = {}
+    for m = 1, #pids do if cur[m] == owners[m] then del[#del + 1] = pids[m] end end
+    if #del > 0 then redis.call('HDEL', KEYS[7], unpack(del)) end
+  end
+  redis.call('HDEL', KEYS[2], unpack(seqs))
+  redis.call('HDEL', KEYS[3], unpack(seqs))
+  redis.call('ZREM', KEYS[4], unpack(seqs))
+  redis.call('ZREM', KEYS[5], unpack(seqs))
+  redis.call('ZREM', KEYS[6], unpack(seqs))
+  for m = 1, k do out[#out + 1] = 1 end
+end
+
+local width = { e = 3, u = 4, r = 2 }
+local i = 2
+while i <= n do
+  local op = ARGV[i]
+  local w = width[op]
+  if not w then return redis.error_reply('culex OPS: unknown operation ' .. tostring(op)) end
+  local k = 1
+  while i + k * w <= n and ARGV[i + k * w] == op do k = k + 1 end
+  if op == 'e' then enqueue_run(i, k) elseif op == 'u' then update_run(i, k) else remove_run(i, k) end
+  i = i + k * w
 end
 return out
 `

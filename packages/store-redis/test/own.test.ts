@@ -129,3 +129,34 @@ t.test('a failed batch rejects every operation in it, each naming itself', async
   t.match(messages[0], /RedisStore: enqueue \(batched with 1 other queue operations of client "c"\) at 127\.0\.0\.1:\d+ failed/)
   t.match(messages[1], /RedisStore: removeOutgoing \(batched with 1 other/)
 })
+
+t.test('property: queue operations batched in one tick end in the same state as applied one by one', async (t) => {
+  const fc = (await import('fast-check')).default
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const store = new RedisStore({ url: server.url, maxQueuedMessages: 6 })
+  t.teardown(() => store.close().catch(() => {}))
+  type Op = { k: 'e', topic: string } | { k: 'u', seq: number, id: number, st: 'sent' | 'pubrel' } | { k: 'r', seq: number }
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ k: fc.constant('e' as const), topic: fc.constantFrom('t/1', 't/2', 't/3') }),
+    fc.record({ k: fc.constant('u' as const), seq: fc.integer({ min: 1, max: 12 }), id: fc.integer({ min: 1, max: 4 }), st: fc.constantFrom('sent' as const, 'pubrel' as const) }),
+    fc.record({ k: fc.constant('r' as const), seq: fc.integer({ min: 1, max: 12 }) })
+  )
+  const apply = (c: string, o: Op): Promise<unknown> =>
+    o.k === 'e' ? store.enqueue(c, msg(o.topic)) : o.k === 'u' ? store.updateOutgoing(c, o.seq, { messageId: o.id, state: o.st }) : store.removeOutgoing(c, o.seq)
+  const view = async (c: string): Promise<unknown> => (await store.outgoing(c, Date.now())).map((r) => [r.seq, r.state, r.messageId ?? null, r.message.topic])
+  let run = 0
+  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
+    const a = `batched-${run}`
+    const b = `serial-${run++}`
+    for (const c of [a, b]) for (let i = 0; i < 4; i++) await store.enqueue(c, msg(`pre/${i}`))
+    const batched = Promise.all(ops.map((o) => apply(a, o)))
+    for (const o of ops) await apply(b, o)
+    await batched
+    const [va, vb] = [await view(a), await view(b)]
+    // the packet id index agrees too: acking every id finds the same records
+    const acks = async (c: string): Promise<unknown> => { const r = []; for (let id = 1; id <= 4; id++) r.push((await store.ackOutgoing(c, id))?.seq ?? null); return r }
+    return JSON.stringify(va) === JSON.stringify(vb) && JSON.stringify(await acks(a)) === JSON.stringify(await acks(b))
+  }), { numRuns: 60 })
+  t.pass('60 random batches matched the one-by-one result, including drops beyond the bound')
+})

@@ -76,7 +76,7 @@ export function suite (quick: boolean): SuiteEntry[] {
  */
 export function persistenceSuite (quick: boolean): SuiteEntry[] {
   const time = quick ? ['--warmup', '0.5', '--duration', '1'] : ['--warmup', '1', '--duration', '4']
-  const backlog = quick ? 2000 : 20000
+  const backlog = quick ? 2000 : 50000
   const retained = quick ? 10000 : 100000
   return [
     { id: 'persistent-qos1', title: 'persistent QoS 1 fan-in 4→1 (clean session off), window 32/publisher', args: ['fan-in', '--publishers', '4', '--qos', '1', '--inflight', '32', '--persistent', ...time], metrics: [delivered] },
