@@ -77,6 +77,7 @@ export class Session {
     this.#idle = null
     for (const resolve of waiting) resolve()
   }
+
   /** Expiry timer while offline. */
   expiryTimer: NodeJS.Timeout | null = null
   /** Delayed will waiting to be published. */
