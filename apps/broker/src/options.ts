@@ -87,7 +87,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'random', description: 'Broker node id (cluster member name, will ownership).' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },
   { key: 'maxKeepalive', flag: 'max-keepalive', kind: 'int', min: 0, max: 65535, defaultText: '0 (any)', description: 'Largest keepalive (seconds) granted; 5.0 clients are told via Server Keep Alive. Engine limits.maxKeepalive.' },
-  { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections; more are refused (0x89). Engine limits.maxConnections.' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections; more are refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1: return code 3). Engine limits.maxConnections.' },
   { key: 'maxPacketSize', flag: 'max-packet-size', kind: 'int', min: 64, max: 268435455, defaultText: '16777216', description: 'Largest packet accepted, bytes (advertised in CONNACK). Engine limits.maxPacketSize.' },
   { key: 'maxTopicLevels', flag: 'max-topic-levels', kind: 'int', min: 1, max: 65535, defaultText: '200', description: 'Most levels a topic or filter may have. Engine limits.maxTopicLevels.' },
   { key: 'maxQueuedMessages', flag: 'max-queued-messages', kind: 'int', min: 0, max: U32, defaultText: '1000', description: 'QoS 1/2 messages queued per session; the oldest are dropped beyond it. Engine limits.maxQueuedMessages.' },

@@ -111,6 +111,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal validator options from the limits, built once */
   readonly topicLimits: { maxLevels: number }
   readonly hooks: BrokerHooks
+  /** @internal see BrokerOptions.responseInformation */
+  readonly responseInformation: BrokerOptions['responseInformation']
   readonly logger: Logger
   readonly stats: BrokerStats = {
     clientsConnected: 0,
@@ -181,6 +183,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.limits = resolveLimits(options.limits)
     this.topicLimits = { maxLevels: this.limits.maxTopicLevels }
     this.hooks = options
+    this.responseInformation = options.responseInformation
     this.logger = options.logger ?? NO_LOGGER
     this.#ownStore = options.store === undefined
     this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages })

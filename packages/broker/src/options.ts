@@ -133,6 +133,13 @@ export interface BrokerOptions extends BrokerHooks {
   limits?: BrokerLimits
   /** Seconds between $SYS publications; 0 turns $SYS off. Default 10. */
   sysInterval?: number
+  /**
+   * MQTT 5 Response Information for a client that asks for it (Request Response Information
+   * 1 in CONNECT): typically a topic prefix reserved for that client's responses, e.g.
+   * `(client) => \`responses/${client.id}/\``. Return undefined to send none. Default: none.
+   * Never sent to a client that did not ask [MQTT-3.1.2-28].
+   */
+  responseInformation?: (client: Client) => string | undefined
   logger?: Logger
 }
 

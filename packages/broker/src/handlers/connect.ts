@@ -203,6 +203,11 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     if (expiry !== requested) ack.sessionExpiryInterval = expiry
     if (pc.assigned) ack.assignedClientIdentifier = c.id
     if (pc.serverKeepAlive !== undefined) ack.serverKeepAlive = pc.serverKeepAlive
+    const respond = broker.responseInformation
+    if (respond !== undefined && p.properties?.requestResponseInformation === true) {
+      const info = respond(c)
+      if (info !== undefined) ack.responseInformation = info
+    }
     if (c.authMethod !== undefined) {
       ack.authenticationMethod = c.authMethod
       if (authData !== undefined) ack.authenticationData = authData

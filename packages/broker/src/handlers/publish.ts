@@ -61,6 +61,11 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
     c.disconnect(0x90, 'topic name invalid')
     return
   }
+  if (topic.startsWith('$SYS') && (topic.length === 4 || topic.charCodeAt(4) === 0x2f)) {
+    // $SYS belongs to the broker: clients may read it, not write it (as with Mosquitto)
+    deny(c, p, 0x87, 'the $SYS topic tree is written by the broker only')
+    return
+  }
   const qos = p.qos
   if (qos > 0) {
     if (c.protocolVersion === 5 && c.inUnacked >= limits.maxInflight) {
@@ -116,9 +121,9 @@ async function checkRestored (c: Connection, p: PublishPacket, topic: string, pr
   accept(c, p, m)
 }
 
-/** Refused by authorizePublish: 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
-function deny (c: Connection, p: PublishPacket, reasonCode: number): void {
-  c.error('BROKER_ERR_NOT_AUTHORIZED', `PUBLISH to ${JSON.stringify(p.topic)} refused`, undefined, reasonCode)
+/** Refused (authorizePublish, $SYS): 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
+function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string): void {
+  c.error('BROKER_ERR_NOT_AUTHORIZED', `PUBLISH to ${JSON.stringify(p.topic)} refused${why === undefined ? '' : `: ${why}`}`, undefined, reasonCode)
   if (p.qos === 0) return
   const v5 = c.protocolVersion === 5
   if (p.qos === 1) {
