@@ -21,6 +21,7 @@ import type {
 import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill } from './codec.ts'
 import { createRedis, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError, isRedisStoreError } from './errors.ts'
+import { RetainedIndex } from '@culex/trie'
 import { literalPrefix, matchAll } from './topic.ts'
 import * as lua from './scripts.ts'
 
@@ -28,7 +29,16 @@ import * as lua from './scripts.ts'
 export interface RedisStoreOptions extends StoreOptions, RedisConnectionOptions {
   /** Prefix of every key. Default `culex:`. Stores with different prefixes share nothing. */
   prefix?: string
+  /**
+   * Keep a copy of every retained message in memory, kept current through Redis pub/sub, so a
+   * wildcard SUBSCRIBE costs one round trip instead of reading every match from Redis.
+   * Default `true`. Uses a second Redis connection (subscriber). See README "Retained cache".
+   */
+  cacheRetained?: boolean
 }
+
+/** A cached retained message and the record it was decoded from (for the expiry check-and-delete). */
+interface CachedRetained { m: StoredMessage, raw: Buffer }
 
 type Cmd = (...args: Array<string | Buffer | number>) => Promise<unknown>
 
@@ -86,6 +96,14 @@ export class RedisStore implements Store {
   #corked = false
   /** Queue operations not yet sent, per client (see #op). */
   #batches = new Map<string, ClientBatch>()
+  /** The retained cache (null when cacheRetained is false) and its subscriber connection. */
+  #cache: RetainedIndex<CachedRetained> | null
+  readonly #sub: Redis | null
+  /** 'ready': the cache mirrors Redis; 'stale' (loading, or the subscriber is away): matchRetained reads Redis. */
+  #cacheState: 'off' | 'stale' | 'ready' = 'off'
+  /** Notes received while the cache loads, applied after the load, in order. */
+  #notes: Buffer[] | null = null
+  #loadGen = 0
 
   /**
    * @param opts - connection (`url`, `redis`, `password`, `tls`, `commandTimeout` default
@@ -100,6 +118,84 @@ export class RedisStore implements Store {
     this.#where = `${this.#r.options.host ?? '?'}:${this.#r.options.port ?? '?'}`
     // errors surface on the commands; ioredis would otherwise print unhandled 'error' events
     this.#r.on('error', () => {})
+    if (opts.cacheRetained === false) {
+      this.#cache = null
+      this.#sub = null
+    } else {
+      this.#cache = new RetainedIndex<CachedRetained>()
+      this.#sub = createRedis(opts, { maxRetriesPerRequest: null })
+      this.#sub.on('error', () => {})
+      this.#sub.on('messageBuffer', (_channel: Buffer, note: Buffer) => { this.#note(note) })
+      // while the subscriber is away changes are missed: stop trusting the cache, and load it
+      // again once the subscription is back
+      this.#sub.on('close', () => { if (this.#cacheState === 'ready') this.#cacheState = 'stale' })
+      this.#sub.on('ready', () => {
+        if (this.#cacheState === 'off' || this.#closed) return
+        this.#sub!.subscribe(this.#channel).then(async () => { await this.#loadCache() }, () => {})
+      })
+    }
+  }
+
+  get #channel (): string { return `${this.#p}retained` }
+
+  /** Apply one change note (`topic \0 record`, empty record = deleted) to the cache. */
+  #note (note: Buffer): void {
+    if (this.#notes !== null) {
+      this.#notes.push(note)
+      return
+    }
+    const cache = this.#cache!
+    const at = note.indexOf(0)
+    if (at < 0) return
+    const topic = note.toString('utf8', 0, at)
+    if (at === note.length - 1) {
+      cache.delete(topic)
+      return
+    }
+    const raw = note.subarray(at + 1)
+    try {
+      cache.set(topic, { m: decodeMessage(raw, `${this.#kRetained[0]} ${topic}`), raw })
+    } catch {
+      // a record that does not decode stays out of the cache; reading it from Redis reports it
+      cache.delete(topic)
+    }
+  }
+
+  /**
+   * (Re)load the cache: notes that arrive meanwhile are held back and applied afterwards in
+   * order, so the result is Redis's state even with writes during the load. Until it is
+   * done, matchRetained reads Redis.
+   */
+  #loadCache (): Promise<void> {
+    const gen = ++this.#loadGen
+    this.#cacheState = 'stale'
+    this.#notes = []
+    const fresh = new RetainedIndex<CachedRetained>()
+    const run = async (): Promise<void> => {
+      let cursor = '0'
+      do {
+        const [next, flat] = await this.#r.hscanBuffer(this.#kRetained[0], cursor, 'COUNT', 1000)
+        cursor = next.toString()
+        for (let i = 0; i < flat.length; i += 2) {
+          const topic = flat[i]!.toString()
+          const raw = flat[i + 1]!
+          try {
+            fresh.set(topic, { m: decodeMessage(raw, `${this.#kRetained[0]} ${topic}`), raw })
+          } catch {}
+        }
+      } while (cursor !== '0')
+    }
+    return run().then(() => {
+      if (gen !== this.#loadGen) return
+      this.#cache = fresh
+      const held = this.#notes!
+      this.#notes = null
+      for (const n of held) this.#note(n)
+      this.#cacheState = 'ready'
+    }, () => {
+      // Redis went away during the load: the next 'ready' of the subscriber loads again
+      if (gen === this.#loadGen) this.#notes = null
+    })
   }
 
   /**
@@ -108,7 +204,14 @@ export class RedisStore implements Store {
    * @throws RedisStoreError STORE_REDIS_ERR_UNAVAILABLE
    */
   open (): Promise<void> {
-    this.#opening ??= this.#r.connect().then(() => { this.#open = true }, (err: unknown) => {
+    this.#opening ??= this.#r.connect().then(async () => {
+      this.#open = true
+      if (this.#sub !== null) {
+        await this.#sub.connect()
+        await this.#sub.subscribe(this.#channel)
+        await this.#loadCache()
+      }
+    }, (err: unknown) => {
       this.#opening = null
       throw this.#wrap('connecting', err)
     })
@@ -314,12 +417,16 @@ export class RedisStore implements Store {
 
   putRetained (message: StoredMessage): Promise<void> {
     return this.#run('putRetained', async () => {
-      await this.#s.culexPutRetained(...this.#kRetained, message.topic, message.payload.length === 0 ? '' : encodeMessage(message))
+      await this.#s.culexPutRetained(...this.#kRetained, message.topic, message.payload.length === 0 ? '' : encodeMessage(message), this.#channel)
     })
   }
 
   matchRetained (filter: string): Promise<StoredMessage[]> {
     return this.#run('matchRetained', async () => {
+      if (this.#cacheState === 'ready') {
+        const cached = await this.#matchCached(filter)
+        if (cached !== null) return cached
+      }
       const [hash, index] = this.#kRetained
       let topics: string[]
       const prefix = literalPrefix(filter)
@@ -339,12 +446,39 @@ export class RedisStore implements Store {
         const v = values[i]
         if (v === null || v === undefined) continue
         const m = decodeMessage(v, `${hash} ${topics[i]!}`)
-        if (m.expiresAt !== undefined && m.expiresAt <= now) expired.push(this.#s.culexDelRetainedIf(hash, index, topics[i]!, v))
+        if (m.expiresAt !== undefined && m.expiresAt <= now) expired.push(this.#s.culexDelRetainedIf(hash, index, topics[i]!, v, this.#channel))
         else out.push(m)
       }
       await Promise.all(expired)
       return out
     })
+  }
+
+  /**
+   * From the cache, after a barrier: a PING on the subscriber connection comes back after
+   * every change note Redis published before it, so the cache then holds every retained write
+   * that completed (on any node) before this call. Null when the subscriber is away: the
+   * caller reads Redis instead.
+   */
+  async #matchCached (filter: string): Promise<StoredMessage[] | null> {
+    try {
+      await this.#sub!.ping()
+    } catch {
+      return null
+    }
+    if (this.#cacheState !== 'ready') return null
+    const now = Date.now()
+    const out: StoredMessage[] = []
+    const expired: CachedRetained[] = []
+    this.#cache!.forEachMatch(filter, (v) => {
+      if (v.m.expiresAt !== undefined && v.m.expiresAt <= now) expired.push(v)
+      else out.push({ ...v.m })
+    })
+    if (expired.length > 0) {
+      const [hash, index] = this.#kRetained
+      await Promise.all(expired.map(async (v) => await this.#s.culexDelRetainedIf(hash, index, v.m.topic, v.raw, this.#channel)))
+    }
+    return out
   }
 
   countRetained (): Promise<number> {
@@ -472,6 +606,7 @@ export class RedisStore implements Store {
     if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', 'RedisStore: close() after close()')
     this.#closed = true
     this.#flush()
+    if (this.#sub !== null) this.#sub.disconnect()
     if (this.#opening === null) {
       this.#r.disconnect()
       return

@@ -274,7 +274,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
 return 0
 `
 
-/** Retained, KEYS: messages hash, topic zset. ARGV: topic, record ('' deletes). */
+/**
+ * Retained, KEYS: messages hash, topic zset. ARGV: topic, record ('' deletes), channel.
+ * Every change is published on the channel as `topic \0 record` (empty record: deleted), in
+ * the order Redis applied them, for the in-memory copies of every RedisStore on this Redis.
+ */
 export const PUT_RETAINED = `
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -283,14 +287,16 @@ else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZADD', KEYS[2], 0, ARGV[1])
 end
+redis.call('PUBLISH', ARGV[3], ARGV[1] .. '\\0' .. ARGV[2])
 return 1
 `
 
-/** Retained, KEYS as PUT_RETAINED. ARGV: topic, the expired record read: delete if unchanged. */
+/** Retained, KEYS as PUT_RETAINED. ARGV: topic, the expired record read, channel: delete if unchanged. */
 export const DEL_RETAINED_IF = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[1] .. '\\0')
   return 1
 end
 return 0

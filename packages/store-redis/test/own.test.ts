@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { msg, session } from '@culex/store-suite'
 import { RedisStore, isRedisStoreError } from '../src/index.ts'
 import { startRedis } from './redis-server.ts'
@@ -131,7 +132,6 @@ t.test('a failed batch rejects every operation in it, each naming itself', async
 })
 
 t.test('property: queue operations batched in one tick end in the same state as applied one by one', async (t) => {
-  const fc = (await import('fast-check')).default
   const server = await startRedis()
   t.teardown(() => server.destroy())
   const store = new RedisStore({ url: server.url, maxQueuedMessages: 6 })
@@ -159,4 +159,53 @@ t.test('property: queue operations batched in one tick end in the same state as 
     return JSON.stringify(va) === JSON.stringify(vb) && JSON.stringify(await acks(a)) === JSON.stringify(await acks(b))
   }), { numRuns: 60 })
   t.pass('60 random batches matched the one-by-one result, including drops beyond the bound')
+})
+
+t.test('retained cache: another store\'s completed writes are visible at once; same answers as reading Redis', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisStore({ url: server.url })
+  const b = new RedisStore({ url: server.url })
+  const direct = new RedisStore({ url: server.url, cacheRetained: false })
+  t.teardown(async () => { for (const s of [a, b, direct]) await s.close().catch(() => {}) })
+  await a.putRetained(msg('before/open', 'x', { retain: true }))
+  for (const s of [b, direct]) await s.open()
+  t.same((await b.matchRetained('before/#')).map((m) => m.topic), ['before/open'], 'loaded at open')
+  const topics = ['a', 'a/b', 'a/b/c', '$SYS/x', 'b/x', 'a/x']
+  await fc.assert(fc.asyncProperty(
+    fc.array(fc.record({ topic: fc.constantFrom(...topics), payload: fc.constantFrom('', 'p1', 'p2'), by: fc.constantFrom(a, b) }), { maxLength: 20 }),
+    fc.constantFrom('#', 'a/#', 'a/+', '+/+', '$SYS/#', 'a/b/c', '+'),
+    async (writes, filter) => {
+      for (const w of writes) await w.by.putRetained(msg(w.topic, w.payload, { retain: true }))
+      const view = async (s: RedisStore): Promise<string> => JSON.stringify((await s.matchRetained(filter)).map((m) => [m.topic, m.payload.toString()]).sort())
+      const truth = await view(direct)
+      return (await view(a)) === truth && (await view(b)) === truth
+    }), { numRuns: 80 })
+  t.pass('80 random write sequences from two stores: both caches answered as Redis does')
+})
+
+t.test('retained cache: reloaded after Redis restarts; expired messages leave Redis too', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisStore({ url: server.url, commandTimeout: 1000 })
+  t.teardown(() => a.close().catch(() => {}))
+  await a.putRetained(msg('r/keep', 'k', { retain: true }))
+  const shortUntil = Date.now() + 2000
+  await a.putRetained(msg('r/short', 's', { retain: true, expiresAt: shortUntil }))
+  await server.stop()
+  await server.start()
+  // written by another store while a's subscriber may still be reconnecting
+  const other = new RedisStore({ url: server.url })
+  t.teardown(() => other.close().catch(() => {}))
+  await other.putRetained(msg('r/new', 'n', { retain: true }))
+  let got: string[] = []
+  for (let i = 0; i < 50; i++) {
+    got = await a.matchRetained('r/#').then((l) => l.map((m) => m.topic).sort(), () => [])
+    if (got.length === 3) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.same(got, ['r/keep', 'r/new', 'r/short'], 'everything after the restart, including the write made meanwhile')
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, shortUntil - Date.now()) + 50))
+  t.same((await a.matchRetained('r/#')).map((m) => m.topic).sort(), ['r/keep', 'r/new'], 'the expired one is not returned')
+  t.equal(await other.countRetained(), 2, 'and was deleted from Redis')
 })
