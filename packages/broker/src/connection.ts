@@ -118,6 +118,8 @@ export class Connection implements Client {
   corkedBytes = 0
   waitingDrain = false
   disconnectReason = -1
+  /** Callbacks waiting for room to deliver more (paced retained delivery, see hasRoom). */
+  roomWaiters: Array<() => void> | null = null
 
   constructor (broker: Broker, stream: Duplex, info: ConnectionInfo) {
     this.broker = broker
@@ -321,6 +323,7 @@ export class Connection implements Client {
     if (this.state === State.CLOSED) return
     const wasConnected = this.state === State.CONNECTED
     this.state = State.CLOSED
+    this.#wakeRoom() // they see the connection closed and stop
     this.uncork()
     this.stream.end()
     const s = this.stream
@@ -383,8 +386,43 @@ export class Connection implements Client {
     }
   }
 
-  /** Move queued entries into the inflight window while there is room. */
+  /**
+   * Whether a delivery at `qos` now would neither be dropped nor grow the queue beyond a
+   * small margin: the socket is not backed up, and for QoS 1/2 the inflight window has room
+   * or fewer than 64 entries (at most maxQueuedMessages) wait. Deliveries that must not be
+   * dropped for want of room (retained messages on SUBSCRIBE) wait for it with waitRoom.
+   */
+  hasRoom (qos: QoS): boolean {
+    if (this.backedUp) return false
+    if (qos === 0) return true
+    const queued = this.queue === null ? 0 : this.queue.length
+    if (queued === 0 && this.inflightSize() < this.window) return true
+    return queued < Math.min(64, this.broker.limits.maxQueuedMessages)
+  }
+
+  /** Call `fn` once there may be room again (an ack, a drained socket) or the connection closed. */
+  waitRoom (fn: () => void): void {
+    (this.roomWaiters ??= []).push(fn)
+    if (this.backedUp && !this.waitingDrain) {
+      this.waitingDrain = true
+      this.stream.once('drain', () => { this.waitingDrain = false; this.pump() })
+    }
+  }
+
+  #wakeRoom (): void {
+    const w = this.roomWaiters
+    if (w === null) return
+    this.roomWaiters = null
+    for (const fn of w) fn()
+  }
+
+  /** Move queued entries into the inflight window while there is room; wake room waiters. */
   pump (): void {
+    this.#pumpQueue()
+    if (this.roomWaiters !== null && !this.backedUp) this.#wakeRoom()
+  }
+
+  #pumpQueue (): void {
     const q = this.queue
     if (q === null || this.resuming) return
     const now = Date.now()

@@ -9,7 +9,7 @@ import { parseShared, validateFilter } from '@culex/trie'
 import type { GrantedSubscription } from '../broker.ts'
 import type { Connection } from '../connection.ts'
 import { Routed } from '../routed.ts'
-import type { SubscriptionRecord } from '../store.ts'
+import type { StoredMessage, SubscriptionRecord } from '../store.ts'
 
 /** SUBSCRIBE handler. */
 export async function handleSubscribe (c: Connection, p: SubscribePacket): Promise<void> {
@@ -62,13 +62,45 @@ export async function handleSubscribe (c: Connection, p: SubscribePacket): Promi
   c.writePacket({ cmd: 'suback', messageId: p.messageId, granted })
   if (broker.listenerCount('subscribe') > 0) broker.emit('subscribe', report, c)
   const ids = subId > 0 ? [subId] : null
+  const batches: RetainedBatch[] = []
   for (const r of retained) {
     const msgs = await broker.store.matchRetained(r.filter)
     if (c.isClosed) return
-    for (const m of msgs) {
-      const qos = (m.qos < r.qos ? m.qos : r.qos) as QoS
-      // retained messages sent because of a new subscription have RETAIN 1 [MQTT-3.3.1-8]
-      c.deliver(Routed.from(m), qos, true, ids, null)
+    if (msgs.length > 0) batches.push({ msgs, qos: r.qos })
+  }
+  if (batches.length > 0) sendRetained(c, batches, ids)
+}
+
+interface RetainedBatch { msgs: StoredMessage[], qos: QoS }
+
+/**
+ * Send retained messages as fast as the client takes them: while there is room (see
+ * Connection.hasRoom), else after its acks or a drained socket. Not awaited by the handler,
+ * so the client's PUBACKs, which make the room, are processed meanwhile. Without pacing a
+ * wildcard SUBSCRIBE over more retained messages than the queue bound lost the rest: 1,100
+ * of 5,000 arrived at QoS 1 with the default maxQueuedMessages (1000) and maxInflight (100).
+ */
+function sendRetained (c: Connection, batches: RetainedBatch[], ids: number[] | null): void {
+  let b = 0
+  let i = 0
+  const step = (): void => {
+    while (b < batches.length) {
+      const { msgs, qos: granted } = batches[b]!
+      while (i < msgs.length) {
+        if (c.isClosed) return
+        const m = msgs[i]!
+        const qos = (m.qos < granted ? m.qos : granted) as QoS
+        if (!c.hasRoom(qos)) {
+          c.waitRoom(step)
+          return
+        }
+        i++
+        // retained messages sent because of a new subscription have RETAIN 1 [MQTT-3.3.1-8]
+        c.deliver(Routed.from(m), qos, true, ids, null)
+      }
+      b++
+      i = 0
     }
   }
+  step()
 }
