@@ -1,6 +1,7 @@
 /**
  * Broker heap per idle connection: N raw TCP clients (in a child process) connect with
- * CONNECT (3.1.1, keepalive 60) and one SUBSCRIBE each, then sit idle. Measured in the
+ * CONNECT (3.1.1, keepalive 60) and one SUBSCRIBE each (none with BENCH_SUBSCRIBE=0), then
+ * sit idle. Measured in the
  * broker process: heapUsed + external (after GC) before and after, divided by N.
  * Run: node --expose-gc --import tsx bench/memory.bench.ts [culex|aedes]
  */
@@ -11,6 +12,7 @@ import { Aedes } from 'aedes'
 import { Broker } from '../src/index.ts'
 
 const N = Number(process.env.BENCH_CONNECTIONS ?? 2000)
+const SUBSCRIBE = process.env.BENCH_SUBSCRIBE !== '0'
 
 if (process.argv[2] === 'client') {
   const port = Number(process.argv[3])
@@ -23,7 +25,7 @@ if (process.argv[2] === 'client') {
     const conn = Buffer.concat([Buffer.from([0x10, 12 + id.length, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3c, 0x00, id.length]), id])
     s.on('connect', () => s.write(conn))
     s.once('data', () => {
-      s.write(Buffer.from([0x82, 0x08, 0x00, 0x01, 0x00, 0x03, 0x61, 0x2f, 0x62, 0x00]))
+      if (SUBSCRIBE) s.write(Buffer.from([0x82, 0x08, 0x00, 0x01, 0x00, 0x03, 0x61, 0x2f, 0x62, 0x00]))
       if (++ok === N) process.send!('ready')
     })
     s.on('error', () => {})
@@ -53,7 +55,7 @@ if (process.argv[2] === 'client') {
   await once(child, 'message')
   await new Promise((resolve) => setTimeout(resolve, 500))
   const after = measure()
-  console.log(`${kind}: ${N} idle connections, ${((after - before) / N / 1024).toFixed(2)} KB per connection`)
+  console.log(`${kind}: ${N} idle connections${SUBSCRIBE ? ' with one subscription each' : ''}, ${((after - before) / N / 1024).toFixed(2)} KB per connection`)
   child.send('bye')
   await once(child, 'exit')
   process.exit(0)

@@ -71,12 +71,8 @@ export class Session {
   /** Store writes for this session not yet settled (see track). */
   #writes = 0
   #idle: Array<() => void> | null = null
-  readonly #settle = (): void => {
-    if (--this.#writes > 0 || this.#idle === null) return
-    const waiting = this.#idle
-    this.#idle = null
-    for (const resolve of waiting) resolve()
-  }
+  /** Bound once, at the first tracked write (most sessions never write): see track. */
+  #settle: (() => void) | null = null
 
   /** Expiry timer while offline. */
   expiryTimer: NodeJS.Timeout | null = null
@@ -106,7 +102,13 @@ export class Session {
    */
   track (p: Promise<unknown>): void {
     this.#writes++
-    p.then(this.#settle, this.#settle)
+    const settle = (this.#settle ??= () => {
+      if (--this.#writes > 0 || this.#idle === null) return
+      const waiting = this.#idle
+      this.#idle = null
+      for (const resolve of waiting) resolve()
+    })
+    p.then(settle, settle)
   }
 
   /**
