@@ -19,7 +19,7 @@ import type { Logger } from 'pino'
 import { AppError } from './errors.ts'
 import type { Config } from './config.ts'
 import { buildAuthHooks } from './auth.ts'
-import { openStore, openRedisBus } from './stores.ts'
+import { defaultNodeId, openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
 
 /** One bound listener. */
@@ -90,10 +90,17 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
 
   const opened = await openStore(config.store, { ...(config.limits.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: config.limits.maxQueuedMessages }) })
   const store: Store | undefined = opened.store
+  let nodeId: string | undefined
+  try {
+    nodeId = config.nodeId ?? defaultNodeId(config.store, config.cluster)
+  } catch (err) {
+    await store?.close().catch(() => {})
+    throw err
+  }
   let bus: Bus | undefined
   if (config.cluster && config.store.kind === 'redis') {
     try {
-      bus = await openRedisBus(config.store.url, config.nodeId)
+      bus = await openRedisBus(config.store.url, nodeId)
     } catch (err) {
       await store?.close().catch(() => {})
       throw err
@@ -102,7 +109,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let broker: Broker
   try {
     broker = new Broker({
-      ...(config.nodeId === undefined ? {} : { id: config.nodeId }),
+      ...(nodeId === undefined ? {} : { id: nodeId }),
       ...(store === undefined ? {} : { store }),
       ...(bus === undefined ? {} : { bus }),
       limits: config.limits,

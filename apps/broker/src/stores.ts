@@ -3,7 +3,10 @@
  * app starts with `--store memory` even when a store package is missing or not built, and a
  * missing one gives a clear error naming the package instead of a crash at load time.
  */
-import { mkdirSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type { Bus, Store } from '@culex/broker'
 import { AppError } from './errors.ts'
 import type { StoreChoice } from './config.ts'
@@ -97,4 +100,36 @@ export async function openStore (choice: StoreChoice, opts: { maxQueuedMessages?
       return { store, description: `mongodb ${redactUrl(choice.url)}` }
     }
   }
+}
+
+/**
+ * The broker node id when `--node-id` is not given. It owns the wills of its connections in
+ * the store, and at start the broker publishes the wills its earlier run left (those
+ * connections died with it), so it must survive a restart:
+ * - level store: kept in `<data-dir>/node-id` (created at the first start);
+ * - redis or mongodb store without --cluster: `culex-<hostname>`;
+ * - --cluster: undefined (the RedisBus picks a random id; give cluster nodes --node-id);
+ * - memory store: undefined (nothing survives a restart anyway).
+ *
+ * @throws AppError CULEX_ERR_STORE when the node-id file cannot be read or written
+ */
+export function defaultNodeId (choice: StoreChoice, cluster: boolean): string | undefined {
+  if (cluster || choice.kind === 'memory') return undefined
+  if (choice.kind !== 'level') return `culex-${hostname()}`
+  const file = join(choice.dataDir, 'node-id')
+  try {
+    const id = readFileSync(file, 'utf8').trim()
+    if (id !== '') return id
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new AppError('CULEX_ERR_STORE', `option --data-dir: expected to read ${file}, got ${(err as Error).message}`, { option: 'dataDir', cause: err })
+    }
+  }
+  const id = `culex-${randomUUID()}`
+  try {
+    writeFileSync(file, id + '\n')
+  } catch (err) {
+    throw new AppError('CULEX_ERR_STORE', `option --data-dir: expected to write ${file}, got ${(err as Error).message}`, { option: 'dataDir', cause: err })
+  }
+  return id
 }

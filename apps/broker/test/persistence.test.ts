@@ -73,6 +73,30 @@ t.test('level store with --no-fsync survives SIGKILL', async t => {
   await survives(t, 'SIGKILL', dir, ['--store', 'level', '--data-dir', join(dir, 'data'), '--no-fsync'])
 })
 
+t.test('wills of clients connected when culex was killed are published at the next start', async t => {
+  const dir = tempDir(t)
+  const args = ['--store', 'level', '--data-dir', join(dir, 'data')]
+  const first = await startCulex(t, args, { cwd: dir })
+  const url1 = `mqtt://127.0.0.1:${first.ports.mqtt}`
+  const watcher = await mqtt.connectAsync(url1, { clientId: 'will-watcher', clean: false, reconnectPeriod: 0 })
+  await watcher.subscribeAsync('wills/#', { qos: 1 })
+  await watcher.endAsync()
+  const dying = await mqtt.connectAsync(url1, { clientId: 'dying', reconnectPeriod: 0, will: { topic: 'wills/dying', payload: Buffer.from('gone'), qos: 1, retain: false } })
+  t.teardown(() => { dying.end(true) })
+  first.proc.kill('SIGKILL')
+  await first.exited
+
+  const second = await startCulex(t, args, { cwd: dir })
+  const url2 = `mqtt://127.0.0.1:${second.ports.mqtt}`
+  const got: string[] = []
+  const back = mqtt.connect(url2, { clientId: 'will-watcher', clean: false, reconnectPeriod: 0 })
+  t.teardown(() => { back.end(true) })
+  back.on('message', (topic, payload) => got.push(`${topic}=${payload.toString()}`))
+  const deadline = Date.now() + 5000
+  while (got.length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(got, ['wills/dying=gone'], 'the will of the connection that died with the broker')
+})
+
 async function freePort (): Promise<number> {
   const s = net.createServer()
   await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
