@@ -39,6 +39,8 @@ t.test('culex-bench against culex --store memory', async (t) => {
   const backlog = await runScenario(quick(['backlog', '--port', p, '--messages', '200']))
   t.equal(backlog.delivered, 200, 'persistent session backlog drained')
   t.ok((backlog.publishRate ?? 0) > 0, `the queueing phase is timed too (${Math.round(backlog.publishRate ?? 0)} msg/s)`)
+  const shared = await runScenario(quick(['backlog', '--port', p, '--messages', '301', '--publishers', '4']))
+  t.same([shared.delivered, shared.params.publishers], [301, 4], 'four publishers share an uneven count; all of it drains')
   const persistent = await runScenario(quick(['fan-in', '--port', p, '--qos', '1', '--persistent']))
   t.equal(persistent.params.persistent, true)
   t.ok((persistent.delivered ?? 0) > 0, `persistent QoS 1 fan-in delivered ${persistent.delivered}`)

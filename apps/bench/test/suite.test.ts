@@ -20,11 +20,12 @@ t.test('the suite covers the broker targets', async (t) => {
 
 t.test('the persistence suite covers the store targets', async (t) => {
   const entries = persistenceSuite(false)
-  t.same(entries.map(e => e.id), ['persistent-qos1', 'backlog', 'retained'])
+  t.same(entries.map(e => e.id), ['persistent-qos1', 'backlog', 'backlog-4', 'retained'])
   t.match(entries[0]?.args.join(' '), /--qos 1 .*--persistent/, 'QoS 1 to persistent sessions')
   t.same(entries[1]?.metrics.map(m => m.path), ['publishRate', 'deliveredRate'], 'the offline queue is measured storing and draining')
-  t.match(entries[2]?.args.join(' '), /--messages 100000/, '100k retained topics')
-  t.match(persistenceSuite(true)[2]?.args.join(' '), /--messages 10000/, 'quick shrinks the counts')
+  t.match(entries[2]?.args.join(' '), /--publishers 4/, 'and from four publishers')
+  t.match(entries[3]?.args.join(' '), /--messages 100000/, '100k retained topics')
+  t.match(persistenceSuite(true)[3]?.args.join(' '), /--messages 10000/, 'quick shrinks the counts')
 })
 
 t.test('metric paths', async (t) => {

@@ -89,6 +89,14 @@ export function persistenceSuite (quick: boolean): SuiteEntry[] {
         { ...delivered, label: 'drained msg/s' }
       ]
     },
+    {
+      id: 'backlog-4',
+      title: `offline queue, ${backlog.toLocaleString('en-US')} QoS 1 from 4 publishers to an offline persistent session, window 32 each`,
+      args: ['backlog', '--messages', String(backlog), '--publishers', '4', '--timeout', '60'],
+      metrics: [
+        { path: 'publishRate', label: 'stored + acked msg/s', unit: 'msg/s', higherIsBetter: true, digits: 0 }
+      ]
+    },
     { id: 'retained', title: `retained burst, ${retained.toLocaleString('en-US')} topics on a # subscribe`, args: ['retained', '--messages', String(retained), '--timeout', '60'], metrics: [{ ...delivered, label: 'retained msg/s' }] }
   ]
 }

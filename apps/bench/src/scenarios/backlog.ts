@@ -22,19 +22,27 @@ export async function runBacklog (ctx: RunContext): Promise<BenchResult> {
   await sub.subscribe(topic, o.qos)
   await ctx.release(sub)
 
-  const pub = await ctx.connect('pub')
+  // P publishers (--publishers, default 1) share the N messages, each with its own window
+  const pubs = []
+  for (let k = 0; k < o.publishers; k++) pubs.push(await ctx.connect('pub'))
   const payload = Buffer.alloc(o.size, 0x61)
   const frame = encodePublish({ topic, payload, qos: o.qos, packetId: 1 })
   const idAt = publishPacketIdOffset(frame)
-  const frames: Buffer[] = []
-  for (let i = 0; i < o.messages; i++) frames.push(Buffer.from(frame))
+  const runs = pubs.map((pub, k) => {
+    const count = Math.floor(o.messages / o.publishers) + (k < o.messages % o.publishers ? 1 : 0)
+    const frames: Buffer[] = []
+    for (let i = 0; i < count; i++) frames.push(Buffer.from(frame))
+    return { pub, frames }
+  })
   const q0 = performance.now()
-  const pa = publishAll(pub, frames, frames.map(() => idAt), o.qos, o.inflight)
-  ctx.startProgress(() => `backlog queued ${pa.acked()}/${o.messages}`)
-  await Promise.race([pa.done, ctx.waitFor('backlog: publishing', () => pa.acked() === o.messages, pa.acked)])
+  const qos = o.qos as 1 | 2 // checked above: backlog needs QoS 1 or 2
+  const pas = runs.map((r) => publishAll(r.pub, r.frames, r.frames.map(() => idAt), qos, o.inflight))
+  const acked = (): number => { let n = 0; for (const pa of pas) n += pa.acked(); return n }
+  ctx.startProgress(() => `backlog queued ${acked()}/${o.messages}`)
+  await Promise.race([Promise.all(pas.map((pa) => pa.done)), ctx.waitFor('backlog: publishing', () => acked() === o.messages, acked)])
   const queueMs = performance.now() - q0
   ctx.stopProgress()
-  await ctx.release(pub)
+  for (const pub of pubs) await ctx.release(pub)
 
   const c0 = process.cpuUsage()
   const t0 = performance.now()
@@ -66,7 +74,7 @@ export async function runBacklog (ctx: RunContext): Promise<BenchResult> {
     scenario: 'backlog',
     label: o.label,
     target: `${ctx.host}:${ctx.port}`,
-    params: { messages: o.messages, qos: o.qos, size: o.size, inflight: o.inflight },
+    params: { messages: o.messages, publishers: o.publishers, qos: o.qos, size: o.size, inflight: o.inflight },
     durationMs: ms,
     published: o.messages,
     delivered,
