@@ -46,6 +46,8 @@ export interface Config {
   /** Use a RedisBus on the store's Redis (only with a redis store). */
   cluster: boolean
   sysInterval: number
+  /** Engine persistInflight: store deliveries to connected persistent sessions too. */
+  persistInflight: boolean
   limits: {
     maxKeepalive?: number
     maxConnections?: number
@@ -330,6 +332,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     nodeId: o.nodeId,
     cluster: o.cluster ?? false,
     sysInterval: o.sysInterval ?? 10,
+    persistInflight: o.persistInflight ?? true,
     limits,
     verbose: o.verbose ?? false
   }

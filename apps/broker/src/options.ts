@@ -43,6 +43,7 @@ export interface OptionValues {
   store: string | undefined
   dataDir: string | undefined
   fsync: boolean | undefined
+  persistInflight: boolean | undefined
   nodeId: string | undefined
   cluster: boolean | undefined
   sysInterval: number | undefined
@@ -83,6 +84,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'store', flag: 'store', kind: 'store', defaultText: 'level', description: 'Persistence: memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...' },
   { key: 'dataDir', flag: 'data-dir', kind: 'path', defaultText: './.culex-data', description: 'Directory of the level store.' },
   { key: 'fsync', flag: 'fsync', kind: 'bool', defaultText: 'true', description: 'Level store: fsync every write batch before a PUBACK/PUBREC is sent, so an acknowledged message survives a power loss. false still survives a crash or kill of culex, not of the machine, and is faster.' },
+  { key: 'persistInflight', flag: 'persist-inflight', kind: 'bool', defaultText: 'true', description: 'Store QoS 1/2 messages for connected persistent sessions too, before the publisher is acknowledged, so a crash loses no acknowledged message. false keeps them in memory until the subscriber acknowledges (faster; a crash loses what connected subscribers had not acknowledged). Engine persistInflight.' },
   { key: 'cluster', flag: 'cluster', kind: 'bool', defaultText: 'false', description: 'Cluster with every culex sharing the --store redis://... (RedisBus on the same Redis): publishes and session takeovers cross nodes.' },
   { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'level: kept in <data-dir>/node-id; redis, mongodb: culex-<hostname>; --cluster: random', description: 'Broker node id (cluster member name, will ownership). It must survive a restart: at start the broker publishes the wills its earlier run left.' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },

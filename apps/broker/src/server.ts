@@ -114,6 +114,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       ...(bus === undefined ? {} : { bus }),
       limits: config.limits,
       sysInterval: config.sysInterval,
+      persistInflight: config.persistInflight,
       logger: logger.child({ component: 'engine' }),
       ...hooks
     })

@@ -175,6 +175,8 @@ t.test('store choice and limits mapping', async t => {
   t.same(run(['--store', 'memory']).store, { kind: 'memory' })
   t.same(run(['--data-dir', '/tmp/x']).store, { kind: 'level', dataDir: '/tmp/x', fsync: true })
   t.same(run(['--data-dir', '/tmp/x', '--no-fsync']).store, { kind: 'level', dataDir: '/tmp/x', fsync: false }, '--no-fsync relaxes the level store')
+  t.equal(run([]).persistInflight, true, 'connected persistent sessions are stored by default')
+  t.equal(run(['--no-persist-inflight']).persistInflight, false, '--no-persist-inflight')
   t.same(run(['--fsync=false']).store, { kind: 'level', dataDir: '/work/.culex-data', fsync: false }, '--fsync=false')
   t.same(run(['--store', 'rediss://h:1']).store, { kind: 'redis', url: 'rediss://h:1' })
   t.same(run(['--store', 'mongodb://h/db']).store, { kind: 'mongo', url: 'mongodb://h/db' })

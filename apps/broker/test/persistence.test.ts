@@ -97,6 +97,38 @@ t.test('wills of clients connected when culex was killed are published at the ne
   t.same(got, ['wills/dying=gone'], 'the will of the connection that died with the broker')
 })
 
+t.test('messages a connected persistent subscriber had not acknowledged survive SIGKILL', async t => {
+  const dir = tempDir(t)
+  const args = ['--store', 'level', '--data-dir', join(dir, 'data')]
+  const first = await startCulex(t, args, { cwd: dir })
+  const url1 = `mqtt://127.0.0.1:${first.ports.mqtt}`
+  const received: string[] = []
+  // a 5.0 subscriber that receives but never acknowledges (MQTT.js sends no PUBACK until done())
+  const v5 = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0 }
+  const slow = await mqtt.connectAsync(url1, { ...v5, clientId: 'slow-sub', customHandleAcks: (_topic, message, _packet, _done) => { received.push(message.toString()) } })
+  t.teardown(() => { slow.end(true) })
+  await slow.subscribeAsync('live/#', { qos: 1 })
+  const pub = await mqtt.connectAsync(url1, { reconnectPeriod: 0 })
+  for (let i = 0; i < 5; i++) await pub.publishAsync('live/x', `l${i}`, { qos: 1 }) // acknowledged to the publisher
+  pub.end(true)
+  // MQTT.js hands over one message at a time and waits for done() before the next, so the
+  // first arrives and the rest stay in flight on the socket: none is acknowledged
+  const deadline1 = Date.now() + 3000
+  while (received.length < 1 && Date.now() < deadline1) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(received[0], 'l0', 'the connected subscriber is receiving, acknowledging nothing')
+  first.proc.kill('SIGKILL')
+  await first.exited
+
+  const second = await startCulex(t, args, { cwd: dir })
+  const got: string[] = []
+  const back = mqtt.connect(`mqtt://127.0.0.1:${second.ports.mqtt}`, { ...v5, clientId: 'slow-sub' })
+  t.teardown(() => { back.end(true) })
+  back.on('message', (_topic, payload) => got.push(payload.toString()))
+  const deadline2 = Date.now() + 5000
+  while (got.length < 5 && Date.now() < deadline2) await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(got, ['l0', 'l1', 'l2', 'l3', 'l4'], 'every one delivered again after the restart, in order')
+})
+
 async function freePort (): Promise<number> {
   const s = net.createServer()
   await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))

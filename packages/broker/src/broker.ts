@@ -113,6 +113,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly hooks: BrokerHooks
   /** @internal see BrokerOptions.responseInformation */
   readonly responseInformation: BrokerOptions['responseInformation']
+  /** @internal see BrokerOptions.persistInflight */
+  readonly persistInflight: boolean
   readonly logger: Logger
   readonly stats: BrokerStats = {
     clientsConnected: 0,
@@ -184,6 +186,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.topicLimits = { maxLevels: this.limits.maxTopicLevels }
     this.hooks = options
     this.responseInformation = options.responseInformation
+    this.persistInflight = options.persistInflight ?? true
     this.logger = options.logger ?? NO_LOGGER
     this.#ownStore = options.store === undefined
     this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages })
@@ -400,13 +403,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
         const retain = s.drap ? m.retain : false // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
         const c = s.conn
         if (c !== null) {
+          let e: OutEntry | null
           if (forward !== undefined) {
             const fm = forward(c, m)
             if (fm === null) continue
-            c.deliver(fm === m ? m : Routed.from(fm), qos, retain, s.dids, null)
+            e = c.deliver(fm === m ? m : Routed.from(fm), qos, retain, s.dids, null)
           } else {
-            c.deliver(m, qos, retain, s.dids, null)
+            e = c.deliver(m, qos, retain, s.dids, null)
           }
+          if (e !== null && this.persistInflight && s.persistent) (pending ??= []).push(this.#storeInflight(s, c, e))
         } else if (qos > 0 && s.persistent && !onlineOnly) {
           (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
         }
@@ -428,6 +433,25 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     if (pending === null) return null
     return pending.length === 1 ? pending[0]! : Promise.all(pending)
+  }
+
+  /**
+   * A QoS 1/2 delivery to a connected persistent session is written to the store too (the
+   * publisher's ack waits for it), so a crash before the subscriber acknowledges loses
+   * nothing. The delivery itself does not wait: the entry learns its seq when the write is
+   * done (Connection.stored). Shared-subscription deliveries stay in memory (see README).
+   */
+  #storeInflight (s: Session, c: Connection, e: OutEntry): Promise<unknown> {
+    e.storing = true
+    const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then((r) => {
+      c.stored(e, r.seq)
+    }, (err: unknown) => {
+      e.storing = false
+      throw err
+    })
+    // a reconnect of this session reads the store after the write (and the state update it issues)
+    s.track(p)
+    return p
   }
 
   #enqueueOffline (s: Session, m: StoredMessage, ids: number[] | null): Promise<unknown> {
@@ -631,8 +655,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const work: Array<Promise<unknown>> = []
     // issued in order, so the store assigns increasing seqs: inflight first, then queued
     for (const e of entries) {
-      // replayed from the store and not yet acknowledged: its record is still there, in step
-      if (e.seq >= 0) continue
+      // replayed from the store and not yet acknowledged: its record is still there, in step;
+      // or being written (persistInflight): the write in flight stores it, then its state
+      if (e.seq >= 0 || e.storing) continue
       const m = e.msg.stored(e.qos, e.retain)
       const p = store.enqueue(s.clientId, m, e.ids ?? undefined)
       if (e.state !== 0) {

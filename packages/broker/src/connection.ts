@@ -46,6 +46,10 @@ export class OutEntry {
    */
   seq = -1
   storedId = 0
+  /** A store write for this entry is in flight (persistInflight): its seq is not known yet. */
+  storing = false
+  /** Acknowledged or dropped while `storing`: its record goes once written. */
+  settled = false
   constructor (msg: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null) {
     this.msg = msg
     this.qos = qos
@@ -333,13 +337,16 @@ export class Connection implements Client {
 
   // ───────── outbound: deliveries ─────────
 
-  /** Deliver a routed message (hot path: no allocation for QoS 0 shared forms). */
-  deliver (m: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null): void {
+  /**
+   * Deliver a routed message (hot path: no allocation for QoS 0 shared forms). Returns the
+   * QoS 1/2 entry (sent or queued), null for QoS 0.
+   */
+  deliver (m: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null): OutEntry | null {
     const v5 = this.protocolVersion === 5
     if (qos === 0) {
       if (this.backedUp) {
         this.broker.stats.publishDropped++
-        return
+        return null
       }
       let buf: Buffer
       if (v5 && (ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
@@ -349,11 +356,11 @@ export class Connection implements Client {
       }
       if (buf.length > this.maxOut) { // [MQTT-3.1.2-25]
         this.broker.stats.publishDropped++
-        return
+        return null
       }
       this.broker.stats.publishSent++
       this.write(buf)
-      return
+      return null
     }
     const e = new OutEntry(m, qos, retain, ids, group)
     if (!this.resuming && (this.queue === null || this.queue.length === 0) && this.inflightSize() < this.window && !this.backedUp) {
@@ -364,6 +371,20 @@ export class Connection implements Client {
       m.own()
       this.enqueue(e)
     }
+    return e
+  }
+
+  /** The store wrote `e` (persistInflight) as `seq`: bring the record in step, or remove it. */
+  stored (e: OutEntry, seq: number): void {
+    e.storing = false
+    if (this.session === null) return
+    if (e.settled) {
+      this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message')
+      return
+    }
+    e.seq = seq
+    if (e.state === PUBREL) this.markStored(e, 'pubrel')
+    else if (e.state === SENT) this.markStored(e, 'sent')
   }
 
   inflightSize (): number {
@@ -545,6 +566,10 @@ export class Connection implements Client {
 
   /** A stored entry is done (acknowledged or dropped): its record goes. Others: nothing. */
   settleStored (e: OutEntry): void {
+    if (e.storing) {
+      e.settled = true
+      return
+    }
     if (e.seq < 0 || this.session === null) return
     const seq = e.seq
     e.seq = -1

@@ -140,6 +140,15 @@ export interface BrokerOptions extends BrokerHooks {
    * Never sent to a client that did not ask [MQTT-3.1.2-28].
    */
   responseInformation?: (client: Client) => string | undefined
+  /**
+   * Write QoS 1/2 messages for *connected* persistent sessions to the store as well, before the
+   * publisher's PUBACK / PUBREC, and keep them there until the subscriber acknowledges them.
+   * Default `true`: a broker crash loses no acknowledged message, whether its subscriber was
+   * offline or connected. `false` keeps deliveries to connected sessions in memory only (much
+   * faster with a store that does I/O; what a crash then loses is what connected persistent
+   * subscribers had not acknowledged yet). Offline sessions are always stored.
+   */
+  persistInflight?: boolean
   logger?: Logger
 }
 

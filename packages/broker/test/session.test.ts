@@ -256,3 +256,71 @@ t.test('Session.track / settled: a reconnect waits for every pending store write
   t.equal(done, true, 'resolved once both settled')
   t.equal(s.settled(), null, 'nothing pending again')
 })
+
+t.test('persistInflight: a connected persistent session\'s unacknowledged messages survive a crash', async (t) => {
+  const store = new MemoryStore()
+  const first = setup(t, { store })
+  const sub = await connect(t, first, { clientId: 'live', clean: false })
+  await sub.subscribe('l/#', 2)
+  const pub = await connect(t, first, {})
+  pub.publish('l/1', 'q1', 1)
+  pub.publish('l/2', 'q2', 2)
+  pub.publish('l/3', 'q1-acked', 1)
+  await pub.next('puback')
+  await pub.next('pubrec')
+  await pub.next('puback')
+  const a = await sub.next('publish')
+  const b = await sub.next('publish')
+  const c = await sub.next('publish')
+  t.same([a.payload.toString(), b.payload.toString(), c.payload.toString()], ['q1', 'q2', 'q1-acked'])
+  sub.send({ cmd: 'pubrec', messageId: b.messageId }) // QoS 2 half way: PUBREL state
+  await sub.next('pubrel')
+  sub.send({ cmd: 'puback', messageId: c.messageId })
+  await delay(20)
+  const kept = await store.outgoing('live', Date.now())
+  t.same(kept.map((r) => [r.message.payload.toString(), r.state, r.messageId]), [['q1', 'sent', a.messageId], ['q2', 'pubrel', b.messageId]],
+    'in the store while connected: what is not acknowledged, with state and packet id')
+
+  // the first broker dies without a trace; a second one on the same store
+  const second = setup(t, { store })
+  await second.ready()
+  const back = await connect(t, second, { clientId: 'live', clean: false })
+  const again = await back.next('publish')
+  t.same([again.payload.toString(), again.dup, again.messageId], ['q1', true, a.messageId], 'QoS 1 resent with DUP and its packet id')
+  const rel = await back.next('pubrel')
+  t.equal(rel.messageId, b.messageId, 'QoS 2 resumes at PUBREL: delivered once')
+  back.send({ cmd: 'puback', messageId: again.messageId })
+  back.send({ cmd: 'pubcomp', messageId: rel.messageId })
+  t.ok(await back.nothing(50, 'publish'), 'the acknowledged message is not sent again')
+  await delay(20)
+  t.same(await store.outgoing('live', Date.now()), [], 'acknowledged: gone from the store')
+})
+
+t.test('persistInflight: the publisher\'s PUBACK waits for the store also for a connected subscriber; off, it does not', async (t) => {
+  for (const persistInflight of [true, false]) {
+    const store = new MemoryStore()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    const enqueue = store.enqueue.bind(store)
+    store.enqueue = async (...args) => { await gate; return enqueue(...args) }
+    const broker = setup(t, { store, persistInflight })
+    const sub = await connect(t, broker, { clientId: `on-${String(persistInflight)}`, clean: false })
+    await sub.subscribe('t', 1)
+    const pub = await connect(t, broker, {})
+    pub.publish('t', 'x', 1)
+    const m = await sub.next('publish')
+    t.equal(m.payload.toString(), 'x', 'delivered without waiting for the store')
+    if (persistInflight) {
+      t.ok(await pub.nothing(50, 'puback'), 'on: no PUBACK before the store resolved')
+      sub.send({ cmd: 'puback', messageId: m.messageId }) // acknowledged before the write is done
+      release()
+      t.ok(await pub.next('puback'))
+      await delay(20)
+      t.same(await store.outgoing(`on-${String(persistInflight)}`, Date.now()), [], 'acknowledged during the write: the record is removed once written')
+    } else {
+      t.ok(await pub.next('puback'), 'off: PUBACK at once')
+      release()
+      t.same(await store.outgoing('on-false', Date.now()), [], 'off: nothing stored for a connected session')
+    }
+  }
+})
