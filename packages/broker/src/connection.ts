@@ -75,6 +75,13 @@ function onError (this: Owned, err: Error): void {
 function onEnd (this: Owned): void {
   this[CONN].teardown(false)
 }
+// parser callbacks, called with this = the connection (no closures per connection)
+function onParsed (this: Connection, p: Packet): void {
+  this.onPacket(p)
+}
+function onParseError (this: Connection, e: PacketError): void {
+  this.onParseError(e)
+}
 
 // above this size a QoS 1/2 delivery writes a patched header and the shared tail as two
 // corked writes instead of copying the whole packet per subscriber
@@ -85,7 +92,7 @@ export class Connection implements Client {
   readonly broker: Broker
   readonly stream: Duplex
   readonly #info: ConnectionInfo
-  readonly parser: Parser
+  readonly parser: Parser<Connection>
   id = ''
   protocolVersion: 0 | 3 | 4 | 5 = 0
   username: string | undefined = undefined
@@ -134,8 +141,9 @@ export class Connection implements Client {
     this.deadline = ct > 0 && ct < Infinity ? this.lastSeen + ct : 0
     this.parser = new Parser({
       maxPacketSize: broker.limits.maxPacketSize,
-      onPacket: (p) => { this.onPacket(p) },
-      onError: (e) => { this.onParseError(e) }
+      onPacket: onParsed,
+      onError: onParseError,
+      context: this
     })
     // module-level listeners (no closures per connection): the stream points back at us
     ;(stream as Duplex & { [CONN]?: Connection })[CONN] = this

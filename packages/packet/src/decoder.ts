@@ -26,7 +26,11 @@ import { decodeString } from './utf8.ts'
 const EMPTY = Buffer.alloc(0)
 const ACK_CMDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const
 
-/** Reads one packet body. One instance per Parser; fields reset for each packet. */
+/**
+ * Reads one packet body. One instance serves every Parser (decoding never calls user code,
+ * so it cannot be re-entered); fields are reset for each packet, and the parser calls
+ * `release()` after each one so that no input chunk stays referenced.
+ */
 export class Decoder {
   buf: Buffer
   pos: number
@@ -40,6 +44,11 @@ export class Decoder {
     this.end = 0
     this.start = 0
     this.version = 4
+  }
+
+  /** Drop the reference to the last input (an idle connection must not keep its last read alive). */
+  release (): void {
+    this.buf = EMPTY
   }
 
   /**

@@ -1,3 +1,5 @@
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import { MAX_PACKET_SIZE, Parser, encode, type Packet, type PacketError, type PublishPacket } from '../src/index.ts'
 
@@ -129,5 +131,58 @@ t.test('a nested parse() from inside onPacket is ignored', async (t) => {
   parser.parse(Buffer.from('c000', 'hex'))
   parser.parse(Buffer.from('c000', 'hex'))
   t.same(got, ['pingreq', 'pingreq'])
+  t.equal(parser.failed, false)
+})
+
+t.test('context is `this` for onPacket and onError', async (t) => {
+  class Sink {
+    packets: string[] = []
+    errors: string[] = []
+  }
+  function onPacket (this: Sink, p: { cmd: string }): void { this.packets.push(p.cmd) }
+  function onError (this: Sink, e: { code: string }): void { this.errors.push(e.code) }
+  const a = new Sink()
+  const b = new Sink()
+  const pa = new Parser({ onPacket, onError, context: a })
+  const pb = new Parser({ onPacket, onError, context: b })
+  pa.parse(Buffer.from('c000', 'hex'))
+  pb.parse(Buffer.from('d000', 'hex'))
+  pb.parse(Buffer.from('f0', 'hex'))
+  t.same(a, { packets: ['pingreq'], errors: [] })
+  t.same(b, { packets: ['pingresp'], errors: ['PACKET_ERR_PACKET_TYPE'] })
+})
+
+t.test('parsers interleaved from inside onPacket decode independently', async (t) => {
+  // one decoder serves every parser: a parse of another parser from a callback must not disturb this one
+  const inner: string[] = []
+  const other = new Parser({ onPacket: (p) => inner.push(p.cmd) })
+  const outer: string[] = []
+  const parser = new Parser({
+    onPacket: (p) => {
+      outer.push(p.cmd === 'publish' ? p.topic : p.cmd)
+      other.parse(Buffer.from('d000', 'hex'))
+    }
+  })
+  parser.parse(Buffer.concat([encode(publish(Buffer.from('x'), { topic: 'one' })), Buffer.from('c000', 'hex'), encode(publish(Buffer.from('y'), { topic: 'two' }))]))
+  t.same(outer, ['one', 'pingreq', 'two'])
+  t.same(inner, ['pingresp', 'pingresp', 'pingresp'])
+})
+
+t.test('a parser keeps no reference to a chunk once its packets are decoded', async (t) => {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const got: string[] = []
+  const parser = new Parser({ onPacket: (p) => got.push(p.cmd), onError: (e) => got.push(e.code) })
+  const ref = ((): WeakRef<ArrayBuffer> => {
+    // a chunk with its own ArrayBuffer (not Buffer's shared pool)
+    const chunk = Buffer.allocUnsafeSlow(2)
+    chunk.set([0xc0, 0x00])
+    parser.parse(chunk)
+    return new WeakRef(chunk.buffer)
+  })()
+  await new Promise((resolve) => setImmediate(resolve))
+  gc()
+  t.same(got, ['pingreq'])
+  t.equal(ref.deref(), undefined, 'the chunk was collected while the parser lives')
   t.equal(parser.failed, false)
 })
