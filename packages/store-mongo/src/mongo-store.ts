@@ -6,7 +6,7 @@
  * Collections (in the database of the URL, default `culex`; names prefixed by `prefix`):
  * sessions, retained, outgoing, incoming, wills, counters. See README.md for fields and indexes.
  */
-import { MongoClient, type Collection, type Db, type Document, type MongoClientOptions, type WriteConcernSettings } from 'mongodb'
+import { MongoClient, MongoServerError, type Collection, type Db, type Document, type MongoClientOptions, type WriteConcernSettings } from 'mongodb'
 import type {
   EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
   SubscriptionRecord, WillRecord
@@ -17,9 +17,12 @@ import { literalPrefix, matchAll, prefixRegex } from './topic.ts'
 
 /** Options of {@link MongoStore}. */
 export interface MongoStoreOptions extends StoreOptions {
-  /** `mongodb://…` or `mongodb+srv://…`. The database is the URL's, or `database`. */
+  /** `mongodb://…` or `mongodb+srv://…`. The database is `database`, else the URL's. */
   url: string
-  /** Database name when the URL names none. Default `culex`. */
+  /**
+   * Database name; wins over the URL's. Default: the URL's, or `culex` when the URL names
+   * none (a URL naming `test`, the driver's default, also gets `culex`).
+   */
   database?: string
   /** Prefix of the collection names. Default `culex_`. */
   prefix?: string
@@ -124,11 +127,15 @@ export class MongoStore implements Store {
     this.#incoming = db.collection(`${p}incoming`)
     this.#wills = db.collection(`${p}wills`)
     this.#counters = db.collection<{ _id: string, n: number }>(`${p}counters`)
+    // one createIndexes per collection: concurrent commands on a collection that does not exist
+    // yet would each try to create it
     await Promise.all([
       this.#sessions.createIndex({ e: 1 }, { sparse: true }),
-      this.#outgoing.createIndex({ c: 1, s: 1 }, { unique: true }),
-      this.#outgoing.createIndex({ c: 1, st: 1, s: 1 }),
-      this.#outgoing.createIndex({ c: 1, mid: 1 }, { sparse: true }),
+      this.#outgoing.createIndexes([
+        { key: { c: 1, s: 1 }, unique: true },
+        { key: { c: 1, st: 1, s: 1 } },
+        { key: { c: 1, mid: 1 }, sparse: true }
+      ]),
       this.#incoming.createIndex({ c: 1, i: 1 }, { unique: true }),
       this.#wills.createIndex({ n: 1 })
     ])
@@ -179,7 +186,8 @@ export class MongoStore implements Store {
   addSubscriptions (clientId: string, subs: SubscriptionRecord[]): Promise<void> {
     return this.#run('addSubscriptions', async () => {
       if (subs.length === 0) return
-      const clean = subs.map(subFrom)
+      // a filter given twice in one call: the last record wins, as a replace by filter would do
+      const clean = [...new Map(subs.map((s) => [s.topic, subFrom(s)])).values()]
       const topics = clean.map((s) => s.topic)
       // one atomic update: drop the replaced filters, append the new records
       await this.#sessions.updateOne({ _id: clientId }, [{
@@ -272,15 +280,27 @@ export class MongoStore implements Store {
 
   /** Reserve `n` consecutive seqs from the one global counter; returns the first. */
   async #seqs (n: number): Promise<number> {
-    const d = await this.#counters.findOneAndUpdate({ _id: GLOBAL_SEQ }, { $inc: { n } }, { upsert: true, returnDocument: 'after' })
-    return d!.n - n + 1
+    const inc = async (): Promise<number> => {
+      const d = await this.#counters.findOneAndUpdate({ _id: GLOBAL_SEQ }, { $inc: { n } }, { upsert: true, returnDocument: 'after' })
+      return d!.n - n + 1
+    }
+    try {
+      return await inc()
+    } catch (err) {
+      // Concurrent first upserts of the counter: the losers get E11000 unless the server
+      // retries findAndModify upserts itself (not all supported versions do). The document
+      // exists now, so once more is an ordinary $inc.
+      if (err instanceof MongoServerError && err.code === 11000) return await inc()
+      throw err
+    }
   }
 
   /** Drop the oldest queued records beyond the bound; returns how many this call deleted. */
   async #trim (clientId: string): Promise<number> {
     const over = await this.#outgoing.find({ c: clientId, st: 'queued' }, { projection: { _id: 1 } }).sort({ s: -1 }).skip(this.#max).toArray()
     if (over.length === 0) return 0
-    const r = await this.#outgoing.deleteMany({ _id: { $in: over.map((d) => d._id) } })
+    // st again: a record sent (updateOutgoing) since the find must not be dropped
+    const r = await this.#outgoing.deleteMany({ _id: { $in: over.map((d) => d._id) }, st: 'queued' })
     return r.deletedCount
   }
 

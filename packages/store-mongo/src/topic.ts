@@ -2,6 +2,7 @@
  * Retained matching: MongoDB narrows by the filter's literal prefix (an anchored regex on
  * `_id`, which uses the `_id` index); @culex/trie decides the MQTT match.
  */
+import { BSONRegExp } from 'mongodb'
 import { RetainedIndex } from '@culex/trie'
 
 /** The topics among `topics` that match `filter`, through one RetainedIndex walk. */
@@ -20,7 +21,12 @@ export function literalPrefix (filter: string): string | null {
   return levels[i] === '+' && i > 0 ? `${head}/` : head
 }
 
-/** An anchored regex for topics starting with `prefix`. */
-export function prefixRegex (prefix: string): RegExp {
-  return new RegExp('^' + prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+/**
+ * An anchored regex for topics starting with `prefix`, as a BSON regex whose pattern is sent
+ * verbatim. Not a JS RegExp: the driver would send its `source`, in which JS escapes U+2028 and
+ * U+2029 as `\u2028`, `\u2029`, a syntax the server's PCRE rejects. Other characters go
+ * literally; PCRE metacharacters are escaped with a backslash.
+ */
+export function prefixRegex (prefix: string): BSONRegExp {
+  return new BSONRegExp('^' + prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
 }
