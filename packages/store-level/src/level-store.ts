@@ -53,6 +53,15 @@ const kOut = (c: string, seq: number): string => `q${SEP}${c}${SEP}${seq.toStrin
 const kOutState = (c: string, seq: number): string => `p${SEP}${c}${SEP}${seq.toString(16).padStart(14, '0')}`
 const kIn = (c: string, id: number): string => `i${SEP}${c}${SEP}${id}`
 
+/**
+ * The meta of every queued message without an expiry: shared, so an enqueue allocates no meta
+ * object that lives until the message is sent (the old-space growth GC has to mark). 50,000
+ * enqueues to one client, 32 per batch, sync off: 150 → 136 µs per batch (median of 9).
+ * Frozen: updateOutgoing replaces a meta rather than mutating it; only #loadClient mutates, and
+ * only the fresh metas it decoded.
+ */
+const QUEUED: OutMeta = Object.freeze({ state: 'queued', messageId: undefined, expiresAt: undefined, stateKey: false })
+
 interface ClientState {
   /** seq → meta, in seq order (appends only ever add larger seqs). */
   out: Map<number, OutMeta>
@@ -400,7 +409,7 @@ export class LevelStore implements Store {
 
   #append (c: string, st: ClientState, message: StoredMessage, ids: number[] | undefined): EnqueueResult {
     const seq = ++this.#seq
-    const meta: OutMeta = { state: 'queued', messageId: undefined, expiresAt: message.expiresAt, stateKey: false }
+    const meta: OutMeta = message.expiresAt === undefined ? QUEUED : { state: 'queued', messageId: undefined, expiresAt: message.expiresAt, stateKey: false }
     st.out.set(seq, meta)
     st.queued++
     this.#w.put(kOut(c, seq), encodeOutgoing(meta, message, ids))
@@ -440,9 +449,8 @@ export class LevelStore implements Store {
     const meta = st.out.get(seq)
     if (meta === undefined) return
     if (meta.state === 'queued') st.queued--
-    meta.state = update.state
-    meta.messageId = update.messageId
-    meta.stateKey = true
+    // a new object: meta may be the shared QUEUED
+    st.out.set(seq, { state: update.state, messageId: update.messageId, expiresAt: meta.expiresAt, stateKey: true })
     this.#w.put(kOutState(clientId, seq), encodeOutState(update.state, update.messageId))
     await this.#w.commit()
   }
@@ -494,12 +502,46 @@ export class LevelStore implements Store {
       }
     }
     const keys = seqs.map((s) => kOut(clientId, s))
-    const [values] = await Promise.all([this.#getMany(keys), expired ? this.#w.commit() : null])
+    const values = await this.#scanOut(keys, expired)
     const out: OutgoingRecord[] = []
     for (let i = 0; i < keys.length; i++) {
       const v = values[i]
       const meta = st.out.get(seqs[i]!)
       if (v !== undefined && meta !== undefined) out.push(this.#withState(decodeOutgoing(v, keys[i]!, seqs[i]!), meta))
+    }
+    return out
+  }
+
+  /**
+   * The `q` records of `keys` (one client's, in seq order as st.out keeps them), undefined where
+   * gone. One range scan after the pending batches are written, not a getMany of every key:
+   * LevelDB walks the range instead of seeking each key. outgoing() of 50,000 queued
+   * messages: about 200 ms instead of about 240 ms.
+   *
+   * @param deleted - records were deleted (expired): their commit must succeed
+   */
+  async #scanOut (keys: string[], deleted: boolean): Promise<Array<Buffer | undefined>> {
+    try {
+      // a q record is written once, at enqueue: after this every record of keys is on disk or deleted
+      await this.#w.commit()
+    } catch (err) {
+      if (deleted) throw err
+      return await this.#getMany(keys) // the writer failed: what it could not write is in its overlay only
+    }
+    const out: Array<Buffer | undefined> = new Array(keys.length)
+    if (keys.length === 0) return out
+    const it = this.#db.iterator({ gte: keys[0], lte: keys[keys.length - 1] })
+    try {
+      let i = 0
+      for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000)) {
+        for (const [k, v] of entries) {
+          // the seqs have 14 hex digits under one prefix: string order is seq order
+          while (i < keys.length && keys[i]! < k) i++
+          if (keys[i] === k) out[i++] = v
+        }
+      }
+    } finally {
+      await it.close()
     }
     return out
   }

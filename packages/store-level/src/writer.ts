@@ -7,11 +7,16 @@
  *
  * Until its batch is on disk an operation is visible to reads through `peek` (the overlay),
  * so a read issued after a write sees it even before the write's promise resolves.
+ *
+ * Per operation this costs two array slots: no object per operation and no Map entry. The
+ * overlay Map is built only when `peek` is called while operations are pending, and dropped
+ * when a batch is written (the next `peek` rebuilds it from what is still pending). Most
+ * batches are never peeked at (an offline queue only appends). 50,000 LevelStore enqueues to
+ * one client, 32 per batch, sync off: 160 → 141 µs per batch without the object and the Map
+ * set and delete per operation.
  */
 import type { ClassicLevel } from 'classic-level'
 import { LevelStoreError } from './errors.ts'
-
-type Op = { type: 'put', key: string, value: Buffer } | { type: 'del', key: string }
 
 /** The batch being filled: one promise for every commit() issued while it fills. */
 interface Pending { promise: Promise<void>, resolve: () => void, reject: (err: Error) => void }
@@ -22,14 +27,26 @@ function pending (): Pending {
   return d
 }
 
+function addAll (o: Map<string, Buffer | null>, keys: string[], vals: Array<Buffer | null>): void {
+  for (let i = 0; i < keys.length; i++) o.set(keys[i]!, vals[i]!)
+}
+
 export class GroupWriter {
   readonly #db: ClassicLevel<string, Buffer>
   readonly #sync: boolean
-  #ops: Op[] = []
+  /** The batch being filled: keys, and in the same slots the values (null = delete). */
+  #keys: string[] = []
+  #vals: Array<Buffer | null> = []
+  /** The batch being written, null between batches. */
+  #wKeys: string[] | null = null
+  #wVals: Array<Buffer | null> | null = null
   /** The deferred of the batch being filled, created by the first commit() after a batch closes. */
   #next: Pending | null = null
-  /** key → value (null = deleted) of every operation not yet on disk; the latest wins. */
-  readonly #overlay = new Map<string, Buffer | null>()
+  /**
+   * key → value (null = deleted) of every operation not yet on disk, the latest winning; null
+   * until a peek needs it (see the top of this file).
+   */
+  #overlay: Map<string, Buffer | null> | null = null
   #running: Promise<void> | null = null
   #failed: Error | null = null
   readonly #beforeBatch: (() => void) | undefined
@@ -46,17 +63,26 @@ export class GroupWriter {
 
   /** Value of `key` pending in a batch: a Buffer, null if deleted, undefined if untouched. */
   peek (key: string): Buffer | null | undefined {
-    return this.#overlay.get(key)
+    let o = this.#overlay
+    if (o === null) {
+      if (this.#keys.length === 0 && this.#wKeys === null) return undefined
+      o = this.#overlay = new Map()
+      if (this.#wKeys !== null) addAll(o, this.#wKeys, this.#wVals!)
+      addAll(o, this.#keys, this.#vals)
+    }
+    return o.get(key)
   }
 
   put (key: string, value: Buffer): void {
-    this.#ops.push({ type: 'put', key, value })
-    this.#overlay.set(key, value)
+    this.#keys.push(key)
+    this.#vals.push(value)
+    this.#overlay?.set(key, value)
   }
 
   del (key: string): void {
-    this.#ops.push({ type: 'del', key })
-    this.#overlay.set(key, null)
+    this.#keys.push(key)
+    this.#vals.push(null)
+    this.#overlay?.set(key, null)
   }
 
   /**
@@ -65,7 +91,7 @@ export class GroupWriter {
    */
   commit (): Promise<void> {
     if (this.#failed !== null) return Promise.reject(this.#failed)
-    if (this.#ops.length === 0 && this.#running === null) return Promise.resolve()
+    if (this.#keys.length === 0 && this.#running === null) return Promise.resolve()
     const next = (this.#next ??= pending())
     this.#running ??= this.#loop()
     return next.promise
@@ -76,12 +102,13 @@ export class GroupWriter {
    * copies and re-validates every operation, and measured 3.4× slower for batches of 32
    * 100-byte puts (about 100k vs 340k ops/s on the development machine).
    */
-  async #write (ops: Op[]): Promise<void> {
+  async #write (keys: string[], vals: Array<Buffer | null>): Promise<void> {
     const b = this.#db.batch()
     try {
-      for (const op of ops) {
-        if (op.type === 'put') b.put(op.key, op.value)
-        else b.del(op.key)
+      for (let i = 0; i < keys.length; i++) {
+        const v = vals[i]!
+        if (v === null) b.del(keys[i]!)
+        else b.put(keys[i]!, v)
       }
     } catch (err) {
       await b.close()
@@ -95,14 +122,17 @@ export class GroupWriter {
     await Promise.resolve()
     while (this.#next !== null) {
       this.#beforeBatch?.()
-      const ops = this.#ops
+      const keys = this.#wKeys = this.#keys
+      const vals = this.#wVals = this.#vals
       const done = this.#next
-      this.#ops = []
+      this.#keys = []
+      this.#vals = []
       this.#next = null
       try {
-        if (ops.length > 0) await this.#write(ops)
+        if (keys.length > 0) await this.#write(keys, vals)
       } catch (err) {
-        this.#failed = new LevelStoreError('STORE_LEVEL_ERR_WRITE', `LevelDB batch of ${ops.length} operations failed: ${(err as Error).message}; the store accepts no further writes`, { cause: err })
+        // the failed batch stays in #wKeys: reads keep seeing it, as they see later operations
+        this.#failed = new LevelStoreError('STORE_LEVEL_ERR_WRITE', `LevelDB batch of ${keys.length} operations failed: ${(err as Error).message}; the store accepts no further writes`, { cause: err })
         done.reject(this.#failed)
         // commits issued while this batch was written (the assignment above narrowed the type)
         const later = this.#next as Pending | null
@@ -110,10 +140,9 @@ export class GroupWriter {
         this.#next = null
         break
       }
-      for (const op of ops) {
-        const v = op.type === 'put' ? op.value : null
-        if (this.#overlay.get(op.key) === v) this.#overlay.delete(op.key)
-      }
+      this.#wKeys = null
+      this.#wVals = null
+      this.#overlay = null
       done.resolve()
     }
     this.#running = null

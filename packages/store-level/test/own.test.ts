@@ -115,31 +115,28 @@ t.test('a sent message keeps its state in a small record that goes with it', asy
   t.same(left, [], 'no q or p keys remain')
 })
 
-t.test('a state record without its message record is ignored at load', async (t) => {
+/** A closed store with one queued message for client c, then `raw` state records written to it directly. */
+async function withStateRecords (raw: (seq: number) => Array<[number, Buffer]>): Promise<{ path: string, seq: number }> {
   const path = dir()
   const a = new LevelStore({ path })
   const { seq } = await a.enqueue('c', msg('o/1', 'x', { qos: 1 }))
   await a.close()
   const { ClassicLevel } = await import('classic-level')
   const db = new ClassicLevel<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
-  const hex = (n: number): string => n.toString(16).padStart(14, '0')
-  await db.put(`p\u0000c\u0000${hex(seq + 100)}`, Buffer.from([0x73, 0, 5]))
-  await db.put(`p\u0000c\u0000${hex(seq)}`, Buffer.from([0x72, 0, 9]))
+  for (const [s, value] of raw(seq)) await db.put(`p\u0000c\u0000${s.toString(16).padStart(14, '0')}`, value)
   await db.close()
+  return { path, seq }
+}
+
+t.test('a state record without its message record is ignored at load', async (t) => {
+  const { path, seq } = await withStateRecords((seq) => [[seq + 100, Buffer.from([0x73, 0, 5])], [seq, Buffer.from([0x72, 0, 9])]])
   const b = new LevelStore({ path })
   t.teardown(() => b.close().catch(() => {}))
   t.same((await b.outgoing('c', Date.now())).map((r) => [r.seq, r.state, r.messageId]), [[seq, 'pubrel', 9]], 'the orphan is skipped, the matching state applies')
 })
 
 t.test('a corrupt state record is reported, not guessed', async (t) => {
-  const path = dir()
-  const a = new LevelStore({ path })
-  const { seq } = await a.enqueue('c', msg('o/1', 'x', { qos: 1 }))
-  await a.close()
-  const { ClassicLevel } = await import('classic-level')
-  const db = new ClassicLevel<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
-  await db.put(`p\u0000c\u0000${seq.toString(16).padStart(14, '0')}`, Buffer.from('zz'))
-  await db.close()
+  const { path } = await withStateRecords((seq) => [[seq, Buffer.from('zz')]])
   const b = new LevelStore({ path })
   t.teardown(() => b.close().catch(() => {}))
   await t.rejects(b.outgoing('c', Date.now()), { code: 'STORE_LEVEL_ERR_CORRUPT', message: /expected 3 bytes/ })

@@ -66,3 +66,28 @@ t.test('commits issued while a failing batch is written are rejected too', async
   const results = await Promise.allSettled([first, second])
   t.same(results.map((r) => r.status), ['rejected', 'rejected'])
 })
+
+t.test('reads see the batch being written and the one filling behind it, the later operation winning', async t => {
+  const db = await open()
+  t.teardown(() => db.close())
+  const w = new GroupWriter(db, false)
+  w.put('a', Buffer.from('1'))
+  w.put('b', Buffer.from('1'))
+  const first = w.commit()
+  await Promise.resolve()
+  await Promise.resolve() // the first batch is now being written
+  w.put('a', Buffer.from('2'))
+  const second = w.commit()
+  t.same(w.peek('a'), Buffer.from('2'), 'the filling batch wins over the one being written')
+  t.same(w.peek('b'), Buffer.from('1'), 'the batch being written is visible')
+  w.del('b')
+  t.equal(w.peek('b'), null, 'an operation after the first peek updates what reads see')
+  t.equal(w.peek('c'), undefined, 'an untouched key')
+  await first
+  t.same(w.peek('a'), Buffer.from('2'), 'still pending after the first batch is written')
+  t.equal(w.peek('b'), null)
+  await second
+  t.equal(w.peek('a'), undefined, 'nothing pending')
+  t.same(await db.get('a'), Buffer.from('2'))
+  t.equal(await db.get('b'), undefined)
+})
