@@ -106,9 +106,20 @@ export function coerce (spec: OptionSpec, raw: unknown, where: string): string |
       throw bad('true or false (also 1/0, yes/no, on/off)')
     }
     case 'store': {
-      if (typeof raw !== 'string') throw bad('memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...')
+      if (typeof raw !== 'string') throw bad('memory, level, redis://..., rediss://..., redis+cluster://host:port,..., rediss+cluster://..., mongodb://... or mongodb+srv://...')
       const s = raw.trim()
       if (s === 'memory' || s === 'level') return s
+      const cluster = /^rediss?\+cluster:\/\/(.*)$/i.exec(s)
+      if (cluster !== null) {
+        // startup nodes of a Redis Cluster: [user:password@]host:port[,host:port...]
+        const rest = cluster[1]!.replace(/\/$/, '')
+        const nodes = rest.slice(rest.lastIndexOf('@') + 1).split(',')
+        const node = /^(?:\[[^\]]+\]|[^:[\]/?#@]+)(?::(\d{1,5}))?$/
+        if (!nodes.every((n) => { const m = node.exec(n); return m !== null && (m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535)) })) {
+          throw bad('redis+cluster://[user:password@]host:port[,host:port...] (Redis Cluster startup nodes, ports 1 to 65535, no database)')
+        }
+        return s
+      }
       if (/^(rediss?|mongodb|mongodb\+srv):\/\//.test(s)) {
         try {
           // eslint-disable-next-line no-new
@@ -118,7 +129,7 @@ export function coerce (spec: OptionSpec, raw: unknown, where: string): string |
         }
         return s
       }
-      throw bad('memory, level, redis://..., rediss://..., mongodb://... or mongodb+srv://...')
+      throw bad('memory, level, redis://..., rediss://..., redis+cluster://host:port,..., rediss+cluster://..., mongodb://... or mongodb+srv://...')
     }
     default: {
       if (typeof raw !== 'string' || raw.trim() === '') throw bad('a non-empty string')
@@ -290,7 +301,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   }
 
   if (o.cluster === true && !(o.store ?? '').startsWith('redis')) {
-    throw conflict('cluster', `option --cluster: expected --store redis://... or rediss://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
+    throw conflict('cluster', `option --cluster: expected --store redis://..., rediss://... or redis+cluster://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
   }
   const storeRaw = o.store ?? 'level'
   let store: StoreChoice

@@ -52,6 +52,8 @@ t.test('flag forms', async t => {
     ['-v', ['-v'], { verbose: true }],
     ['store url', ['--store', 'redis://localhost:6379/0'], { store: 'redis://localhost:6379/0' }],
     ['store mongodb+srv', ['--store=mongodb+srv://h/db'], { store: 'mongodb+srv://h/db' }],
+    ['store redis cluster', ['--store', 'redis+cluster://h1:7000,h2:7001'], { store: 'redis+cluster://h1:7000,h2:7001' }],
+    ['store redis cluster, TLS, credentials, IPv6, default port', ['--store', 'rediss+cluster://u:p%40ss@[::1]:7000,h2/'], { store: 'rediss+cluster://u:p%40ss@[::1]:7000,h2/' }],
     ['limits', ['--max-packet-size', '1024', '--publish-rate', '5'], { maxPacketSize: 1024, publishRate: 5 }]
   ]
   for (const [name, argv, want] of rows) t.same(parseArgv(argv).options, want, name)
@@ -74,6 +76,11 @@ t.test('bad flags give a code naming the problem', async t => {
     ['bad bool', ['--verbose=maybe'], 'CULEX_ERR_INVALID_OPTION'],
     ['bad store', ['--store', 'postgres://x'], 'CULEX_ERR_INVALID_OPTION'],
     ['bad store url', ['--store', 'redis://[bad'], 'CULEX_ERR_INVALID_OPTION'],
+    ['redis cluster without nodes', ['--store', 'redis+cluster://'], 'CULEX_ERR_INVALID_OPTION'],
+    ['redis cluster empty node', ['--store', 'redis+cluster://h1:7000,'], 'CULEX_ERR_INVALID_OPTION'],
+    ['redis cluster port out of range', ['--store', 'redis+cluster://h1:7000,h2:65536'], 'CULEX_ERR_INVALID_OPTION'],
+    ['redis cluster with a database', ['--store', 'redis+cluster://h1:7000/1'], 'CULEX_ERR_INVALID_OPTION'],
+    ['redis cluster with a query', ['--store', 'redis+cluster://h1:7000?db=1'], 'CULEX_ERR_INVALID_OPTION'],
     ['empty string', ['--host', ' '], 'CULEX_ERR_INVALID_OPTION'],
     ['packet size below 64', ['--max-packet-size', '10'], 'CULEX_ERR_INVALID_OPTION'],
     ['inflight 0', ['--max-inflight', '0'], 'CULEX_ERR_INVALID_OPTION']
@@ -85,6 +92,13 @@ t.test('bad flags give a code naming the problem', async t => {
     t.ok(isAppError(err) && err.option === 'port' && /--port/.test(err.message) && /integer from 0 to 65535/.test(err.message) && /"abc"/.test(err.message),
       'message names the option, the expectation and the value')
     t.equal(isAppError(err) && err.exitCode, 2)
+  }
+  try {
+    parseArgv(['--store', 'redis+cluster://h1:0'])
+    t.fail('port 0 accepted')
+  } catch (err) {
+    t.ok(isAppError(err) && err.option === 'store' && /--store/.test(err.message) && /redis\+cluster:\/\/\[user:password@\]host:port\[,host:port\.\.\.\]/.test(err.message),
+      'a bad cluster URL: the message names the option and the expected form')
   }
 })
 
@@ -165,6 +179,7 @@ t.test('cross-option rules', async t => {
     ['cluster without redis', ['--cluster'], 'CULEX_ERR_CONFLICT'],
     ['cluster with mongo', ['--cluster', '--store', 'mongodb://h/db'], 'CULEX_ERR_CONFLICT'],
     ['cluster with redis', ['--cluster', '--store', 'redis://h'], 'no error' as AppErrorCode],
+    ['cluster with a redis cluster', ['--cluster', '--store', 'redis+cluster://h1:1,h2:2'], 'no error' as AppErrorCode],
     ['port 0 twice is fine', ['--port', '0', '--ws-port', '0'], 'no error' as AppErrorCode],
     ['full tls', ['--tls-port', '8883', '--wss-port', '8884', '--cert', 'c', '--key', 'k', '--ca', 'a', '--require-client-cert'], 'no error' as AppErrorCode]
   ]
@@ -179,6 +194,7 @@ t.test('store choice and limits mapping', async t => {
   t.equal(run(['--no-persist-inflight']).persistInflight, false, '--no-persist-inflight')
   t.same(run(['--fsync=false']).store, { kind: 'level', dataDir: '/work/.culex-data', fsync: false }, '--fsync=false')
   t.same(run(['--store', 'rediss://h:1']).store, { kind: 'redis', url: 'rediss://h:1' })
+  t.same(run(['--store', 'redis+cluster://h1:1,h2:2']).store, { kind: 'redis', url: 'redis+cluster://h1:1,h2:2' }, 'a Redis Cluster is a redis store (RedisStore parses the URL)')
   t.same(run(['--store', 'mongodb://h/db']).store, { kind: 'mongo', url: 'mongodb://h/db' })
   const c = run(['--max-connections', '0', '--max-retained', '0', '--max-keepalive', '60', '--max-topic-levels', '5',
     '--max-queued-messages', '0', '--connect-timeout', '100', '--topic-alias-maximum', '0', '--max-buffered-bytes', '2048',

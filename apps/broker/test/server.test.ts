@@ -143,6 +143,8 @@ t.test('store selection', async t => {
   }
   t.equal(redactUrl('redis://user:secret@h:1/0'), 'redis://user:***@h:1/0')
   t.equal(redactUrl('not a url'), 'not a url')
+  t.equal(redactUrl('redis+cluster://user:secret@h1:1,h2:2'), 'redis+cluster://user:***@h1:1,h2:2', 'cluster URL (a host list, no WHATWG URL)')
+  t.equal(redactUrl('rediss+cluster://h1:1,h2:2'), 'rediss+cluster://h1:1,h2:2')
 })
 
 t.test('close is idempotent and 5.0 clients get DISCONNECT 0x8B', async t => {

@@ -13,7 +13,13 @@ export const RedisStoreErrorCodes = {
    */
   STORE_REDIS_ERR_UNAVAILABLE: 'STORE_REDIS_ERR_UNAVAILABLE',
   /** A stored value does not decode. */
-  STORE_REDIS_ERR_CORRUPT: 'STORE_REDIS_ERR_CORRUPT'
+  STORE_REDIS_ERR_CORRUPT: 'STORE_REDIS_ERR_CORRUPT',
+  /**
+   * The options do not make a connection: a malformed `redis+cluster://` URL, `cluster`
+   * together with a cluster URL, or a `prefix` with `{` or `}` on a Cluster. Thrown by the
+   * constructor.
+   */
+  STORE_REDIS_ERR_OPTIONS: 'STORE_REDIS_ERR_OPTIONS'
 } as const
 
 /** One of {@link RedisStoreErrorCodes}. */

@@ -7,12 +7,14 @@
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
  *   `{prefix}nodes` (member node id, score ms); `aliveNodes()` returns the nodes seen within
  *   `deadAfterMs`. Node clocks are assumed roughly in sync (NTP); `deadAfterMs` absorbs skew.
+ * - On a Redis Cluster both connections are ioredis `Cluster` clients: the sorted set is one
+ *   key, and a PUBLISH on any node reaches the subscribers of every node (the Cluster
+ *   subscriber connection moves to another node when its node goes away).
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import { messageFromHead, messageHead, packRecord, type Bus, type BusMessage, type StoredMessage } from '@culex/broker'
 import { unpack } from './codec.ts'
-import { createRedis, type RedisConnectionOptions } from './connection.ts'
+import { createClient, type RedisClient, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError } from './errors.ts'
 
 /** Options of {@link RedisBus}. */
@@ -41,8 +43,8 @@ export interface RedisBusOptions extends RedisConnectionOptions {
  */
 export class RedisBus implements Bus {
   readonly nodeId: string
-  readonly #pub: Redis
-  readonly #sub: Redis
+  readonly #pub: RedisClient
+  readonly #sub: RedisClient
   readonly #channel: string
   readonly #nodes: string
   readonly #heartbeatMs: number
@@ -52,7 +54,12 @@ export class RedisBus implements Bus {
   #opening: Promise<void> | null = null
   #closed = false
 
-  /** @param opts - connection options, `nodeId`, `prefix`, `heartbeatMs`, `deadAfterMs` */
+  /**
+   * @param opts - connection options (a `cluster` or `redis+cluster://` URL: ioredis `Cluster`
+   *   clients; classic PUBLISH reaches the subscribers of every node), `nodeId`, `prefix`,
+   *   `heartbeatMs`, `deadAfterMs`
+   * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS (a malformed cluster URL or `cluster` option)
+   */
   constructor (opts: RedisBusOptions = {}) {
     this.nodeId = opts.nodeId ?? randomUUID()
     const prefix = opts.prefix ?? 'culex:'
@@ -60,8 +67,8 @@ export class RedisBus implements Bus {
     this.#nodes = `${prefix}nodes`
     this.#heartbeatMs = opts.heartbeatMs ?? 1000
     this.#deadAfterMs = opts.deadAfterMs ?? 3 * this.#heartbeatMs
-    this.#pub = createRedis(opts)
-    this.#sub = createRedis(opts)
+    this.#pub = createClient(opts)
+    this.#sub = createClient(opts)
     this.#pub.on('error', () => {})
     this.#sub.on('error', () => {})
     this.#sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => { this.#receive(data) })

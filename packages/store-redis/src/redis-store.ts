@@ -12,14 +12,19 @@
  * session expiry and of wills per node are single keys. Index entries are written before the
  * data they point to and removed after it, so an index may briefly name a missing record
  * (readers skip it), never the other way round.
+ *
+ * On a Redis Cluster (`cluster` option or `redis+cluster://` URL) the client is an ioredis
+ * `Cluster`: every script and multi-key command stays in one slot, queue batches are still
+ * sent once per tick (there is no single socket to cork), and the retained cache subscribes
+ * on the master of the `{retained}` slot (see #subOnOwner).
  */
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type {
   EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
   SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill } from './codec.ts'
-import { createRedis, type RedisConnectionOptions } from './connection.ts'
+import { createClient, createNodeRedis, createRedis, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError, isRedisStoreError } from './errors.ts'
 import { RetainedIndex } from '@culex/trie'
 import { literalPrefix, matchAll } from './topic.ts'
@@ -60,6 +65,17 @@ type Scripts = { [K in keyof typeof SCRIPTS]: Cmd } & { [K in keyof typeof SCRIP
 
 const EXPIRES = '\u0000e'
 
+/**
+ * The hash tag of a client id. Redis hashes the whole key when the tag is empty (`{}`), which
+ * would spread the client's keys over several Cluster slots: that happens for the empty id
+ * and for ids starting with `}`. Those (and, to keep the mapping one-to-one, ids starting
+ * with NUL, which MQTT forbids anyway [MQTT-1.5.4-2]) get a NUL in front.
+ */
+function tagOf (c: string): string {
+  const first = c.charCodeAt(0)
+  return c === '' || first === 0x7d || first === 0 ? `\u0000${c}` : c
+}
+
 interface SessionMeta { v: 3 | 4 | 5, x: number }
 
 /** One queued operation of a client batch: how many results it takes, and its promise. */
@@ -84,7 +100,10 @@ const MAX_BATCH = 256
  * ```
  */
 export class RedisStore implements Store {
-  readonly #r: Redis
+  readonly #r: RedisClient
+  /** The same client when it is a Cluster, else null. */
+  readonly #cluster: Cluster | null
+  readonly #opts: RedisConnectionOptions
   readonly #s: Scripts
   readonly #p: string
   readonly #max: number
@@ -98,7 +117,10 @@ export class RedisStore implements Store {
   #batches = new Map<string, ClientBatch>()
   /** The retained cache (null when cacheRetained is false) and its subscriber connection. */
   #cache: RetainedIndex<CachedRetained> | null
-  readonly #sub: Redis | null
+  #sub: Redis | null
+  /** On a Cluster: the slot of the retained keys, and the node (`host:port`) #sub is on. */
+  #retainedSlot = -1
+  #subNode = ''
   /** 'ready': the cache mirrors Redis; 'stale' (loading, or the subscriber is away): matchRetained reads Redis. */
   #cacheState: 'off' | 'stale' | 'ready' = 'off'
   /** Notes received while the cache loads, applied after the load, in order. */
@@ -106,16 +128,24 @@ export class RedisStore implements Store {
   #loadGen = 0
 
   /**
-   * @param opts - connection (`url`, `redis`, `password`, `tls`, `commandTimeout` default
-   *   5000 ms), `prefix` (default `culex:`), `maxQueuedMessages` (default 1000)
+   * @param opts - connection (`url`, `redis`, `password`, `tls`, `cluster`, `commandTimeout`
+   *   default 5000 ms), `prefix` (default `culex:`), `maxQueuedMessages` (default 1000)
+   * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS (a malformed cluster URL or `cluster`
+   *   option, or a prefix with `{` or `}` on a Cluster)
    */
   constructor (opts: RedisStoreOptions = {}) {
-    this.#r = createRedis(opts)
+    const cluster = describeCluster(opts)
+    this.#p = opts.prefix ?? 'culex:'
+    // a brace in the prefix would make it (or an empty `{}`) the hash tag of every key
+    if (cluster !== null && /[{}]/.test(this.#p)) throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisStore: option prefix: expected no { or } on a Redis Cluster (the client id is the hash tag), got ${JSON.stringify(this.#p)}`)
+    this.#opts = opts
+    this.#r = createClient(opts)
+    this.#cluster = cluster === null ? null : this.#r as Cluster
     for (const [name, [numberOfKeys, source]] of Object.entries(SCRIPTS)) this.#r.defineCommand(name, { numberOfKeys, lua: source })
     this.#s = this.#r as unknown as Scripts
-    this.#p = opts.prefix ?? 'culex:'
     this.#max = opts.maxQueuedMessages ?? 1000
-    this.#where = `${this.#r.options.host ?? '?'}:${this.#r.options.port ?? '?'}`
+    const r = this.#r as Redis
+    this.#where = cluster ?? `${r.options.host ?? '?'}:${r.options.port ?? '?'}`
     // errors surface on the commands; ioredis would otherwise print unhandled 'error' events
     this.#r.on('error', () => {})
     if (opts.cacheRetained === false) {
@@ -123,17 +153,53 @@ export class RedisStore implements Store {
       this.#sub = null
     } else {
       this.#cache = new RetainedIndex<CachedRetained>()
-      this.#sub = createRedis(opts, { maxRetriesPerRequest: null })
-      this.#sub.on('error', () => {})
-      this.#sub.on('messageBuffer', (_channel: Buffer, note: Buffer) => { this.#note(note) })
-      // while the subscriber is away changes are missed: stop trusting the cache, and load it
-      // again once the subscription is back
-      this.#sub.on('close', () => { if (this.#cacheState === 'ready') this.#cacheState = 'stale' })
-      this.#sub.on('ready', () => {
-        if (this.#cacheState === 'off' || this.#closed) return
-        this.#sub!.subscribe(this.#channel).then(async () => { await this.#loadCache() }, () => {})
-      })
+      // on a Cluster the subscriber is created at open, on the node of the retained slot
+      this.#sub = cluster === null ? this.#subscriber(createRedis(opts, { maxRetriesPerRequest: null })) : null
     }
+  }
+
+  /** Listen on a subscriber connection of the retained cache; events of a replaced one are ignored. */
+  #subscriber (sub: Redis): Redis {
+    sub.on('error', () => {})
+    sub.on('messageBuffer', (_channel: Buffer, note: Buffer) => { if (this.#sub === sub) this.#note(note) })
+    // while the subscriber is away changes are missed: stop trusting the cache, and load it
+    // again once the subscription is back
+    sub.on('close', () => { if (this.#sub === sub && this.#cacheState === 'ready') this.#cacheState = 'stale' })
+    sub.on('ready', () => {
+      if (this.#sub !== sub || this.#cacheState === 'off' || this.#closed) return
+      sub.subscribe(this.#channel).then(async () => { await this.#loadCache() }, () => {})
+    })
+    return sub
+  }
+
+  /** A subscriber on the Cluster node `host:port`. */
+  #nodeSubscriber (node: string): Redis {
+    this.#subNode = node
+    const at = node.lastIndexOf(':')
+    return this.#subscriber(createNodeRedis(this.#opts, { host: node.slice(0, at), port: Number(node.slice(at + 1)) }, { maxRetriesPerRequest: null }))
+  }
+
+  /**
+   * On a Cluster, whether the subscriber is on the master of the retained slot. The scripts
+   * that change a retained message PUBLISH on that node; other nodes get the note later over
+   * the cluster bus, so only there does the PING barrier of #matchCached hold. When the slot
+   * has moved (failover, resharding: ioredis learns it from MOVED), the subscriber moves too
+   * and the cache is reloaded; until then matchRetained reads Redis.
+   */
+  #subOnOwner (): boolean {
+    const owner = this.#cluster!.slots[this.#retainedSlot]?.[0]
+    if (owner === this.#subNode) return true
+    if (owner !== undefined) {
+      const old = this.#sub!
+      this.#cacheState = 'stale'
+      this.#notes = null
+      this.#loadGen++ // a load in flight on the old subscriber is dropped
+      this.#sub = this.#nodeSubscriber(owner)
+      old.disconnect()
+      // its 'ready' subscribes and loads the cache
+      this.#sub.connect().catch(() => {})
+    }
+    return false
   }
 
   get #channel (): string { return `${this.#p}retained` }
@@ -206,7 +272,14 @@ export class RedisStore implements Store {
   open (): Promise<void> {
     this.#opening ??= this.#r.connect().then(async () => {
       this.#open = true
-      if (this.#sub !== null) {
+      if (this.#cache !== null) {
+        if (this.#cluster !== null) {
+          this.#retainedSlot = await this.#cluster.cluster('KEYSLOT', this.#kRetained[0])
+          const owner = this.#cluster.slots[this.#retainedSlot]?.[0]
+          if (owner === undefined) throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisStore: connecting at ${this.#where} failed: no node serves slot ${this.#retainedSlot} (of ${this.#kRetained[0]})`)
+          this.#sub = this.#nodeSubscriber(owner)
+        }
+        this.#sub = this.#sub!
         await this.#sub.connect()
         await this.#sub.subscribe(this.#channel)
         await this.#loadCache()
@@ -231,7 +304,16 @@ export class RedisStore implements Store {
    */
   #cork (): void {
     if (this.#corked) return
-    const stream = this.#r.stream as { cork?: () => void, uncork?: () => void } | undefined
+    if (this.#cluster !== null) {
+      // one socket per node and no `stream` to cork; the batches still leave once per tick
+      this.#corked = true
+      process.nextTick(() => {
+        this.#flush()
+        this.#corked = false
+      })
+      return
+    }
+    const stream = (this.#r as Redis).stream as { cork?: () => void, uncork?: () => void } | undefined
     if (stream === undefined || typeof stream.cork !== 'function') return
     this.#corked = true
     stream.cork()
@@ -310,14 +392,14 @@ export class RedisStore implements Store {
   }
 
   #ck (c: string): string[] {
-    const t = `${this.#p}{${c}}:`
+    const t = `${this.#p}{${tagOf(c)}}:`
     return [`${t}s`, `${t}r`, `${t}st`, `${t}q`, `${t}qq`, `${t}ex`, `${t}mid`, `${t}in`, `${t}n`]
   }
 
   get #kSessions (): string { return `${this.#p}sessions` }
   get #kExpiry (): string { return `${this.#p}expiry` }
   get #kRetained (): [string, string] { return [`${this.#p}{retained}:m`, `${this.#p}{retained}:t`] }
-  #kWill (c: string): string { return `${this.#p}{${c}}:w` }
+  #kWill (c: string): string { return `${this.#p}{${tagOf(c)}}:w` }
   #kNodeWills (n: string): string { return `${this.#p}wills:${n}` }
 
   // ───────── sessions ─────────
@@ -461,6 +543,7 @@ export class RedisStore implements Store {
    * caller reads Redis instead.
    */
   async #matchCached (filter: string): Promise<StoredMessage[] | null> {
+    if (this.#cluster !== null && !this.#subOnOwner()) return null
     try {
       await this.#sub!.ping()
     } catch {

@@ -93,6 +93,16 @@ local function enqueue_run (i, k)
   end
 end
 
+-- Drop the packet id → seq entries of pids[m] that still point at owners[m] (the records
+-- whose ids changed or that are being deleted); an id already reused by another seq stays.
+local function forget_ids (pids, owners)
+  if #pids == 0 then return end
+  local cur = redis.call('HMGET', KEYS[7], unpack(pids))
+  local del = {}
+  for m = 1, #pids do if cur[m] == owners[m] then del[#del + 1] = pids[m] end end
+  if #del > 0 then redis.call('HDEL', KEYS[7], unpack(del)) end
+end
+
 local function update_one (seq, pid, st)
   if redis.call('HEXISTS', KEYS[2], seq) == 0 then
     out[#out + 1] = 0
@@ -149,12 +159,7 @@ local function update_run (i, k)
       out[#out + 1] = 0
     end
   end
-  if #oldp > 0 then
-    local cur = redis.call('HMGET', KEYS[7], unpack(oldp))
-    local del = {}
-    for m = 1, #oldp do if cur[m] == olds[m] then del[#del + 1] = oldp[m] end end
-    if #del > 0 then redis.call('HDEL', KEYS[7], unpack(del)) end
-  end
+  forget_ids(oldp, olds)
   if #seqs == 0 then return end
   local hst, hmid = {}, {}
   for m = 1, #seqs do
@@ -192,12 +197,7 @@ local function remove_run (i, k)
       redis.call('LREM', KEYS[5], 1, seqs[m]) -- still queued
     end
   end
-  if #pids > 0 then
-    local cur = redis.call('HMGET', KEYS[7], unpack(pids))
-    local del = {}
-    for m = 1, #pids do if cur[m] == owners[m] then del[#del + 1] = pids[m] end end
-    if #del > 0 then redis.call('HDEL', KEYS[7], unpack(del)) end
-  end
+  forget_ids(pids, owners)
   redis.call('HDEL', KEYS[2], unpack(seqs))
   redis.call('HDEL', KEYS[3], unpack(seqs))
   redis.call('ZREM', KEYS[6], unpack(seqs))

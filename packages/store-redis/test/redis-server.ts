@@ -2,8 +2,11 @@
  * A real redis-server for tests: a free port (bind port 0, close, use it), a temp dir with
  * an append-only file, stopped (SIGTERM, then SIGKILL) at teardown. Restartable on the same
  * port and data, to test reconnection.
+ *
+ * {@link startRedisCluster}: a real Redis Cluster of such servers (cluster mode on, no AOF),
+ * formed with `redis-cli --cluster create`.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -30,9 +33,29 @@ async function freePort (): Promise<number> {
   })
 }
 
-export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolean } = {}): Promise<RedisServer> {
+/** Whether 127.0.0.1:port can be bound right now. */
+async function bindable (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = createServer()
+    s.unref()
+    s.on('error', () => { resolve(false) })
+    s.listen(port, '127.0.0.1', () => { s.close(() => { resolve(true) }) })
+  })
+}
+
+/** A free port below 55000 whose cluster bus port (port + 10000) is free too. */
+async function freeClusterPort (taken: Set<number>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 35000)
+    if (taken.has(port) || taken.has(port + 10000) || taken.has(port - 10000)) continue
+    if (await bindable(port) && await bindable(port + 10000)) return port
+  }
+  throw new Error('no free port p < 55000 with p + 10000 free after 200 tries')
+}
+
+export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolean, port?: number } = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'culex-redis-'))
-  const port = await freePort()
+  const port = opts.port ?? await freePort()
   let proc: ChildProcess | null = null
 
   const start = async (): Promise<void> => {
@@ -84,5 +107,59 @@ export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolea
       await stop()
       await rm(dir, { recursive: true, force: true })
     }
+  }
+}
+
+export interface RedisCluster {
+  /** The nodes' ports (each node is a master of a third of the slots). */
+  ports: number[]
+  /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
+  url: string
+  servers: RedisServer[]
+  /** Stop every node and remove their data dirs. */
+  destroy: () => Promise<void>
+}
+
+async function redisCli (args: string[]): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    execFile('redis-cli', args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message} ${stdout} ${stderr}`, { cause: err }))
+      else resolve(stdout)
+    })
+  })
+}
+
+/**
+ * A Redis Cluster of `n` masters (no replicas) on 127.0.0.1: each a redis-server of
+ * {@link startRedis} with `--cluster-enabled yes` in its own temp dir, joined with
+ * `redis-cli --cluster create`, ready once every node reports `cluster_state:ok`. On any
+ * failure every node started so far is stopped before the error is thrown.
+ */
+export async function startRedisCluster (n = 3): Promise<RedisCluster> {
+  const servers: RedisServer[] = []
+  const destroy = async (): Promise<void> => { await Promise.all(servers.map(async (s) => { await s.destroy() })) }
+  try {
+    const taken = new Set<number>()
+    for (let i = 0; i < n; i++) {
+      const port = await freeClusterPort(taken)
+      taken.add(port)
+      // relative to --dir: each node keeps its own nodes.conf
+      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--appendonly', 'no'], { port }))
+    }
+    const addrs = servers.map((s) => `127.0.0.1:${s.port}`)
+    await redisCli(['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'])
+    const deadline = Date.now() + 20_000
+    for (const s of servers) {
+      let info = ''
+      while (!info.includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error(`node 127.0.0.1:${s.port} not cluster_state:ok after 20 s: ${info}`)
+        info = await redisCli(['-h', '127.0.0.1', '-p', String(s.port), 'cluster', 'info'])
+        if (!info.includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+    return { ports: servers.map((s) => s.port), url: `redis+cluster://${addrs.join(',')}`, servers, destroy }
+  } catch (err) {
+    await destroy()
+    throw err
   }
 }
