@@ -151,7 +151,7 @@ export function describeCluster (opts: RedisConnectionOptions): string | null {
  *
  * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS
  */
-export function createClient (opts: RedisConnectionOptions, extra: RedisOptions = {}): RedisClient {
+export function createClient (opts: RedisConnectionOptions, extra: RedisOptions = {}, clusterExtra: ClusterOptions = {}): RedisClient {
   const spec = clusterSpec(opts)
   if (spec === null) return createRedis(opts, extra)
   const o: ClusterOptions = {
@@ -159,6 +159,7 @@ export function createClient (opts: RedisConnectionOptions, extra: RedisOptions 
     enableAutoPipelining: false,
     clusterRetryStrategy: (times) => Math.min(50 * times, 1000),
     ...opts.cluster?.options,
+    ...clusterExtra,
     redisOptions: { ...spec.node, ...extra }
   }
   const c = new Cluster(spec.nodes, o)

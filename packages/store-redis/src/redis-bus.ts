@@ -7,14 +7,17 @@
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
  *   `{prefix}nodes` (member node id, score ms); `aliveNodes()` returns the nodes seen within
  *   `deadAfterMs`. Node clocks are assumed roughly in sync (NTP); `deadAfterMs` absorbs skew.
- * - On a Redis Cluster both connections are ioredis `Cluster` clients: the sorted set is one
- *   key, and a PUBLISH on any node reaches the subscribers of every node (the Cluster
- *   subscriber connection moves to another node when its node goes away).
+ * - On a Redis Cluster both connections are ioredis `Cluster` clients and the channel is a
+ *   sharded one (SPUBLISH / SSUBSCRIBE, Redis 7): every message goes to the one master that
+ *   owns the channel's slot, over one connection from each publisher, so each node's messages
+ *   arrive in the order it sent them. Classic PUBLISH would not keep that order: the Cluster
+ *   client sends a keyless command to any node, and nodes forward to each other over separate
+ *   links (seen in the two-node test: QoS 1 messages from one node arrived out of order).
  */
 import { randomUUID } from 'node:crypto'
 import { messageFromHead, messageHead, packRecord, type Bus, type BusMessage, type StoredMessage } from '@culex/broker'
 import { unpack } from './codec.ts'
-import { createClient, type RedisClient, type RedisConnectionOptions } from './connection.ts'
+import { createClient, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError } from './errors.ts'
 
 /** Options of {@link RedisBus}. */
@@ -53,6 +56,8 @@ export class RedisBus implements Bus {
   #timer: NodeJS.Timeout | null = null
   #opening: Promise<void> | null = null
   #closed = false
+  /** On a Redis Cluster: sharded pub/sub. */
+  readonly #sharded: boolean
 
   /**
    * @param opts - connection options (a `cluster` or `redis+cluster://` URL: ioredis `Cluster`
@@ -67,11 +72,12 @@ export class RedisBus implements Bus {
     this.#nodes = `${prefix}nodes`
     this.#heartbeatMs = opts.heartbeatMs ?? 1000
     this.#deadAfterMs = opts.deadAfterMs ?? 3 * this.#heartbeatMs
+    this.#sharded = describeCluster(opts) !== null
     this.#pub = createClient(opts)
-    this.#sub = createClient(opts)
+    this.#sub = createClient(opts, {}, this.#sharded ? { shardedSubscribers: true } : {})
     this.#pub.on('error', () => {})
     this.#sub.on('error', () => {})
-    this.#sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => { this.#receive(data) })
+    this.#sub.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', (_channel: Buffer, data: Buffer) => { this.#receive(data) })
   }
 
   /**
@@ -83,7 +89,8 @@ export class RedisBus implements Bus {
     this.#opening ??= (async () => {
       try {
         await Promise.all([this.#pub.connect(), this.#sub.connect()])
-        await this.#sub.subscribe(this.#channel)
+        if (this.#sharded) await this.#sub.ssubscribe(this.#channel)
+        else await this.#sub.subscribe(this.#channel)
         await this.#beat()
       } catch (err) {
         throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: expected to connect and subscribe to ${this.#channel}, got ${(err as Error).message}`, { cause: err })
@@ -120,7 +127,8 @@ export class RedisBus implements Bus {
       ? packRecord({ type: 'publish', nodeId: message.nodeId, m: messageHead(message.message as StoredMessage) }, message.message.payload)
       : packRecord(message, Buffer.alloc(0))
     try {
-      await this.#pub.publish(this.#channel, data)
+      if (this.#sharded) await this.#pub.spublish(this.#channel, data)
+      else await this.#pub.publish(this.#channel, data)
     } catch (err) {
       throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: publishing a ${message.type} message failed: ${(err as Error).message}`, { cause: err })
     }

@@ -6,57 +6,12 @@
  * must receive every acknowledged message, in order per publisher, QoS 2 exactly once; the
  * retained message and the session survive.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import mqtt from 'mqtt'
-
-/** The culex CLI of this repository (built by `npm run build -w culex`). */
-export const CULEX_CLI = fileURLToPath(new URL('../../../apps/broker/dist/cli.js', import.meta.url))
-
-// far above what a run publishes: the bound's drop-oldest policy must not be what we measure
-const MAX_QUEUED = 1_000_000
-
-interface Running { proc: ChildProcess, port: number, exited: Promise<void> }
-
-async function startCulex (t: Test, args: string[], cwd: string): Promise<Running> {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CULEX_') && !k.startsWith('NODE_V8_COVERAGE') && k !== 'NODE_OPTIONS') env[k] = v
-  const proc = spawn(process.execPath, [CULEX_CLI, '--port', '0', '--sys-interval', '0', '--max-queued-messages', String(MAX_QUEUED), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
-    await exited
-  })
-  let err = ''
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d })
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = ''
-    const timer = setTimeout(() => { reject(new Error(`culex not ready in 15 s; stderr: ${err}`)) }, 15_000)
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        let rec: { ready?: boolean, addresses?: Array<{ protocol: string, host: string, port: number }> }
-        try { rec = JSON.parse(line) } catch { continue }
-        const a = rec.ready === true ? rec.addresses?.find((x) => x.protocol === 'mqtt' && x.host === '127.0.0.1') : undefined
-        if (a !== undefined) {
-          clearTimeout(timer)
-          resolve(a.port)
-        }
-      }
-    })
-    exited.then(() => {
-      clearTimeout(timer)
-      reject(new Error(`culex exited before ready; stderr: ${err}`))
-    }, () => {})
-  })
-  return { proc, port, exited }
-}
+import { culexSkip, startCulex } from './culex.ts'
 
 /** Options of {@link durabilitySuite}. */
 export interface DurabilityOptions {
@@ -74,12 +29,8 @@ export interface DurabilityOptions {
  * app before these tests and a missing build is a failure, not a silent gap.
  */
 export function durabilitySuite (t: Test, opts: DurabilityOptions): void {
-  const built = existsSync(CULEX_CLI)
-  if (!built && process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
-    t.fail(`the culex app is not built (${CULEX_CLI} missing): the durability tests cannot run`)
-    return
-  }
-  const skip = built ? false : `the culex app is not built (${CULEX_CLI} missing; npm run build -w culex)`
+  const skip = culexSkip(t, 'the durability tests')
+  if (skip === null) return
   for (const qos of [1, 2] as const) {
     t.test(`${opts.name}: QoS ${qos} acknowledged messages survive a SIGKILL of culex at a random moment`, { skip, timeout: 60_000 }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'culex-durability-'))
