@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Test } from 'tap'
 
 export interface RedisServer {
   port: number
@@ -162,4 +163,18 @@ export async function startRedisCluster (n = 3): Promise<RedisCluster> {
     await destroy()
     throw err
   }
+}
+
+/** culex arguments for a store on a fresh standalone redis-server, stopped at `t`'s teardown. */
+export async function standaloneStoreArgs (_dir: string, t: Test): Promise<string[]> {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  return ['--store', server.url]
+}
+
+/** culex arguments for a store on a fresh 3-master Redis Cluster, stopped at `t`'s teardown. */
+export async function clusterStoreArgs (_dir: string, t: Test): Promise<string[]> {
+  const cluster = await startRedisCluster()
+  t.teardown(() => cluster.destroy())
+  return ['--store', cluster.url]
 }
