@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/bench.ts'],
+  entry: ['src/index.ts', 'src/bench.ts', 'src/e2e.ts'],
   format: ['esm'],
   target: 'node20',
   dts: { compilerOptions: { composite: false } },

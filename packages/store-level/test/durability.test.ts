@@ -1,6 +1,6 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { durabilitySuite } from '@culex/store-suite'
+import { durabilitySuite } from '@culex/store-suite/e2e'
 
 durabilitySuite(t, {
   name: 'LevelStore',

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clusterSuite } from '@culex/store-suite'
+import { clusterSuite } from '@culex/store-suite/e2e'
 import { clusterStoreArgs, standaloneStoreArgs } from './redis-server.ts'
 
 // two culex processes with --cluster: RedisStore shared, RedisBus between them

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { durabilitySuite } from '@culex/store-suite'
+import { durabilitySuite } from '@culex/store-suite/e2e'
 import { clusterStoreArgs, standaloneStoreArgs } from './redis-server.ts'
 
 durabilitySuite(t, { name: 'RedisStore', storeArgs: standaloneStoreArgs })

@@ -1,6 +1,3 @@
 export { storeSuite, type StoreSuiteOptions, type StoreHarness, type StorePairHarness } from './suite.ts'
 export { matches } from './topic.ts'
 export { allBytes, msg, richMessage, richWill, session, plain } from './fixtures.ts'
-export { durabilitySuite, type DurabilityOptions } from './durability.ts'
-export { clusterSuite, type ClusterOptions } from './cluster.ts'
-export { CULEX_CLI } from './culex.ts'
