@@ -120,7 +120,14 @@ export function coerce (spec: OptionSpec, raw: unknown, where: string): string |
         }
         return s
       }
-      if (/^(rediss?|mongodb|mongodb\+srv):\/\//.test(s)) {
+      if (/^mongodb:\/\//.test(s)) {
+        // a host list (replica set) is no WHATWG URL: checked here, parsed by the driver
+        if (!/^mongodb:\/\/(?:[^@/?#]*@)?(?:\[[^\]]+\]|[^:,[\]/?#@]+)(?::\d{1,5})?(?:,(?:\[[^\]]+\]|[^:,[\]/?#@]+)(?::\d{1,5})?)*(?:\/[^?#]*)?(?:\?[^#]*)?$/.test(s)) {
+          throw bad('mongodb://[user:password@]host[:port][,host[:port]...][/database][?options]')
+        }
+        return s
+      }
+      if (/^(rediss?|mongodb\+srv):\/\//.test(s)) {
         try {
           // eslint-disable-next-line no-new
           new URL(s)

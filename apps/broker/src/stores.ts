@@ -32,16 +32,17 @@ type Loader = (specifier: string) => Promise<Record<string, unknown>>
 
 const defaultLoader: Loader = async (specifier) => await import(specifier) as Record<string, unknown>
 
-/** `redis://user:secret@h` → `redis://user:***@h` (also `redis+cluster://user:secret@h1:1,h2:2`). */
+/**
+ * `redis://user:secret@h` → `redis://user:***@h`; also for host lists, which are no WHATWG
+ * URL (`redis+cluster://user:secret@h1:1,h2:2`, a MongoDB replica set `mongodb://u:p@h1,h2/db`).
+ */
 export function redactUrl (url: string): string {
-  // a list of hosts is no WHATWG URL
-  if (/^rediss?\+cluster:\/\//i.test(url)) return url.replace(/^([^:]+:\/\/[^:@/]*:)[^@]*@/, '$1***@')
   try {
     const u = new URL(url)
     if (u.password !== '') u.password = '***'
     return u.toString()
   } catch {
-    return url
+    return url.replace(/^([^:/]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@')
   }
 }
 

@@ -53,6 +53,7 @@ t.test('flag forms', async t => {
     ['store url', ['--store', 'redis://localhost:6379/0'], { store: 'redis://localhost:6379/0' }],
     ['store mongodb+srv', ['--store=mongodb+srv://h/db'], { store: 'mongodb+srv://h/db' }],
     ['store redis cluster', ['--store', 'redis+cluster://h1:7000,h2:7001'], { store: 'redis+cluster://h1:7000,h2:7001' }],
+    ['store mongodb replica set', ['--store', 'mongodb://u:p@h1:27017,h2,[::1]:27018/culex?replicaSet=rs0'], { store: 'mongodb://u:p@h1:27017,h2,[::1]:27018/culex?replicaSet=rs0' }],
     ['store redis cluster, TLS, credentials, IPv6, default port', ['--store', 'rediss+cluster://u:p%40ss@[::1]:7000,h2/'], { store: 'rediss+cluster://u:p%40ss@[::1]:7000,h2/' }],
     ['limits', ['--max-packet-size', '1024', '--publish-rate', '5'], { maxPacketSize: 1024, publishRate: 5 }]
   ]
@@ -77,6 +78,7 @@ t.test('bad flags give a code naming the problem', async t => {
     ['bad store', ['--store', 'postgres://x'], 'CULEX_ERR_INVALID_OPTION'],
     ['bad store url', ['--store', 'redis://[bad'], 'CULEX_ERR_INVALID_OPTION'],
     ['redis cluster without nodes', ['--store', 'redis+cluster://'], 'CULEX_ERR_INVALID_OPTION'],
+    ['mongodb host list with an empty host', ['--store', 'mongodb://h1,,h2/db'], 'CULEX_ERR_INVALID_OPTION'],
     ['redis cluster empty node', ['--store', 'redis+cluster://h1:7000,'], 'CULEX_ERR_INVALID_OPTION'],
     ['redis cluster port out of range', ['--store', 'redis+cluster://h1:7000,h2:65536'], 'CULEX_ERR_INVALID_OPTION'],
     ['redis cluster with a database', ['--store', 'redis+cluster://h1:7000/1'], 'CULEX_ERR_INVALID_OPTION'],

@@ -144,6 +144,7 @@ t.test('store selection', async t => {
   t.equal(redactUrl('redis://user:secret@h:1/0'), 'redis://user:***@h:1/0')
   t.equal(redactUrl('not a url'), 'not a url')
   t.equal(redactUrl('redis+cluster://user:secret@h1:1,h2:2'), 'redis+cluster://user:***@h1:1,h2:2', 'cluster URL (a host list, no WHATWG URL)')
+  t.equal(redactUrl('mongodb://u:s3cret@h1:27017,h2/culex?replicaSet=rs0'), 'mongodb://u:***@h1:27017,h2/culex?replicaSet=rs0', 'MongoDB replica set (a host list)')
   t.equal(redactUrl('rediss+cluster://h1:1,h2:2'), 'rediss+cluster://h1:1,h2:2')
 })
 
