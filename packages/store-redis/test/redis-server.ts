@@ -34,29 +34,9 @@ async function freePort (): Promise<number> {
   })
 }
 
-/** Whether 127.0.0.1:port can be bound right now. */
-async function bindable (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const s = createServer()
-    s.unref()
-    s.on('error', () => { resolve(false) })
-    s.listen(port, '127.0.0.1', () => { s.close(() => { resolve(true) }) })
-  })
-}
-
-/** A free port below 55000 whose cluster bus port (port + 10000) is free too. */
-async function freeClusterPort (taken: Set<number>): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = 20000 + Math.floor(Math.random() * 35000)
-    if (taken.has(port) || taken.has(port + 10000) || taken.has(port - 10000)) continue
-    if (await bindable(port) && await bindable(port + 10000)) return port
-  }
-  throw new Error('no free port p < 55000 with p + 10000 free after 200 tries')
-}
-
-export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolean, port?: number } = {}): Promise<RedisServer> {
+export async function startRedis (extraArgs: string[] = [], opts: { tls?: boolean } = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'culex-redis-'))
-  const port = opts.port ?? await freePort()
+  const port = await freePort()
   let proc: ChildProcess | null = null
 
   const start = async (): Promise<void> => {
@@ -140,12 +120,11 @@ export async function startRedisCluster (n = 3): Promise<RedisCluster> {
   const servers: RedisServer[] = []
   const destroy = async (): Promise<void> => { await Promise.all(servers.map(async (s) => { await s.destroy() })) }
   try {
-    const taken = new Set<number>()
     for (let i = 0; i < n; i++) {
-      const port = await freeClusterPort(taken)
-      taken.add(port)
-      // relative to --dir: each node keeps its own nodes.conf
-      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--appendonly', 'no'], { port }))
+      // the cluster bus gets a free port of its own too (default: port + 10000, maybe taken)
+      const bus = await freePort()
+      // nodes.conf is relative to --dir: each node keeps its own
+      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--appendonly', 'no']))
     }
     const addrs = servers.map((s) => `127.0.0.1:${s.port}`)
     await redisCli(['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'])
