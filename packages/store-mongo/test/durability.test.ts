@@ -1,4 +1,5 @@
 import t from 'tap'
+import { MongoClient } from 'mongodb'
 import { durabilitySuite } from '@culex/store-suite/e2e'
 import { startMongo } from './mongo-server.ts'
 
@@ -21,7 +22,6 @@ if ('skip' in server) {
       const path = base.indexOf('/', base.indexOf('://') + 3)
       const url = `${path < 0 ? base : base.slice(0, path)}/${database}${query === undefined ? '' : `?${query}`}`
       t.teardown(async () => {
-        const { MongoClient } = await import('mongodb')
         const c = new MongoClient(server.url)
         await c.db(database).dropDatabase().finally(async () => { await c.close() })
       })
