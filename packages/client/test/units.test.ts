@@ -81,11 +81,12 @@ t.test('MessageStream buffers, matches, drops oldest past bufferSize, ends on cl
 t.test('MessageStream works with for await and return()', async (t) => {
   const s = new MessageStream(['#'], () => {})
   for (let i = 0; i < 3000; i++) s.offer(msg('t/' + i))
-  let n = 0
+  const seen: string[] = []
   for await (const m of s) {
-    t.equal(m.topic, 't/' + (2000 + n), 'the newest 1000 are kept')
-    if (++n === 1000) break
+    seen.push(m.topic)
+    if (seen.length === 1000) break
   }
+  t.same(seen, Array.from({ length: 1000 }, (_, i) => 't/' + (2000 + i)), 'the newest 1000 are kept, in order')
   t.ok(s.closed, 'break closes the stream')
   t.equal(s.dropped, 2000, 'default buffer keeps 1000')
 })
