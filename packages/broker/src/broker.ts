@@ -136,6 +136,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #trie = new TopicTrie<TrieEntry>()
   readonly #groups = new Map<string, SharedGroup>()
   #subCount = 0
+  /** Writes of deliveries to a connection whose resume is reading the store (see resumeSession). */
+  readonly #resumeWrites = new Map<Connection, Array<Promise<number>>>()
   readonly #ownStore: boolean
   readonly #ownBus: boolean
   readonly #ready: Promise<void>
@@ -445,12 +447,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     e.storing = true
     const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then((r) => {
       c.stored(e, r.seq)
+      return r.seq
     }, (err: unknown) => {
       e.storing = false
       throw err
     })
     // a reconnect of this session reads the store after the write (and the state update it issues)
     s.track(p)
+    if (c.resuming) this.#resumeWrites.get(c)?.push(p)
     return p
   }
 
@@ -742,13 +746,27 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal Replay what the store kept for a resumed session, then open the queue. */
   async resumeSession (c: Connection, s: Session): Promise<void> {
     c.resuming = true
+    const live: Array<Promise<number>> = []
+    this.#resumeWrites.set(c, live)
     try {
       const writes = s.settled()
       if (writes !== null) await writes
       const records = await this.store.outgoing(s.clientId, Date.now())
+      // Messages routed to the session meanwhile wait on the connection and are written to
+      // the store too; a write that landed before the read is in `records` as well. Those
+      // records are the connection's own entries: skip them, or the message goes out twice
+      // (a QoS 2 duplicate under a new packet id). Only writes issued before the read
+      // returned can be in it, so waiting for those is enough.
+      this.#resumeWrites.delete(c)
+      let own: Set<number> | null = null
+      if (live.length > 0) {
+        own = new Set()
+        for (const r of await Promise.allSettled(live)) if (r.status === 'fulfilled') own.add(r.value)
+      }
       if (c.state === State.CLOSED) return
       const queued: OutEntry[] = []
       for (const r of records) {
+        if (own !== null && own.has(r.seq)) continue
         const e = new OutEntry(Routed.from(r.message), r.message.qos, r.message.retain, r.subscriptionIds ?? null, null)
         // the record stays in the store until the client acknowledges the delivery
         e.seq = r.seq
@@ -769,6 +787,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         else c.queue.prepend(queued)
       }
     } finally {
+      this.#resumeWrites.delete(c)
       c.resuming = false
       c.pump()
     }

@@ -324,3 +324,68 @@ t.test('persistInflight: the publisher\'s PUBACK waits for the store also for a 
     }
   }
 })
+
+t.test('[MQTT-4.3.3] a message routed to a session while it resumes is delivered once, not also from the store read', async (t) => {
+  // the resume reads the session's records from the store; a message that arrives meanwhile
+  // is queued on the connection and written to the store, and that write can land before the
+  // read: the replay must not send it a second time (with another packet id)
+  for (const qos of [1, 2] as const) {
+    const store = new MemoryStore()
+    const broker = setup(t, { store })
+    const id = `resume-race-${qos}`
+    const a = await connect(t, broker, { clientId: id, clean: false })
+    await a.subscribe('r/#', qos)
+    a.disconnect()
+    await a.closed()
+    const pub = await connect(t, broker, {})
+    pub.publish('r/x', 'offline', qos)
+    await pub.next(qos === 1 ? 'puback' : 'pubrec')
+
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    let reads = 0
+    const outgoing = store.outgoing.bind(store)
+    store.outgoing = async (...args) => { reads++; await gate; return outgoing(...args) }
+    const b = await connect(t, broker, { clientId: id, clean: false })
+    t.equal(b.connack.sessionPresent, true)
+    t.equal(reads, 1, 'the resume is reading the store')
+    pub.publish('r/x', 'while resuming', qos)
+    await pub.next(qos === 1 ? 'puback' : 'pubrec') // stored before the read goes on
+    release()
+
+    const got: string[] = []
+    for (;;) {
+      const m = await b.next('publish', 300).catch(() => null)
+      if (m === null) break
+      got.push(m.payload.toString())
+      b.send(qos === 1 ? { cmd: 'puback', messageId: m.messageId } : { cmd: 'pubrec', messageId: m.messageId })
+    }
+    t.same(got, ['offline', 'while resuming'], `QoS ${qos}: each message once, in order`)
+  }
+})
+
+t.test('a message published from the \'client\' event of a resumed session comes after its queued messages, once', async (t) => {
+  const store = new MemoryStore()
+  const broker = setup(t, { store })
+  const a = await connect(t, broker, { clientId: 'hello', clean: false })
+  await a.subscribe('h/#', 2)
+  a.disconnect()
+  await a.closed()
+  const pub = await connect(t, broker, {})
+  pub.publish('h/x', 'queued', 2)
+  await pub.next('pubrec')
+  let published: Promise<void> | undefined
+  broker.on('client', (c) => {
+    if (c.id === 'hello') published = broker.publish({ topic: 'h/x', payload: Buffer.from('welcome'), qos: 2 })
+  })
+  const b = await connect(t, broker, { clientId: 'hello', clean: false })
+  await published
+  const got: string[] = []
+  for (;;) {
+    const m = await b.next('publish', 300).catch(() => null)
+    if (m === null) break
+    got.push(m.payload.toString())
+    b.send({ cmd: 'pubrec', messageId: m.messageId })
+  }
+  t.same(got, ['queued', 'welcome'])
+})

@@ -222,9 +222,12 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   c.pendingConnect = null
   s.conn = c
   c.session = s
+  // started before the 'client' event: it marks the connection resuming at once, so a
+  // message a listener publishes waits behind the replay instead of overtaking it
+  const resumed = present ? broker.resumeSession(c, s) : null
   const st = broker.stats
   st.clientsConnected++
   if (st.clientsConnected > st.clientsMaximum) st.clientsMaximum = st.clientsConnected
   if (broker.listenerCount('client') > 0) broker.emit('client', c)
-  if (present) await broker.resumeSession(c, s)
+  if (resumed !== null) await resumed
 }
