@@ -1,5 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
+import { MemoryStore } from '../src/index.ts'
 import { connect, delay, setup, type TestClient } from './helper.ts'
 
 type Action = 'pub1' | 'pub2' | 'drop' | 'reconnect' | 'process' | 'processNoAck'
@@ -39,14 +40,45 @@ class Receiver {
   }
 }
 
+const READS = new Set(['getSession', 'matchRetained', 'countRetained', 'outgoing', 'hasIncoming', 'getWill', 'willsOfNode'])
+
+/**
+ * A real MemoryStore answering on a network's schedule: a write is applied at once and
+ * acknowledged after a delay, a read waits a delay and then reads (so it also sees writes
+ * issued after it), the delays taken in turn from `lags` (ms). Store round trips then
+ * interleave with the broker's other work as they do with LevelDB or Redis.
+ */
+function laggyStore (lags: number[]): MemoryStore {
+  const store = new MemoryStore()
+  let i = 0
+  const proto = MemoryStore.prototype as unknown as Record<string, unknown>
+  for (const name of Object.getOwnPropertyNames(MemoryStore.prototype)) {
+    const fn = proto[name]
+    if (name === 'constructor' || name === 'close' || name === 'sessions' || typeof fn !== 'function') continue
+    const call = (fn as (...a: unknown[]) => unknown).bind(store)
+    ;(store as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      const ms = lags[i++ % lags.length]!
+      if (READS.has(name)) {
+        await delay(ms)
+        return await call(...args)
+      }
+      const result = call(...args)
+      await delay(ms)
+      return await result
+    }
+  }
+  return store
+}
+
 t.test('random publish / disconnect / reconnect: QoS 1 never lost, QoS 2 never delivered twice (persistent session)', async (t) => {
   let runs = 0
   await fc.assert(fc.asyncProperty(
     fc.constantFrom(4 as const, 5 as const),
     fc.array(fc.constantFrom<Action>('pub1', 'pub2', 'drop', 'reconnect', 'process', 'processNoAck'), { minLength: 5, maxLength: 25 }),
-    async (version, actions) => {
+    fc.option(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }), { nil: undefined }),
+    async (version, actions, lags) => {
       runs++
-      const broker = setup(t)
+      const broker = setup(t, lags === undefined ? {} : { store: laggyStore(lags) })
       const opts = { protocolVersion: version, clientId: 'S', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
       const r = new Receiver()
       r.client = await connect(t, broker, opts)
@@ -91,6 +123,6 @@ t.test('random publish / disconnect / reconnect: QoS 1 never lost, QoS 2 never d
       for (const b of sent2) if (r.q2.get(b) !== 1) return false
       return true
     }
-  ), { numRuns: 40, seed: 4242 })
-  t.equal(runs, 40)
+  ), { numRuns: 60, seed: 4242 })
+  t.equal(runs, 60)
 })
