@@ -126,3 +126,86 @@ t.test('random publish / disconnect / reconnect: QoS 1 never lost, QoS 2 never d
   ), { numRuns: 60, seed: 4242 })
   t.equal(runs, 60)
 })
+
+type PubAction = 'send' | 'process' | 'drop' | 'wait'
+
+t.test('random QoS 2 publisher cuts and resends: each message is routed exactly once (inbound [MQTT-4.3.3-10])', async (t) => {
+  let runs = 0
+  await fc.assert(fc.asyncProperty(
+    fc.constantFrom(4 as const, 5 as const),
+    fc.array(fc.constantFrom<PubAction>('send', 'send', 'process', 'drop', 'wait'), { minLength: 4, maxLength: 30 }),
+    fc.option(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }), { nil: undefined }),
+    async (version, actions, lags) => {
+      runs++
+      const broker = setup(t, lags === undefined ? {} : { store: laggyStore(lags) })
+      const sub = await connect(t, broker, { protocolVersion: 5 })
+      await sub.subscribe('in/#', 2)
+      const opts = { protocolVersion: version, clientId: 'P', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
+      let pub: TestClient | null = await connect(t, broker, opts)
+      // the publisher's side of each flow, as a correct sender keeps it [MQTT-4.3.3]
+      const unacked = new Map<number, string>() // PUBLISH sent, no PUBREC yet
+      const released = new Set<number>() // PUBREL sent, no PUBCOMP yet
+      const sent: string[] = []
+      let nextId = 0
+      const process = (): void => {
+        if (pub === null) return
+        for (const p of pub.received.splice(0)) {
+          if (p.cmd === 'pubrec' && unacked.delete(p.messageId)) {
+            released.add(p.messageId)
+            pub.send({ cmd: 'pubrel', messageId: p.messageId })
+          } else if (p.cmd === 'pubcomp') {
+            released.delete(p.messageId)
+          }
+        }
+      }
+      for (const a of actions) {
+        if (pub === null) {
+          // reconnect: resend what is unacknowledged, in order, PUBLISH with DUP [MQTT-4.4.0-1]
+          pub = await connect(t, broker, opts)
+          for (const [id, body] of unacked) pub.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: true, retain: false, messageId: id })
+          for (const id of released) pub.send({ cmd: 'pubrel', messageId: id })
+        }
+        if (a === 'send' && unacked.size + released.size < 20) {
+          const id = nextId = nextId % 60000 + 1
+          const body = `m${id}`
+          sent.push(body)
+          unacked.set(id, body)
+          pub.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: false, retain: false, messageId: id })
+        } else if (a === 'process') {
+          await delay(1)
+          process()
+        } else if (a === 'drop') {
+          pub.drop()
+          await pub.closed()
+          pub = null
+        } else {
+          await delay(2)
+        }
+      }
+      // finish every flow
+      for (let i = 0; i < 200 && (pub === null || unacked.size + released.size > 0); i++) {
+        if (pub === null) {
+          pub = await connect(t, broker, opts)
+          for (const [id, body] of unacked) pub.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: true, retain: false, messageId: id })
+          for (const id of released) pub.send({ cmd: 'pubrel', messageId: id })
+        }
+        await delay(2)
+        process()
+      }
+      if (unacked.size + released.size > 0) return false
+      await delay(10)
+      const got = new Map<string, number>()
+      for (const p of sub.received.splice(0)) {
+        if (p.cmd !== 'publish') continue
+        const body = p.payload.toString()
+        got.set(body, (got.get(body) ?? 0) + 1)
+        sub.send({ cmd: 'pubrec', messageId: p.messageId })
+      }
+      pub.drop()
+      if (got.size !== sent.length) return false
+      for (const b of sent) if (got.get(b) !== 1) return false
+      return true
+    }
+  ), { numRuns: 60, seed: 4343 })
+  t.equal(runs, 60)
+})
