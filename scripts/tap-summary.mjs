@@ -53,6 +53,15 @@ for (let i = 0; i < lines.length; i++) {
   failures.push({ task, path, block })
 }
 
+// Tasks that failed without a failing assertion (typecheck, lint, build) are named by turbo
+// in its closing `Failed:` line; TypeScript errors are repeated as they were printed.
+const tsErrors = [...new Set(text.split('\n').filter((l) => /error TS\d+:/.test(l)))]
+const failedTasks = [...text.matchAll(/^\s*Failed:\s+(.+)$/gm)].map((m) => m[1].trim())
+const lint = /^✖ \d+ problems?.*$/m.exec(text)
+if (lint !== null) console.log(`eslint: ${lint[0].slice(2)} (npm run lint)`)
+if (failedTasks.length > 0) console.log(`failed tasks: ${failedTasks.join(', ')}`)
+for (const l of tsErrors.slice(0, 40)) console.log(`  ${l}`)
+
 if (failures.length > 0) {
   console.log(`failed assertions: ${failures.length}`)
   for (const f of failures) {
