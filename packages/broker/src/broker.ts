@@ -137,7 +137,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #groups = new Map<string, SharedGroup>()
   #subCount = 0
   /** Writes of deliveries to a connection whose resume is reading the store (see resumeSession). */
-  readonly #resumeWrites = new Map<Connection, Array<Promise<number>>>()
+  readonly #resumeWrites = new Map<Connection, { writes: Array<Promise<unknown>>, seqs: number[] }>()
   readonly #ownStore: boolean
   readonly #ownBus: boolean
   readonly #ready: Promise<void>
@@ -445,16 +445,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   #storeInflight (s: Session, c: Connection, e: OutEntry): Promise<unknown> {
     e.storing = true
-    const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then((r) => {
-      c.stored(e, r.seq)
-      return r.seq
-    }, (err: unknown) => {
+    // the state update a finished write may issue (Connection.stored) is part of this write,
+    // so a reconnect that waits for it (Session.settled) also waits for the update
+    const live = c.resuming ? this.#resumeWrites.get(c) : undefined
+    const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then(live === undefined
+      ? (r) => c.stored(e, r.seq)
+      : (r) => {
+          live.seqs.push(r.seq)
+          return c.stored(e, r.seq)
+        }, (err: unknown) => {
       e.storing = false
       throw err
     })
-    // a reconnect of this session reads the store after the write (and the state update it issues)
     s.track(p)
-    if (c.resuming) this.#resumeWrites.get(c)?.push(p)
+    if (live !== undefined) live.writes.push(p)
     return p
   }
 
@@ -746,7 +750,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal Replay what the store kept for a resumed session, then open the queue. */
   async resumeSession (c: Connection, s: Session): Promise<void> {
     c.resuming = true
-    const live: Array<Promise<number>> = []
+    const live = { writes: [] as Array<Promise<unknown>>, seqs: [] as number[] }
     this.#resumeWrites.set(c, live)
     try {
       const writes = s.settled()
@@ -759,9 +763,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // returned can be in it, so waiting for those is enough.
       this.#resumeWrites.delete(c)
       let own: Set<number> | null = null
-      if (live.length > 0) {
-        own = new Set()
-        for (const r of await Promise.allSettled(live)) if (r.status === 'fulfilled') own.add(r.value)
+      if (live.writes.length > 0) {
+        await Promise.allSettled(live.writes)
+        own = new Set(live.seqs)
       }
       if (c.state === State.CLOSED) return
       const queued: OutEntry[] = []

@@ -382,17 +382,20 @@ export class Connection implements Client {
     return e
   }
 
-  /** The store wrote `e` (persistInflight) as `seq`: bring the record in step, or remove it. */
-  stored (e: OutEntry, seq: number): void {
+  /**
+   * The store wrote `e` (persistInflight) as `seq`: bring the record in step, or remove it.
+   * Returns that follow-up write (null if none), for the caller to make part of its own.
+   */
+  stored (e: OutEntry, seq: number): Promise<unknown> | null {
     e.storing = false
-    if (this.session === null) return
+    if (this.session === null) return null
     if (e.settled) {
-      this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message')
-      return
+      return this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message')
     }
     e.seq = seq
-    if (e.state === PUBREL) this.markStored(e, 'pubrel')
-    else if (e.state === SENT) this.markStored(e, 'sent')
+    if (e.state === PUBREL) return this.markStored(e, 'pubrel')
+    if (e.state === SENT) return this.markStored(e, 'sent')
+    return null
   }
 
   inflightSize (): number {
@@ -585,15 +588,17 @@ export class Connection implements Client {
   }
 
   /** Keep a stored entry's record in step with the flow (packet id, PUBREL state). */
-  markStored (e: OutEntry, state: 'sent' | 'pubrel'): void {
-    if (this.session === null) return
+  markStored (e: OutEntry, state: 'sent' | 'pubrel'): Promise<unknown> | null {
+    if (this.session === null) return null
     e.storedId = e.id
-    this.chainStore(this.broker.store.updateOutgoing(this.session.clientId, e.seq, { messageId: e.id, state }), 'updating a sent message')
+    return this.chainStore(this.broker.store.updateOutgoing(this.session.clientId, e.seq, { messageId: e.id, state }), 'updating a sent message')
   }
 
   /** A reconnect of this session reads the store only after these writes settled. */
-  chainStore (p: Promise<unknown>, what: string): void {
-    this.session!.track(p.catch((err: unknown) => { this.broker.storeError(what, err) }))
+  chainStore (p: Promise<unknown>, what: string): Promise<unknown> {
+    const settled = p.catch((err: unknown) => { this.broker.storeError(what, err) })
+    this.session!.track(settled)
+    return settled
   }
 
   /** Resend an entry restored from the store after reconnect. */

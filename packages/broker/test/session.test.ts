@@ -257,6 +257,37 @@ t.test('Session.track / settled: a reconnect waits for every pending store write
   t.equal(s.settled(), null, 'nothing pending again')
 })
 
+t.test('Session.settled waits for the writes tracked before it, not for later ones; an overlapping wait starts when the first ends', async (t) => {
+  const { Session } = await import('../src/session.ts')
+  const s = new Session('g', 5, 60)
+  const gate = (): { p: Promise<void>, done: () => void } => {
+    let done!: () => void
+    const p = new Promise<void>((resolve) => { done = resolve })
+    return { p, done }
+  }
+  const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+  const before = gate()
+  s.track(before.p)
+  const state = { first: false, second: false, third: false }
+  s.settled()!.then(() => { state.first = true }, () => {})
+  const after = gate()
+  s.track(after.p) // tracked after the first wait began
+  s.settled()!.then(() => { state.second = true }, () => {}) // overlaps the first
+  before.done()
+  await tick()
+  t.same(state, { first: true, second: false, third: false }, 'the first wait ends with the write before it; a later write is still pending')
+  const later = gate()
+  s.track(later.p) // tracked after the second wait took over
+  s.settled()!.then(() => { state.third = true }, () => {})
+  after.done()
+  await tick()
+  t.same(state, { first: true, second: true, third: false }, 'the second wait covered what was pending when the first ended, not what came after')
+  later.done()
+  await tick()
+  t.same(state, { first: true, second: true, third: true })
+  t.equal(s.settled(), null, 'nothing pending')
+})
+
 t.test('persistInflight: a connected persistent session\'s unacknowledged messages survive a crash', async (t) => {
   const store = new MemoryStore()
   const first = setup(t, { store })
@@ -388,4 +419,71 @@ t.test('a message published from the \'client\' event of a resumed session comes
     b.send({ cmd: 'pubrec', messageId: m.messageId })
   }
   t.same(got, ['queued', 'welcome'])
+})
+
+t.test('a session resumes while messages keep arriving for it (the resume does not wait for the writes of new ones)', async (t) => {
+  // each store write finishes only when the next one starts, so while a publisher goes on
+  // there is always one pending: the resume must wait for the writes issued before it only
+  const store = new MemoryStore()
+  const enqueue = store.enqueue.bind(store)
+  let finishLast: (() => void) | null = null
+  store.enqueue = async (...args) => {
+    const r = enqueue(...args)
+    finishLast?.()
+    await new Promise<void>((resolve) => { finishLast = resolve })
+    return await r
+  }
+  const broker = setup(t, { store })
+  const a = await connect(t, broker, { clientId: 'busy', clean: false })
+  await a.subscribe('b/#', 1)
+  a.drop()
+  await a.closed()
+  const pub = await connect(t, broker, {})
+  const run = { publishing: true }
+  let sent = 0
+  const publisher = (async () => {
+    while (run.publishing) {
+      pub.publish('b/x', `m${sent++}`, 1)
+      await delay(2)
+    }
+  })()
+  await delay(20)
+  const b = await connect(t, broker, { clientId: 'busy', clean: false })
+  const first = await b.next('publish', 1000).catch(() => null)
+  run.publishing = false
+  await publisher
+  finishLast!()
+  t.not(first, null, `a queued message arrives within 1 s while the publisher goes on (${sent} sent)`)
+  t.equal(first?.payload.toString(), 'm0', 'the oldest first')
+})
+
+t.test('[MQTT-4.3.3] a QoS 2 delivery released while its store write was pending resumes at PUBREL after a reconnect', async (t) => {
+  // the write of the live delivery finishes after the client dropped; the PUBREL state it
+  // then records is a second, slower write, which the resume must wait for as well
+  const store = new MemoryStore()
+  const enqueue = store.enqueue.bind(store)
+  let finish!: () => void
+  const gate = new Promise<void>((resolve) => { finish = resolve })
+  store.enqueue = async (...args) => { await gate; return enqueue(...args) }
+  const update = store.updateOutgoing.bind(store)
+  store.updateOutgoing = async (...args) => { await delay(30); return await update(...args) }
+  const broker = setup(t, { store })
+  const opts = { clientId: 'late', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 60 } }
+  const a = await connect(t, broker, opts)
+  await a.subscribe('l/#', 2)
+  const pub = await connect(t, broker, {})
+  pub.publish('l/x', 'once', 2)
+  const m = await a.next('publish')
+  a.send({ cmd: 'pubrec', messageId: m.messageId })
+  await a.next('pubrel')
+  a.drop()
+  await a.closed()
+  const b = connect(t, broker, opts)
+  await delay(10)
+  finish()
+  const again = await b
+  t.equal(again.connack.sessionPresent, true)
+  const rel = await again.next('pubrel', 1000)
+  t.equal(rel.messageId, m.messageId, 'PUBREL resent with the packet id, not the PUBLISH')
+  t.ok(await again.nothing(100, 'publish'), 'no second PUBLISH of a released message')
 })
