@@ -445,19 +445,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   #storeInflight (s: Session, c: Connection, e: OutEntry): Promise<unknown> {
     e.storing = true
-    // the state update a finished write may issue (Connection.stored) is part of this write,
-    // so a reconnect that waits for it (Session.settled) also waits for the update
     const live = c.resuming ? this.#resumeWrites.get(c) : undefined
+    let gen = 0
     const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then(live === undefined
-      ? (r) => c.stored(e, r.seq)
+      ? (r) => { c.stored(e, r.seq, gen) }
       : (r) => {
           live.seqs.push(r.seq)
-          return c.stored(e, r.seq)
+          c.stored(e, r.seq, gen)
         }, (err: unknown) => {
       e.storing = false
       throw err
     })
-    s.track(p)
+    // a reconnect of this session reads the store after the write, and the state update it issues
+    gen = s.track(p)
     if (live !== undefined) live.writes.push(p)
     return p
   }

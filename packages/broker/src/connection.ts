@@ -384,18 +384,19 @@ export class Connection implements Client {
 
   /**
    * The store wrote `e` (persistInflight) as `seq`: bring the record in step, or remove it.
-   * Returns that follow-up write (null if none), for the caller to make part of its own.
+   * `gen` is the write's generation (Session.track): the follow-up counts in it, so a
+   * reconnect that waits for the write also waits for the update it issued.
    */
-  stored (e: OutEntry, seq: number): Promise<unknown> | null {
+  stored (e: OutEntry, seq: number, gen: number): void {
     e.storing = false
-    if (this.session === null) return null
+    if (this.session === null) return
     if (e.settled) {
-      return this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message')
+      this.chainStore(this.broker.store.removeOutgoing(this.session.clientId, seq), 'removing a delivered message', gen)
+      return
     }
     e.seq = seq
-    if (e.state === PUBREL) return this.markStored(e, 'pubrel')
-    if (e.state === SENT) return this.markStored(e, 'sent')
-    return null
+    if (e.state === PUBREL) this.markStored(e, 'pubrel', gen)
+    else if (e.state === SENT) this.markStored(e, 'sent', gen)
   }
 
   inflightSize (): number {
@@ -588,17 +589,15 @@ export class Connection implements Client {
   }
 
   /** Keep a stored entry's record in step with the flow (packet id, PUBREL state). */
-  markStored (e: OutEntry, state: 'sent' | 'pubrel'): Promise<unknown> | null {
-    if (this.session === null) return null
+  markStored (e: OutEntry, state: 'sent' | 'pubrel', gen?: number): void {
+    if (this.session === null) return
     e.storedId = e.id
-    return this.chainStore(this.broker.store.updateOutgoing(this.session.clientId, e.seq, { messageId: e.id, state }), 'updating a sent message')
+    this.chainStore(this.broker.store.updateOutgoing(this.session.clientId, e.seq, { messageId: e.id, state }), 'updating a sent message', gen)
   }
 
   /** A reconnect of this session reads the store only after these writes settled. */
-  chainStore (p: Promise<unknown>, what: string): Promise<unknown> {
-    const settled = p.catch((err: unknown) => { this.broker.storeError(what, err) })
-    this.session!.track(settled)
-    return settled
+  chainStore (p: Promise<unknown>, what: string, gen?: number): void {
+    this.session!.track(p.catch((err: unknown) => { this.broker.storeError(what, err) }), gen)
   }
 
   /** Resend an entry restored from the store after reconnect. */

@@ -92,11 +92,11 @@ export class Session {
 
   /**
    * Count a store write of this session until it settles, fulfilled or not (its caller
-   * reports failures). A write issued from the settling of another must be part of that
-   * one's promise (see Broker.#storeInflight), so a wait for the first covers both.
+   * reports failures). Returns the write's generation; a write issued when another one
+   * finished passes that one's `gen`, so a wait for the first also covers it.
    */
-  track (p: Promise<unknown>): void {
-    (this.#writes ??= new Writes()).track(p)
+  track (p: Promise<unknown>, gen?: number): number {
+    return (this.#writes ??= new Writes()).track(p, gen)
   }
 
   /**
@@ -133,14 +133,19 @@ class Writes {
   readonly #done0 = (): void => { if (--this.#n0 === 0 && this.#gen === 1) this.#open() }
   readonly #done1 = (): void => { if (--this.#n1 === 0 && this.#gen === 0) this.#open() }
 
-  track (p: Promise<unknown>): void {
-    if (this.#gen === 0) {
+  /**
+   * `gen` (default: the current one) may name the old generation only from the settling of
+   * a write of it: that write is still counted, so its wait is on and not over yet.
+   */
+  track (p: Promise<unknown>, gen = this.#gen): number {
+    if (gen === 0) {
       this.#n0++
       p.then(this.#done0, this.#done0)
     } else {
       this.#n1++
       p.then(this.#done1, this.#done1)
     }
+    return gen
   }
 
   settled (): Promise<void> | null {
