@@ -26,7 +26,7 @@ import {
 } from './options.ts'
 import { Routed } from './routed.ts'
 import { Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
-import type { Store, StoredMessage } from './store.ts'
+import type { OutgoingUpdate, Store, StoredMessage } from './store.ts'
 import { SysPublisher } from './sys.ts'
 
 /** Counters of a broker (the numbers behind `$SYS`). */
@@ -445,9 +445,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   #storeInflight (s: Session, c: Connection, e: OutEntry): Promise<unknown> {
     e.storing = true
+    // sent already (the usual case): the record carries the packet id from its first write,
+    // so a crash can never find it without one and send it again as new (a QoS 2 duplicate)
+    let sent: OutgoingUpdate | undefined
+    if (e.state !== 0) {
+      sent = { messageId: e.id, state: e.state === Connection.PUBREL ? 'pubrel' : 'sent' }
+      e.storedId = e.id
+    }
     const live = c.resuming ? this.#resumeWrites.get(c) : undefined
     let gen = 0
-    const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined).then(live === undefined
+    const p = this.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined, sent).then(live === undefined
       ? (r) => { c.stored(e, r.seq, gen) }
       : (r) => {
           live.seqs.push(r.seq)
@@ -667,14 +674,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // or being written (persistInflight): the write in flight stores it, then its state
       if (e.seq >= 0 || e.storing) continue
       const m = e.msg.stored(e.qos, e.retain)
-      const p = store.enqueue(s.clientId, m, e.ids ?? undefined)
-      if (e.state !== 0) {
-        const id = e.id
-        const state = e.state === Connection.PUBREL ? 'pubrel' : 'sent'
-        work.push(p.then((r) => store.updateOutgoing(s.clientId, r.seq, { messageId: id, state })))
-      } else {
-        work.push(p)
-      }
+      work.push(store.enqueue(s.clientId, m, e.ids ?? undefined,
+        e.state === 0 ? undefined : { messageId: e.id, state: e.state === Connection.PUBREL ? 'pubrel' : 'sent' }))
     }
     if (s.expiryInterval !== 0xFFFFFFFF) {
       const at = Date.now() + s.expiryInterval * 1000

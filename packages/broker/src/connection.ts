@@ -395,8 +395,9 @@ export class Connection implements Client {
       return
     }
     e.seq = seq
+    // the record carries the state the entry had when written (storedId): bring it up to date
     if (e.state === PUBREL) this.markStored(e, 'pubrel', gen)
-    else if (e.state === SENT) this.markStored(e, 'sent', gen)
+    else if (e.state === SENT && e.storedId !== e.id) this.markStored(e, 'sent', gen)
   }
 
   inflightSize (): number {

@@ -1,6 +1,6 @@
 export type {
   Store, StoreOptions, StoredMessage, SubscriptionRecord, SessionRecord, OutgoingRecord,
-  WillRecord, EnqueueResult
+  WillRecord, EnqueueResult, OutgoingUpdate
 } from './store.ts'
 export type { Bus, BusMessage } from './bus.ts'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts'

@@ -13,8 +13,8 @@
 import { RetainedIndex } from '@culex/trie'
 import type { PublishProperties, WillProperties } from '@culex/packet'
 import type {
-  EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
-  SubscriptionRecord, WillRecord
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  StoreOptions, SubscriptionRecord, WillRecord
 } from './store.ts'
 
 /** Options of {@link MemoryStore}. */
@@ -238,9 +238,15 @@ export class MemoryStore implements Store {
     else if (rec.messageId !== undefined && q.byId.get(rec.messageId) === rec.seq) q.byId.delete(rec.messageId)
   }
 
-  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
+  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult> {
     this.#check()
-    return this.#append(clientId, copyMessage(message), subscriptionIds)
+    if (sent === undefined) return this.#append(clientId, copyMessage(message), subscriptionIds)
+    const q = this.#queue(clientId)
+    const rec: OutgoingRecord = { seq: ++this.#seq, messageId: sent.messageId, state: sent.state, message: copyMessage(message) }
+    if (subscriptionIds !== undefined && subscriptionIds.length > 0) rec.subscriptionIds = subscriptionIds.slice()
+    q.records.set(rec.seq, rec)
+    q.byId.set(sent.messageId, rec.seq)
+    return { seq: rec.seq, dropped: 0 }
   }
 
   async enqueueMany (entries: ReadonlyArray<{ clientId: string, subscriptionIds?: number[] }>, message: StoredMessage): Promise<void> {
@@ -249,7 +255,7 @@ export class MemoryStore implements Store {
     for (const e of entries) this.#append(e.clientId, copy, e.subscriptionIds)
   }
 
-  async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
+  async updateOutgoing (clientId: string, seq: number, update: OutgoingUpdate): Promise<void> {
     this.#check()
     const q = this.#outgoing.get(clientId)
     const rec = q?.records.get(seq)

@@ -63,6 +63,12 @@ export interface SessionRecord {
 }
 
 /** One entry of a session's outgoing queue. */
+/** The state of an outgoing record once its delivery went out (see Store.updateOutgoing). */
+export interface OutgoingUpdate {
+  messageId: number
+  state: 'sent' | 'pubrel'
+}
+
 export interface OutgoingRecord {
   /** Queue position, assigned by the store on enqueue; strictly increasing per client. */
   seq: number
@@ -144,12 +150,15 @@ export interface Store {
   /**
    * Append a message to one client's outgoing queue in state 'queued'. If the number of
    * 'queued' records exceeds `maxQueuedMessages`, the oldest 'queued' ones are dropped.
+   * With `sent`, the delivery already went out: the record starts in that state with that
+   * packet id, in the same write (as if `updateOutgoing` followed at once, but with no
+   * moment in between), and it does not count towards the bound.
    */
-  enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult>
+  enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult>
   /** Append the same message to many clients' queues (one fan-out, one round trip if possible). */
   enqueueMany (entries: ReadonlyArray<{ clientId: string, subscriptionIds?: number[] }>, message: StoredMessage): Promise<void>
   /** Mark a record sent with a packet id (state 'sent'), or move it to 'pubrel'. */
-  updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void>
+  updateOutgoing (clientId: string, seq: number, update: OutgoingUpdate): Promise<void>
   /** Remove the record with this packet id (PUBACK or PUBCOMP); resolves to it, or null. */
   ackOutgoing (clientId: string, messageId: number): Promise<OutgoingRecord | null>
   /** Remove a record by seq (e.g. an expired or undeliverable message). */

@@ -487,3 +487,28 @@ t.test('[MQTT-4.3.3] a QoS 2 delivery released while its store write was pending
   t.equal(rel.messageId, m.messageId, 'PUBREL resent with the packet id, not the PUBLISH')
   t.ok(await again.nothing(100, 'publish'), 'no second PUBLISH of a released message')
 })
+
+t.test('persistInflight: a live delivery is stored with its packet id in one write, so a crash right after it cannot send it again as new', async (t) => {
+  const store = new MemoryStore()
+  // a second write would be the one a crash loses: here it never happens at all
+  let updates = 0
+  store.updateOutgoing = async () => { updates++; await new Promise(() => {}) }
+  const first = setup(t, { store })
+  const sub = await connect(t, first, { clientId: 'one-write', clean: false })
+  await sub.subscribe('o/#', 2)
+  const pub = await connect(t, first, {})
+  pub.publish('o/x', 'exactly once', 2)
+  await pub.next('pubrec') // stored for the subscriber by now
+  const m = await sub.next('publish')
+  t.same((await store.outgoing('one-write', Date.now())).map((r) => [r.state, r.messageId]), [['sent', m.messageId]],
+    'the record carries the packet id it went out with')
+  t.equal(updates, 0, 'no second write was needed')
+
+  // the first broker dies right there; a second one on the same store
+  const second = setup(t, { store })
+  await second.ready()
+  const back = await connect(t, second, { clientId: 'one-write', clean: false })
+  const again = await back.next('publish')
+  t.same([again.payload.toString(), again.dup, again.messageId], ['exactly once', true, m.messageId],
+    'resent with DUP and the same packet id, which the client knows [MQTT-4.3.3-9]')
+})

@@ -16,8 +16,8 @@
 import { ClassicLevel } from 'classic-level'
 import { RetainedIndex } from '@culex/trie'
 import type {
-  EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
-  SubscriptionRecord, WillRecord
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { decodeMessage, decodeOutgoing, decodeOutState, decodeWill, encodeMessage, encodeOutgoing, encodeOutState, encodeWill, outgoingMeta, unpack, type OutMeta } from './codec.ts'
 import { LevelStoreError } from './errors.ts'
@@ -427,9 +427,19 @@ export class LevelStore implements Store {
     return { seq, dropped }
   }
 
-  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
+  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult> {
     const st = this.#hot(clientId) ?? await this.#slow(clientId)
-    const r = this.#append(clientId, st, message, subscriptionIds)
+    let r: EnqueueResult
+    if (sent === undefined) {
+      r = this.#append(clientId, st, message, subscriptionIds)
+    } else {
+      // sent already: the state goes in the record's own header (no state key), not counted as queued
+      const seq = ++this.#seq
+      const meta: OutMeta = { state: sent.state, messageId: sent.messageId, expiresAt: message.expiresAt, stateKey: false }
+      st.out.set(seq, meta)
+      this.#w.put(kOut(clientId, seq), encodeOutgoing(meta, message, subscriptionIds))
+      r = { seq, dropped: 0 }
+    }
     this.#seqDirty = true
     await this.#w.commit()
     return r
@@ -444,7 +454,7 @@ export class LevelStore implements Store {
     await this.#w.commit()
   }
 
-  async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
+  async updateOutgoing (clientId: string, seq: number, update: OutgoingUpdate): Promise<void> {
     const st = this.#hot(clientId) ?? await this.#slow(clientId)
     const meta = st.out.get(seq)
     if (meta === undefined) return

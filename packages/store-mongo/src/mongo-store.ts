@@ -8,8 +8,8 @@
  */
 import { MongoClient, MongoServerError, type Collection, type Db, type Document, type MongoClientOptions, type WriteConcernSettings } from 'mongodb'
 import type {
-  EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
-  SubscriptionRecord, WillRecord
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { messageDoc, messageFrom, willDoc, willFrom } from './codec.ts'
 import { MongoStoreError, isMongoStoreError } from './errors.ts'
@@ -311,11 +311,19 @@ export class MongoStore implements Store {
     return d
   }
 
-  enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
+  enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult> {
     return this.#run('enqueue', async () => {
       const seq = await this.#seqs(1)
-      await this.#outgoing.insertOne(this.#doc(clientId, seq, messageDoc(message), message, subscriptionIds))
-      return { seq, dropped: await this.#trim(clientId) }
+      const d = this.#doc(clientId, seq, messageDoc(message), message, subscriptionIds)
+      if (sent === undefined) {
+        await this.#outgoing.insertOne(d)
+        return { seq, dropped: await this.#trim(clientId) }
+      }
+      // sent already: one document with its state and packet id; not queued, so no trim
+      d.st = sent.state
+      d.mid = sent.messageId
+      await this.#outgoing.insertOne(d)
+      return { seq, dropped: 0 }
     })
   }
 
@@ -329,7 +337,7 @@ export class MongoStore implements Store {
     })
   }
 
-  updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
+  updateOutgoing (clientId: string, seq: number, update: OutgoingUpdate): Promise<void> {
     return this.#run('updateOutgoing', async () => {
       await this.#outgoing.updateOne({ c: clientId, s: seq }, { $set: { st: update.state, mid: update.messageId } })
     })

@@ -20,8 +20,8 @@
  */
 import type { Cluster, Redis } from 'ioredis'
 import type {
-  EnqueueResult, OutgoingRecord, SessionRecord, Store, StoredMessage, StoreOptions,
-  SubscriptionRecord, WillRecord
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill } from './codec.ts'
 import { createClient, createNodeRedis, createRedis, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
@@ -580,8 +580,10 @@ export class RedisStore implements Store {
     return this.open().then(() => this.#op(what, clientId, results, args))
   }
 
-  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[]): Promise<EnqueueResult> {
-    const r = await this.#queueOp('enqueue', clientId, 2, ['e', encodeOutgoing(message, subscriptionIds), message.expiresAt ?? ''])
+  async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult> {
+    const r = await this.#queueOp('enqueue', clientId, 2, sent === undefined
+      ? ['e', encodeOutgoing(message, subscriptionIds), message.expiresAt ?? '']
+      : ['s', encodeOutgoing(message, subscriptionIds), sent.messageId, sent.state === 'sent' ? 's' : 'p'])
     return { seq: r[0]!, dropped: r[1]! }
   }
 
@@ -595,7 +597,7 @@ export class RedisStore implements Store {
     }))
   }
 
-  async updateOutgoing (clientId: string, seq: number, update: { messageId: number, state: 'sent' | 'pubrel' }): Promise<void> {
+  async updateOutgoing (clientId: string, seq: number, update: OutgoingUpdate): Promise<void> {
     await this.#queueOp('updateOutgoing', clientId, 1, ['u', seq, update.messageId, update.state === 'sent' ? 's' : 'p'])
   }
 

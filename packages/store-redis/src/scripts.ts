@@ -42,6 +42,7 @@ end
  * run for every operation the broker issued for this client in one turn of its event loop).
  * ARGV[1]: max queued; then operations, each a code and a fixed number of arguments:
  * - 'e', record, expiresAt or '' (enqueue)         → result: seq, dropped
+ * - 's', record, packet id, 's' | 'p' (enqueue a delivery already sent) → result: seq, 0
  * - 'u', seq, packet id, 's' | 'p' (update)        → result: 1 if the record exists, else 0
  * - 'r', seq (remove)                              → result: 1
  * Returns the results, flat, in operation order.
@@ -91,6 +92,31 @@ local function enqueue_run (i, k)
     out[#out + 1] = first + m
     if m == k - 1 then out[#out + 1] = dropped else out[#out + 1] = 0 end
   end
+end
+
+-- Enqueue deliveries already sent: each record starts with its state and packet id (never
+-- queued, so not in qq, not bounded, and no expiry: sent records do not expire).
+local function sent_run (i, k)
+  local last = redis.call('INCRBY', KEYS[9], k)
+  local first = last - k + 1
+  local hs, lq, hst, hmid = {}, {}, {}, {}
+  for m = 0, k - 1 do
+    local seq = first + m
+    local pid = ARGV[i + 4 * m + 2]
+    hs[#hs + 1] = seq
+    hs[#hs + 1] = ARGV[i + 4 * m + 1]
+    lq[#lq + 1] = seq
+    hst[#hst + 1] = seq
+    hst[#hst + 1] = ARGV[i + 4 * m + 3] .. ':' .. pid
+    hmid[#hmid + 1] = pid
+    hmid[#hmid + 1] = seq
+    out[#out + 1] = seq
+    out[#out + 1] = 0
+  end
+  redis.call('HSET', KEYS[2], unpack(hs))
+  redis.call('RPUSH', KEYS[4], unpack(lq))
+  redis.call('HSET', KEYS[3], unpack(hst))
+  redis.call('HSET', KEYS[7], unpack(hmid))
 end
 
 -- Drop the packet id → seq entries of pids[m] that still point at owners[m] (the records
@@ -205,7 +231,7 @@ local function remove_run (i, k)
   for m = 1, k do out[#out + 1] = 1 end
 end
 
-local width = { e = 3, u = 4, r = 2 }
+local width = { e = 3, s = 4, u = 4, r = 2 }
 local i = 2
 while i <= n do
   local op = ARGV[i]
@@ -213,7 +239,7 @@ while i <= n do
   if not w then return redis.error_reply('culex OPS: unknown operation ' .. tostring(op)) end
   local k = 1
   while i + k * w <= n and ARGV[i + k * w] == op do k = k + 1 end
-  if op == 'e' then enqueue_run(i, k) elseif op == 'u' then update_run(i, k) else remove_run(i, k) end
+  if op == 'e' then enqueue_run(i, k) elseif op == 's' then sent_run(i, k) elseif op == 'u' then update_run(i, k) else remove_run(i, k) end
   i = i + k * w
 end
 return out

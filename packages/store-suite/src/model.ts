@@ -22,7 +22,7 @@ type Op =
   | { op: 'addSub', c: string, filter: string, qos: 0 | 1 | 2, id: number }
   | { op: 'removeSub', c: string, filters: string[] }
   | { op: 'putRetained', topic: string, payload: number[] }
-  | { op: 'enqueue', c: string, topic: string, payload: number[], ids: number[] }
+  | { op: 'enqueue', c: string, topic: string, payload: number[], ids: number[], sent: boolean }
   | { op: 'enqueueMany', cs: string[], topic: string, payload: number[] }
   | { op: 'send', c: string, k: number }
   | { op: 'ack', c: string, k: number }
@@ -41,7 +41,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('addSub' as const), c: client, filter: fc.constantFrom(...FILTERS), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), id: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ op: fc.constant('removeSub' as const), c: client, filters: fc.array(fc.constantFrom(...FILTERS), { maxLength: 3 }) }),
   fc.record({ op: fc.constant('putRetained' as const), topic: fc.constantFrom(...TOPICS), payload: bytes }),
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), c: client, topic: fc.constantFrom(...TOPICS), payload: bytes, ids: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 2 }) }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), c: client, topic: fc.constantFrom(...TOPICS), payload: bytes, ids: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 2 }), sent: fc.boolean() }) },
   fc.record({ op: fc.constant('enqueueMany' as const), cs: fc.subarray([...CLIENTS]), topic: fc.constantFrom(...TOPICS), payload: bytes }),
   { weight: 4, arbitrary: fc.record({ op: fc.constant('send' as const), c: client, k: fc.nat(3) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('ack' as const), c: client, k: fc.nat(3) }) },
@@ -66,9 +66,9 @@ class Model {
     return q
   }
 
-  append (c: string, seq: number, message: StoredMessage, ids: number[] | undefined): number {
+  append (c: string, seq: number, message: StoredMessage, ids: number[] | undefined, messageId?: number): number {
     const q = this.queue(c)
-    const rec: OutgoingRecord = { seq, state: 'queued', message }
+    const rec: OutgoingRecord = messageId === undefined ? { seq, state: 'queued', message } : { seq, messageId, state: 'sent', message }
     if (ids !== undefined && ids.length > 0) rec.subscriptionIds = ids
     q.push(rec)
     let dropped = 0
@@ -160,10 +160,12 @@ async function apply (t: Test, store: Store, model: Model, o: Op, nextId: () => 
     }
     case 'enqueue': {
       const m: StoredMessage = { topic: o.topic, payload: Buffer.from(o.payload), qos: 2, retain: false, origin: 'p' }
-      const r = await store.enqueue(o.c, m, o.ids)
+      // sent: a delivery that went out before it was stored (the broker's persistInflight)
+      const id = o.sent ? nextId() : undefined
+      const r = await store.enqueue(o.c, m, o.ids, id === undefined ? undefined : { messageId: id, state: 'sent' })
       const last = model.queue(o.c).at(-1)
       t.ok(last === undefined || r.seq > last.seq, 'seq increases')
-      t.equal(r.dropped, model.append(o.c, r.seq, { ...m, payload: Buffer.from(o.payload) }, o.ids), `enqueue ${o.c}: dropped`)
+      t.equal(r.dropped, model.append(o.c, r.seq, { ...m, payload: Buffer.from(o.payload) }, o.ids, id), `enqueue ${o.c}: dropped`)
       return
     }
     case 'enqueueMany': {

@@ -239,6 +239,30 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     t.same(await store.outgoing('nobody', Date.now()), [], 'no queue')
   })
 
+  withStore('outgoing: a delivery already sent is enqueued with its state and packet id, outside the bound', 2, async (t, store) => {
+    const past = Date.now() - 10
+    const q1 = await store.enqueue('c', msg('q/1'))
+    const s1 = await store.enqueue('c', msg('s/1', 'x', { qos: 2 }), [7], { messageId: 21, state: 'sent' })
+    const s2 = await store.enqueue('c', msg('s/2', 'y', { expiresAt: past }), undefined, { messageId: 22, state: 'pubrel' })
+    const q2 = await store.enqueue('c', msg('q/2'))
+    t.ok(q1.seq < s1.seq && s1.seq < s2.seq && s2.seq < q2.seq, 'one seq order for both kinds')
+    t.same([s1.dropped, s2.dropped, q2.dropped], [0, 0, 0], 'sent records do not count towards the bound of 2')
+    const q3 = await store.enqueue('c', msg('q/3'))
+    t.equal(q3.dropped, 1, 'a third queued record drops the oldest queued one')
+    const list = await store.outgoing('c', Date.now())
+    t.same(withoutSeq(list), withoutSeq([
+      { seq: 0, messageId: 21, state: 'sent', message: msg('s/1', 'x', { qos: 2 }), subscriptionIds: [7] },
+      { seq: 0, messageId: 22, state: 'pubrel', message: msg('s/2', 'y', { expiresAt: past }) },
+      { seq: 0, state: 'queued', message: msg('q/2') },
+      { seq: 0, state: 'queued', message: msg('q/3') }
+    ]), 'states and packet ids as given; an expired one already sent is kept [MQTT-3.3.2-5]')
+    await store.updateOutgoing('c', s1.seq, { messageId: 21, state: 'pubrel' })
+    t.equal((await store.outgoing('c', Date.now()))[0]!.state, 'pubrel', 'updated like any sent record')
+    t.equal((await store.ackOutgoing('c', 22))!.seq, s2.seq, 'acked by its packet id')
+    t.equal((await store.ackOutgoing('c', 21))!.seq, s1.seq)
+    t.same((await store.outgoing('c', Date.now())).map((r) => r.message.topic), ['q/2', 'q/3'])
+  })
+
   withStore('outgoing: a queued record cannot be acked before it is sent', 100, async (t, store) => {
     const r = await store.enqueue('c', msg('t'))
     t.equal(await store.ackOutgoing('c', 1), null)
