@@ -158,13 +158,15 @@ t.test('random QoS 2 publisher cuts and resends: each message is routed exactly 
           }
         }
       }
+      // reconnect: resend what is unacknowledged, in order, PUBLISH with DUP [MQTT-4.4.0-1]
+      const reconnect = async (): Promise<TestClient> => {
+        const c = await connect(t, broker, opts)
+        for (const [id, body] of unacked) c.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: true, retain: false, messageId: id })
+        for (const id of released) c.send({ cmd: 'pubrel', messageId: id })
+        return c
+      }
       for (const a of actions) {
-        if (pub === null) {
-          // reconnect: resend what is unacknowledged, in order, PUBLISH with DUP [MQTT-4.4.0-1]
-          pub = await connect(t, broker, opts)
-          for (const [id, body] of unacked) pub.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: true, retain: false, messageId: id })
-          for (const id of released) pub.send({ cmd: 'pubrel', messageId: id })
-        }
+        pub ??= await reconnect()
         if (a === 'send' && unacked.size + released.size < 20) {
           const id = nextId = nextId % 60000 + 1
           const body = `m${id}`
@@ -184,11 +186,7 @@ t.test('random QoS 2 publisher cuts and resends: each message is routed exactly 
       }
       // finish every flow
       for (let i = 0; i < 200 && (pub === null || unacked.size + released.size > 0); i++) {
-        if (pub === null) {
-          pub = await connect(t, broker, opts)
-          for (const [id, body] of unacked) pub.send({ cmd: 'publish', topic: 'in/x', payload: Buffer.from(body), qos: 2, dup: true, retain: false, messageId: id })
-          for (const id of released) pub.send({ cmd: 'pubrel', messageId: id })
-        }
+        pub ??= await reconnect()
         await delay(2)
         process()
       }
