@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { MemoryStore, type Broker } from '../src/index.ts'
-import { connect, delay, setup, type TestClient } from './helper.ts'
+import { connect, delay, setup, type ConnectOptions, type T, type TestClient } from './helper.ts'
 
 type Action = 'pub1' | 'pub2' | 'drop' | 'reconnect' | 'process' | 'processNoAck'
 
@@ -37,6 +37,76 @@ class Receiver {
         if (ack) c.send({ cmd: 'pubcomp', messageId: p.messageId })
       }
     }
+  }
+}
+
+/**
+ * One persistent-session subscriber ('S', QoS 1 on p/1, QoS 2 on p/2) and a publisher that
+ * waits for each flow to complete, driven by random actions; `check` tells whether every
+ * acknowledged QoS 1 message arrived and no QoS 2 message arrived twice.
+ */
+class Scenario {
+  readonly r = new Receiver()
+  readonly sent1: string[] = []
+  readonly sent2: string[] = []
+  readonly opts: ConnectOptions
+  readonly t: T
+  broker: Broker
+  pub: TestClient | null = null
+  n = 0
+
+  constructor (t: T, broker: Broker, version: 4 | 5) {
+    this.t = t
+    this.broker = broker
+    this.opts = { protocolVersion: version, clientId: 'S', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
+  }
+
+  async begin (): Promise<void> {
+    this.r.client = await connect(this.t, this.broker, this.opts)
+    await this.r.client.subscribe([{ topic: 'p/1', qos: 1 }, { topic: 'p/2', qos: 2 }])
+    this.pub = await connect(this.t, this.broker, {})
+  }
+
+  async step (a: Action): Promise<void> {
+    const { r, pub } = this
+    if (a === 'pub1') {
+      const body = `m${this.n++}`
+      pub!.publish('p/1', body, 1)
+      await pub!.next('puback')
+      this.sent1.push(body) // acknowledged: must arrive
+    } else if (a === 'pub2') {
+      const body = `m${this.n++}`
+      const id = pub!.publish('p/2', body, 2)
+      await pub!.next('pubrec')
+      this.sent2.push(body)
+      pub!.send({ cmd: 'pubrel', messageId: id })
+      await pub!.next('pubcomp')
+    } else if (a === 'drop' && r.client !== null) {
+      r.client.drop()
+      await r.client.closed()
+      r.client = null
+      await delay(1)
+    } else if (a === 'reconnect' && r.client === null) {
+      r.client = await connect(this.t, this.broker, this.opts)
+    } else if (a === 'process' || a === 'processNoAck') {
+      await delay(1)
+      r.process(a === 'process')
+    }
+  }
+
+  /** Connect (if needed), acknowledge everything until quiet, then compare. */
+  async check (): Promise<boolean> {
+    const r = this.r
+    r.client ??= await connect(this.t, this.broker, this.opts)
+    for (let i = 0; i < 20; i++) {
+      await delay(5)
+      r.process(true)
+      if (i > 3 && r.client.received.length === 0) break
+    }
+    for (const b of this.sent1) if (!r.q1.has(b)) return false
+    for (const b of this.sent2) if (r.q2.get(b) !== 1) return false
+    for (const count of r.q2.values()) if (count > 1) return false
+    return true
   }
 }
 
@@ -90,50 +160,10 @@ t.test('random publish / disconnect / reconnect: QoS 1 never lost, QoS 2 never d
     fc.option(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }), { nil: undefined }),
     async (version, actions, lags) => {
       runs++
-      const broker = setup(t, lags === undefined ? {} : { store: laggyStore(lags) })
-      const opts = { protocolVersion: version, clientId: 'S', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
-      const r = new Receiver()
-      r.client = await connect(t, broker, opts)
-      await r.client.subscribe([{ topic: 'p/1', qos: 1 }, { topic: 'p/2', qos: 2 }])
-      const pub = await connect(t, broker, {})
-      const sent1: string[] = []
-      const sent2: string[] = []
-      let n = 0
-      for (const a of actions) {
-        if (a === 'pub1') {
-          const body = `m${n++}`
-          sent1.push(body)
-          pub.publish('p/1', body, 1)
-          await pub.next('puback')
-        } else if (a === 'pub2') {
-          const body = `m${n++}`
-          sent2.push(body)
-          const id = pub.publish('p/2', body, 2)
-          await pub.next('pubrec')
-          pub.send({ cmd: 'pubrel', messageId: id })
-          await pub.next('pubcomp')
-        } else if (a === 'drop' && r.client !== null) {
-          r.client.drop()
-          await r.client.closed()
-          r.client = null
-          await delay(1)
-        } else if (a === 'reconnect' && r.client === null) {
-          r.client = await connect(t, broker, opts)
-        } else if (a === 'process' || a === 'processNoAck') {
-          await delay(1)
-          r.process(a === 'process')
-        }
-      }
-      // finally: connect (if needed) and acknowledge everything until quiet
-      if (r.client === null) r.client = await connect(t, broker, opts)
-      for (let i = 0; i < 20; i++) {
-        await delay(5)
-        r.process(true)
-        if (i > 3 && r.client.received.length === 0) break
-      }
-      for (const b of sent1) if (!r.q1.has(b)) return false
-      for (const b of sent2) if (r.q2.get(b) !== 1) return false
-      return true
+      const sc = new Scenario(t, setup(t, lags === undefined ? {} : { store: laggyStore(lags) }), version)
+      await sc.begin()
+      for (const a of actions) await sc.step(a)
+      return await sc.check()
     }
   ), { numRuns: 60, seed: 4242 })
   t.equal(runs, 60)
@@ -238,63 +268,27 @@ t.test('random crashes of the broker between publish / disconnect / reconnect: n
         await b.ready()
         return b
       }
-      let broker = await start()
-      const opts = { protocolVersion: version, clientId: 'S', clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}) }
-      const r = new Receiver()
-      r.client = await connect(t, broker, opts)
-      await r.client.subscribe([{ topic: 'p/1', qos: 1 }, { topic: 'p/2', qos: 2 }])
-      let pub = await connect(t, broker, {})
-      const sent1: string[] = []
-      const sent2: string[] = []
-      let n = 0
+      const sc = new Scenario(t, await start(), version)
+      await sc.begin()
       for (const a of actions) {
-        if (a === 'pub1') {
-          const body = `m${n++}`
-          pub.publish('p/1', body, 1)
-          await pub.next('puback')
-          sent1.push(body) // acknowledged: must arrive
-        } else if (a === 'pub2') {
-          const body = `m${n++}`
-          const id = pub.publish('p/2', body, 2)
-          await pub.next('pubrec')
-          sent2.push(body)
-          pub.send({ cmd: 'pubrel', messageId: id })
-          await pub.next('pubcomp')
-        } else if (a === 'drop' && r.client !== null) {
-          r.client.drop()
-          await r.client.closed()
-          r.client = null
-          await delay(1)
-        } else if (a === 'reconnect' && r.client === null) {
-          r.client = await connect(t, broker, opts)
-        } else if (a === 'process' || a === 'processNoAck') {
-          await delay(1)
-          r.process(a === 'process')
-        } else if (a === 'crash' || a === 'pub2crash') {
-          if (a === 'pub2crash') {
-            // dies while a QoS 2 message is on its way: not acknowledged, so it may be lost,
-            // but if the subscriber got it, never a second time
-            pub.publish('p/2', `m${n++}`, 2)
-            await delay(1)
-          }
-          // the process dies: its connections are gone with it, the clients keep their state
-          // (and have read what reached them)
-          r.process(false)
-          broker = await start()
-          if (r.client !== null) r.client = await connect(t, broker, opts)
-          pub = await connect(t, broker, {})
+        if (a !== 'crash' && a !== 'pub2crash') {
+          await sc.step(a)
+          continue
         }
+        if (a === 'pub2crash') {
+          // dies while a QoS 2 message is on its way: not acknowledged, so it may be lost,
+          // but if the subscriber got it, never a second time
+          sc.pub!.publish('p/2', `m${sc.n++}`, 2)
+          await delay(1)
+        }
+        // the process dies: its connections are gone with it, the clients keep their state
+        // (and have read what reached them)
+        sc.r.process(false)
+        sc.broker = await start()
+        if (sc.r.client !== null) sc.r.client = await connect(t, sc.broker, sc.opts)
+        sc.pub = await connect(t, sc.broker, {})
       }
-      if (r.client === null) r.client = await connect(t, broker, opts)
-      for (let i = 0; i < 20; i++) {
-        await delay(5)
-        r.process(true)
-        if (i > 3 && r.client.received.length === 0) break
-      }
-      for (const b of sent1) if (!r.q1.has(b)) return false
-      for (const b of sent2) if (r.q2.get(b) !== 1) return false
-      for (const count of r.q2.values()) if (count > 1) return false
-      return true
+      return await sc.check()
     }
   ), { numRuns: 40, seed: 4444 })
   t.equal(runs, 40)
