@@ -1,6 +1,6 @@
 /**
  * The engine hooks built from the operator's files: `authenticate` from the password file
- * and the anonymous policy, `authorizePublish` / `authorizeSubscribe` / `authorizeForward`
+ * and the anonymous policy, `authorizePublish` / `authorizeSubscribe` / `authorizeRead`
  * from the ACL file. Hooks are only installed when they can refuse something, so a broker
  * without files keeps the engine's hook-free fast path.
  */
@@ -20,7 +20,7 @@ export interface AuthConfig {
   allowAnonymous: boolean
 }
 
-type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>
+type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead'>
 
 function read (file: string, code: 'CULEX_ERR_PASSWORD_FILE' | 'CULEX_ERR_ACL_FILE', what: string): string {
   try {
@@ -55,7 +55,8 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
     const acl = new Acl(rules)
     hooks.authorizePublish = (client, packet) => acl.canWrite({ clientId: client.id, username: client.username }, packet.topic)
     hooks.authorizeSubscribe = (client, sub) => acl.canSubscribe({ clientId: client.id, username: client.username }, sub.topic)
-    hooks.authorizeForward = (client, message) => acl.canRead({ clientId: client.id, username: client.username }, message.topic) ? message : null
+    // decided per delivery on every path (live, retained, queued, resumed, shared, wills); the engine caches it per (session, topic)
+    hooks.authorizeRead = (client, topic) => acl.canRead({ clientId: client.id, username: client.username }, topic)
   }
   return { hooks, users, aclRules }
 }

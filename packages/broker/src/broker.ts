@@ -25,7 +25,7 @@ import {
   type ResolvedLimits
 } from './options.ts'
 import { Routed } from './routed.ts'
-import { Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
+import { OfflineClient, Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
 import type { OutgoingUpdate, Store, StoredMessage } from './store.ts'
 import { SysPublisher } from './sys.ts'
 
@@ -87,6 +87,13 @@ export interface BrokerEvents {
 }
 
 const NO_LOGGER: Logger = { debug () {}, info () {}, warn () {}, error () {} }
+/**
+ * authorizeRead answers kept per session; past this many distinct topics the cache starts
+ * over, so a session on `#` over many topics holds a bounded map. Topics longer than
+ * READ_CACHE_TOPIC are not cached (a hostile topic must not be pinned per session).
+ */
+const READ_CACHE_MAX = 256
+const READ_CACHE_TOPIC = 256
 const TIMER_MAX = 2 ** 31 - 1
 const NO_INFO: ConnectionInfo = Object.freeze({})
 
@@ -142,6 +149,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #ownBus: boolean
   readonly #ready: Promise<void>
   #closed = false
+  /** Bumped by invalidateAuthorization: every session's authorizeRead cache is stale. */
+  #authEpoch = 1
   readonly #clustered: boolean
   readonly #sys: SysPublisher | null
   // routing scratch (see route)
@@ -213,6 +222,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
         if (this.sessions.has(rec.clientId)) continue
         const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
         s.restored = true
+        s.owner = rec.username
+        s.offline = new OfflineClient(rec.clientId, rec.protocolVersion, rec.username)
         this.sessions.set(rec.clientId, s)
         for (const sub of rec.subscriptions) this.addSub(s, sub.topic, sub.qos, sub.nl, sub.rap, sub.rh, sub.subscriptionId ?? 0)
         if (rec.expiresAt !== undefined) this.#armExpiry(s, rec.expiresAt)
@@ -318,6 +329,62 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return 'culex-' + randomUUID()
   }
 
+  // ───────── authorization of deliveries ─────────
+
+  /**
+   * Forget every cached `authorizeRead` answer: call it when the rules behind the hook
+   * change (an ACL file reloaded). Later deliveries ask the hook again.
+   */
+  invalidateAuthorization (): void {
+    this.#authEpoch++
+  }
+
+  /**
+   * @internal May `client` (the identity holding `s`) receive a message on `topic`? Asks
+   * authorizeRead once per (session, topic) and epoch; a hook that throws denies.
+   */
+  canRead (s: Session, client: Client, topic: string): boolean {
+    const hook = this.hooks.authorizeRead
+    if (hook === undefined) return true
+    let cache = s.readCache
+    if (cache === null || s.readEpoch !== this.#authEpoch) {
+      cache = s.readCache = new Map()
+      s.readEpoch = this.#authEpoch
+    }
+    const known = cache.get(topic)
+    if (known !== undefined) return known
+    let ok: boolean
+    try {
+      ok = hook(client, topic) === true
+    } catch (err) {
+      this.logger.error({ client: client.id, topic, err: (err as Error)?.message ?? String(err) }, 'authorizeRead failed: delivery denied')
+      return false
+    }
+    if (topic.length <= READ_CACHE_TOPIC) {
+      if (cache.size >= READ_CACHE_MAX) cache.clear()
+      cache.set(topic, ok)
+    }
+    return ok
+  }
+
+  /**
+   * @internal The identity authorization decides for while `s` has no connection: the
+   * last one that held it (or its stored owner after a restart).
+   */
+  offlineClient (s: Session): Client {
+    return (s.offline ??= new OfflineClient(s.clientId, s.protocolVersion, s.owner))
+  }
+
+  /**
+   * @internal The message `client` may receive on a path off the fan-out loop (retained on
+   * subscribe, replay on resume, shared groups): authorizeRead, then authorizeForward.
+   */
+  readable (s: Session, client: Client, m: StoredMessage): StoredMessage | null {
+    if (!this.canRead(s, client, m.topic)) return null
+    const forward = this.hooks.authorizeForward
+    return forward === undefined ? m : forward(client, m)
+  }
+
   // ───────── publishing ─────────
 
   /**
@@ -399,12 +466,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
     try {
       this.#trie.forEachMatch(m.topic, this.#collect)
       const forward = this.hooks.authorizeForward
+      // read authorization per delivery, against the receiver's identity (cached per session)
+      const read = this.hooks.authorizeRead !== undefined
       for (let i = 0; i < targets.length; i++) {
         const s = targets[i]!
         const qos = (s.dq < m.qos ? s.dq : m.qos) as QoS
         const retain = s.drap ? m.retain : false // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
         const c = s.conn
         if (c !== null) {
+          if (read && !this.canRead(s, c, m.topic)) continue
           let e: OutEntry | null
           if (forward !== undefined) {
             const fm = forward(c, m)
@@ -415,6 +485,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
           }
           if (e !== null && this.persistInflight && s.persistent) (pending ??= []).push(this.#storeInflight(s, c, e))
         } else if (qos > 0 && s.persistent && !onlineOnly) {
+          // queued only if its owner may read it now; checked again on replay
+          if (read && !this.canRead(s, this.offlineClient(s), m.topic)) continue
           (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
         }
       }
@@ -491,14 +563,18 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const sub = members[idx]!
       const s = sub.session
       if (s === exclude) continue
-      if (s.conn !== null) {
+      const c = s.conn
+      if (c !== null) {
+        // a member that may not read this topic is passed over: another member gets it
+        const fm = this.readable(s, c, m)
+        if (fm === null) continue
         g.next = idx + 1
         const qos = (entry !== null ? entry.qos : (sub.qos < m.qos ? sub.qos : m.qos)) as QoS
         const retain = entry !== null ? entry.retain : (sub.rap ? m.retain : false)
-        s.conn.deliver(m, qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
+        c.deliver(fm === m ? m : Routed.from(fm), qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
         return null
       }
-      if (offline === null && s.persistent) offline = sub
+      if (offline === null && s.persistent && this.canRead(s, this.offlineClient(s), m.topic)) offline = sub
     }
     if (offline === null) return null
     g.next = members.indexOf(offline) + 1
@@ -635,6 +711,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const s = c.session
     if (s !== null && s.conn === c) {
       s.conn = null
+      s.offline = new OfflineClient(c.id, c.protocolVersion === 0 ? 4 : c.protocolVersion, c.username, c.info)
       const entries = c.pending()
       const keep: OutEntry[] = []
       for (const e of entries) {
@@ -772,7 +849,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const queued: OutEntry[] = []
       for (const r of records) {
         if (own !== null && own.has(r.seq)) continue
-        const e = new OutEntry(Routed.from(r.message), r.message.qos, r.message.retain, r.subscriptionIds ?? null, null)
+        let msg = r.message
+        if (r.state !== 'pubrel') {
+          // decided again for the identity resuming the session (rights may have changed)
+          const fm = this.readable(s, c, msg)
+          if (fm === null) {
+            c.chainStore(this.store.removeOutgoing(s.clientId, r.seq), 'removing a message the client may not read')
+            continue
+          }
+          msg = fm
+        }
+        const e = new OutEntry(Routed.from(msg), r.message.qos, r.message.retain, r.subscriptionIds ?? null, null)
         // the record stays in the store until the client acknowledges the delivery
         e.seq = r.seq
         e.storedId = r.messageId ?? 0

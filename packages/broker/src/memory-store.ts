@@ -63,6 +63,7 @@ function copySession (s: SessionRecord): SessionRecord {
     subscriptions: s.subscriptions.map((sub) => ({ ...sub }))
   }
   if (s.expiresAt !== undefined) out.expiresAt = s.expiresAt
+  if (s.username !== undefined) out.username = s.username
   return out
 }
 

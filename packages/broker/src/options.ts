@@ -80,8 +80,24 @@ export interface BrokerHooks {
    */
   authorizeSubscribe?: (client: Client, subscription: Subscription) => boolean | number | Promise<boolean | number>
   /**
-   * Synchronous, called per delivery: return the message to send to `client` (the same
-   * object or a changed copy), or null to skip this client.
+   * May `client` receive a message on `topic`? Synchronous; decided for **every delivery on
+   * every path** — live, retained on SUBSCRIBE, offline queue and in-flight replay on
+   * resume, shared-subscription members, wills, in-process subscribers — against the
+   * receiver's current identity. A SUBSCRIBE grant is not a read grant: a `#` subscription
+   * still only receives what this hook allows. While the receiving session is offline, the
+   * `client` is a snapshot of the identity that last held it (`connected` false).
+   *
+   * The answer is cached per (session, topic), so it must depend on the client's identity
+   * (id, username, connection info) and the topic only. The cache is dropped when the
+   * session's identity changes (reconnect, re-authentication) and by
+   * {@link Broker.invalidateAuthorization} (call it when the rules change). A hook that
+   * throws denies.
+   */
+  authorizeRead?: (client: Client, topic: string) => boolean
+  /**
+   * Synchronous, called per delivery on every path, after `authorizeRead`: return the
+   * message to send to `client` (the same object or a changed copy), or null to skip this
+   * client. Not cached.
    */
   authorizeForward?: (client: Client, message: StoredMessage) => StoredMessage | null
 }

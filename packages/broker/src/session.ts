@@ -9,7 +9,31 @@
  */
 import type { QoS, Will } from '@culex/packet'
 import type { Connection } from './connection.ts'
+import type { Client, ConnectionInfo } from './options.ts'
 import type { SubscriptionRecord } from './store.ts'
+
+const NO_INFO: ConnectionInfo = Object.freeze({})
+
+/**
+ * The identity that last held a session, kept while it is offline: authorization of what
+ * is queued for it (authorizeRead) and of its delayed will is decided against it.
+ */
+export class OfflineClient implements Client {
+  readonly id: string
+  readonly protocolVersion: 3 | 4 | 5
+  readonly username: string | undefined
+  readonly info: ConnectionInfo
+  readonly connected = false
+  readonly keepalive = 0
+  constructor (id: string, protocolVersion: 3 | 4 | 5, username: string | undefined, info: ConnectionInfo = NO_INFO) {
+    this.id = id
+    this.protocolVersion = protocolVersion
+    this.username = username
+    this.info = info
+  }
+
+  close (): void {}
+}
 
 /** A shared subscription group for one (ShareName, filter): one member gets each message. */
 export class SharedGroup {
@@ -78,6 +102,16 @@ export class Session {
   willTimer: NodeJS.Timeout | null = null
   /** True when restored from the store at start (incoming QoS 2 ids live there). */
   restored = false
+  /**
+   * The username the session belongs to: a connection with another username does not
+   * resume it (see handlers/connect.ts).
+   */
+  owner: string | undefined = undefined
+  /** Who authorization decides for while no connection is attached. */
+  offline: Client | null = null
+  /** authorizeRead answers by topic, valid while `readEpoch` is the broker's epoch. */
+  readCache: Map<string, boolean> | null = null
+  readEpoch = 0
   // routing scratch, reused by every route call (see Broker.#collect)
   gen = 0
   dq = 0

@@ -60,6 +60,12 @@ export interface SessionRecord {
   /** Absolute time (ms) after which the disconnected session is gone; absent while connected. */
   expiresAt?: number
   subscriptions: SubscriptionRecord[]
+  /**
+   * Username of the identity the session belongs to; absent for an anonymous owner. A
+   * connection with another username does not resume the session, and offline
+   * authorization decides for this username.
+   */
+  username?: string
 }
 
 /** One entry of a session's outgoing queue. */

@@ -72,6 +72,7 @@ interface ClientState {
 function copySession (s: SessionRecord): SessionRecord {
   const out: SessionRecord = { clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: s.subscriptions.map((x) => ({ ...x })) }
   if (s.expiresAt !== undefined) out.expiresAt = s.expiresAt
+  if (s.username !== undefined) out.username = s.username
   return out
 }
 

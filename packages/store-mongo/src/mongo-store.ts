@@ -35,7 +35,7 @@ export interface MongoStoreOptions extends StoreOptions {
   client?: MongoClientOptions
 }
 
-interface SessionDoc { _id: string, v: 3 | 4 | 5, x: number, e?: number, subs: SubscriptionRecord[] }
+interface SessionDoc { _id: string, v: 3 | 4 | 5, x: number, e?: number, u?: string, subs: SubscriptionRecord[] }
 interface OutDoc { c: string, s: number, st: OutgoingRecord['state'], mid?: number, m: Document, i?: number[], e?: number }
 
 const GLOBAL_SEQ = 'outgoing-seq'
@@ -43,6 +43,7 @@ const GLOBAL_SEQ = 'outgoing-seq'
 function sessionFrom (d: SessionDoc): SessionRecord {
   const s: SessionRecord = { clientId: d._id, protocolVersion: d.v, expiryInterval: d.x, subscriptions: d.subs.map((x) => subFrom(x)) }
   if (d.e !== undefined && d.e !== null) s.expiresAt = d.e
+  if (typeof d.u === 'string') s.username = d.u
   return s
 }
 
@@ -170,6 +171,7 @@ export class MongoStore implements Store {
     return this.#run('saveSession', async () => {
       const d: SessionDoc = { _id: session.clientId, v: session.protocolVersion, x: session.expiryInterval, subs: session.subscriptions.map(subFrom) }
       if (session.expiresAt !== undefined) d.e = session.expiresAt
+      if (session.username !== undefined) d.u = session.username
       await this.#sessions.replaceOne({ _id: session.clientId }, d, { upsert: true })
     })
   }

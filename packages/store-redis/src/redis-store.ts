@@ -76,7 +76,7 @@ function tagOf (c: string): string {
   return c === '' || first === 0x7d || first === 0 ? `\u0000${c}` : c
 }
 
-interface SessionMeta { v: 3 | 4 | 5, x: number }
+interface SessionMeta { v: 3 | 4 | 5, x: number, u?: string }
 
 /** One queued operation of a client batch: how many results it takes, and its promise. */
 interface OpWaiter { what: string, results: 1 | 2, resolve: (r: number[]) => void, reject: (err: Error) => void }
@@ -409,6 +409,7 @@ export class RedisStore implements Store {
     if (metaRaw === undefined) return null
     const meta = JSON.parse(metaRaw) as SessionMeta
     const s: SessionRecord = { clientId, protocolVersion: meta.v, expiryInterval: meta.x, subscriptions: [] }
+    if (typeof meta.u === 'string') s.username = meta.u
     for (const k of Object.keys(h)) {
       if (k === '') continue
       if (k === EXPIRES) s.expiresAt = Number(h[k])
@@ -425,7 +426,9 @@ export class RedisStore implements Store {
   saveSession (session: SessionRecord): Promise<void> {
     return this.#run('saveSession', async () => {
       const c = session.clientId
-      const args: string[] = [JSON.stringify({ v: session.protocolVersion, x: session.expiryInterval })]
+      const meta: SessionMeta = { v: session.protocolVersion, x: session.expiryInterval }
+      if (session.username !== undefined) meta.u = session.username
+      const args: string[] = [JSON.stringify(meta)]
       if (session.expiresAt !== undefined) args.push(EXPIRES, String(session.expiresAt))
       for (const sub of session.subscriptions) args.push(sub.topic, JSON.stringify(sub))
       await Promise.all([

@@ -17,7 +17,7 @@ const NODES = ['n1', 'n2'] as const
 const MAX_QUEUED = 3
 
 type Op =
-  | { op: 'saveSession', c: string, version: 3 | 4 | 5, filters: string[] }
+  | { op: 'saveSession', c: string, version: 3 | 4 | 5, filters: string[], user: string | null }
   | { op: 'deleteSession', c: string }
   | { op: 'addSub', c: string, filter: string, qos: 0 | 1 | 2, id: number }
   | { op: 'removeSub', c: string, filters: string[] }
@@ -36,7 +36,7 @@ const client = fc.constantFrom(...CLIENTS)
 const bytes = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 })
 // queue operations weigh more: they have the most state to get wrong
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constant('saveSession' as const), c: client, version: fc.constantFrom(3 as const, 4 as const, 5 as const), filters: fc.subarray([...FILTERS]) }),
+  fc.record({ op: fc.constant('saveSession' as const), c: client, version: fc.constantFrom(3 as const, 4 as const, 5 as const), filters: fc.subarray([...FILTERS]), user: fc.constantFrom(null, 'alice', 'bob') }),
   fc.record({ op: fc.constant('deleteSession' as const), c: client }),
   fc.record({ op: fc.constant('addSub' as const), c: client, filter: fc.constantFrom(...FILTERS), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), id: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ op: fc.constant('removeSub' as const), c: client, filters: fc.array(fc.constantFrom(...FILTERS), { maxLength: 3 }) }),
@@ -118,6 +118,7 @@ async function apply (t: Test, store: Store, model: Model, o: Op, nextId: () => 
   switch (o.op) {
     case 'saveSession': {
       const s: SessionRecord = { clientId: o.c, protocolVersion: o.version, expiryInterval: 0xFFFFFFFF, subscriptions: o.filters.map((f) => sub(f, 1, 0)) }
+      if (o.user !== null) s.username = o.user
       model.sessions.set(o.c, structuredClone(s))
       await store.saveSession(s)
       return

@@ -89,6 +89,11 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     const s1b = session('c1', { protocolVersion: 4, expiryInterval: 30, subscriptions: [{ topic: 'only/one', qos: 0, nl: false, rap: false, rh: 0 }] })
     await store.saveSession(s1b)
     t.same(sessionPlain(await store.getSession('c1')), sessionPlain(s1b), 'saveSession replaces everything')
+    const owned = session('c1', { username: 'alice' })
+    await store.saveSession(owned)
+    t.equal((await store.getSession('c1'))!.username, 'alice', 'the owner username is kept')
+    await store.saveSession(s1b)
+    t.equal((await store.getSession('c1'))!.username, undefined, 'a record without owner replaces one with an owner')
     await store.saveSession(session('c2', { protocolVersion: 3 }))
     await store.saveSession(session('ü/ +#\u2603', { subscriptions: [] }))
     const ids: string[] = []

@@ -45,6 +45,8 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
   const r = await hook(c, { method, data, step: rc === 0x19 ? 'reauthenticate' : 'continue' })
   if (c.isClosed) return
   if (r.reasonCode === 0x18 || r.reasonCode === 0) {
+    // re-authenticated: read decisions are made anew for the identity it proved
+    if (r.reasonCode === 0 && c.session !== null) c.session.readCache = null
     c.writePacket({ cmd: 'auth', reasonCode: r.reasonCode, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })
     return
   }

@@ -140,6 +140,18 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   const v5 = p.protocolVersion === 5
   const props = p.properties
 
+  // the will is a publish of this client: authorized now, before anything changes (and again when it fires)
+  const hook = broker.hooks.authorizePublish
+  if (p.will !== undefined && hook !== undefined) {
+    const w = p.will
+    const ok = await hook(c, { cmd: 'publish', topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, dup: false })
+    if (c.isClosed) return
+    if (ok !== true) {
+      refuse(c, typeof ok === 'number' && ok >= 0x80 ? ok : 0x87, `will topic ${JSON.stringify(w.topic)} not authorized`)
+      return
+    }
+  }
+
   // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
   broker.announceConnect(c.id)
   const old = broker.connectionOf(c.id)
@@ -153,7 +165,9 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
   let s = broker.sessions.get(c.id)
   let present = false
-  if (s !== undefined && p.clean) {
+  // a session belongs to the identity that created it: a connection with another username
+  // does not inherit it (its subscriptions, queue, in-flight messages); the old session ends
+  if (s !== undefined && (p.clean || s.owner !== c.username)) {
     // clean session / clean start discards the old session [MQTT-3.1.2-4]
     broker.cancelWill(s)
     await broker.endSession(s)
@@ -170,11 +184,15 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     s.expiryInterval = expiry
   } else {
     s = new Session(c.id, p.protocolVersion, expiry)
+    s.owner = c.username
     broker.sessions.set(c.id, s)
   }
+  // read decisions are made anew for this connection's identity
+  s.readCache = null
+  s.offline = null
   const store = broker.store
   if (s.persistent) {
-    await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()) })
+    await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()), ...(s.owner === undefined ? {} : { username: s.owner }) })
   } else if (wasPersistent) {
     await store.deleteSession(s.clientId)
   }

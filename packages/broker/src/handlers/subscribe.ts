@@ -9,6 +9,7 @@ import { parseShared, validateFilter } from '@culex/trie'
 import type { GrantedSubscription } from '../broker.ts'
 import type { Connection } from '../connection.ts'
 import { Routed } from '../routed.ts'
+import type { Session } from '../session.ts'
 import type { StoredMessage, SubscriptionRecord } from '../store.ts'
 
 /** SUBSCRIBE handler. */
@@ -68,7 +69,7 @@ export async function handleSubscribe (c: Connection, p: SubscribePacket): Promi
     if (c.isClosed) return
     if (msgs.length > 0) batches.push({ msgs, qos: r.qos })
   }
-  if (batches.length > 0) sendRetained(c, batches, ids)
+  if (batches.length > 0) sendRetained(c, s, batches, ids)
 }
 
 interface RetainedBatch { msgs: StoredMessage[], qos: QoS }
@@ -80,7 +81,7 @@ interface RetainedBatch { msgs: StoredMessage[], qos: QoS }
  * wildcard SUBSCRIBE over more retained messages than the queue bound lost the rest: 1,100
  * of 5,000 arrived at QoS 1 with the default maxQueuedMessages (1000) and maxInflight (100).
  */
-function sendRetained (c: Connection, batches: RetainedBatch[], ids: number[] | null): void {
+function sendRetained (c: Connection, s: Session, batches: RetainedBatch[], ids: number[] | null): void {
   let b = 0
   let i = 0
   const step = (): void => {
@@ -95,8 +96,11 @@ function sendRetained (c: Connection, batches: RetainedBatch[], ids: number[] | 
           return
         }
         i++
+        // read authorization per retained message: a granted filter is not a read grant
+        const fm = c.broker.readable(s, c, m)
+        if (fm === null) continue
         // retained messages sent because of a new subscription have RETAIN 1 [MQTT-3.3.1-8]
-        c.deliver(Routed.from(m), qos, true, ids, null)
+        c.deliver(Routed.from(fm), qos, true, ids, null)
       }
       b++
       i = 0
