@@ -21,7 +21,7 @@
  * with {@link Acl.canRead}, so a granted `#` still never delivers a denied topic.
  */
 import { AppError } from './errors.ts'
-import { filterCovers, filterMatches, isValidFilter } from './topic-match.ts'
+import { isValidFilter } from './topic-match.ts'
 
 /** One ACL rule. */
 export interface AclRule {
@@ -99,23 +99,80 @@ type Want = 'read' | 'write'
 
 const grants = (rule: AclRule, want: Want): boolean => rule.access === 'readwrite' || rule.access === want
 
-/** Access checks over parsed rules (or no rules: everything allowed). */
+/** A rule with its filter split into levels once, at load. */
+interface Compiled {
+  rule: AclRule
+  levels: string[]
+  dollar: boolean
+  /** Pattern rules: which levels hold %c / %u (substituted per check). */
+  subst: boolean
+  needsUser: boolean
+}
+
+function compile (rule: AclRule, pattern: boolean): Compiled {
+  return {
+    rule,
+    levels: rule.filter.split('/'),
+    dollar: rule.filter.startsWith('$'),
+    subst: pattern && (rule.filter.includes('%c') || rule.filter.includes('%u')),
+    needsUser: pattern && rule.filter.includes('%u')
+  }
+}
+
+/** `filter` levels match the topic levels (`+` one level, `#` this level and below). */
+function levelsMatch (f: string[], t: string[]): boolean {
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i] as string
+    if (level === '#') return true // also matches the parent level [MQTT-4.7.1-2]
+    if (i >= t.length) return false
+    if (level !== '+' && level !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+/** Every topic `s` matches, `a` matches too (for SUBSCRIBE checks). */
+function levelsCover (a: string[], s: string[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const level = a[i] as string
+    if (level === '#') return true
+    if (i >= s.length) return false
+    const sl = s[i] as string
+    if (sl === '#') return false
+    if (level === '+') continue
+    if (sl === '+' || sl !== level) return false
+  }
+  return a.length === s.length
+}
+
+/**
+ * Access checks over parsed rules (or no rules: everything allowed). Rules are split into
+ * levels once; a check splits the topic once and compares levels, instead of splitting
+ * every rule's filter per check (a 1,000-rule file: 478 µs per check before, see
+ * bench/acl-fanout.bench.ts for the current number).
+ */
 export class Acl {
   readonly #rules: AclRules | undefined
+  readonly #anonymous: Compiled[] = []
+  readonly #users = new Map<string, Compiled[]>()
+  readonly #patterns: Compiled[] = []
 
   /** @param rules - from {@link parseAcl}; undefined allows everything */
   constructor (rules?: AclRules) {
     this.#rules = rules
+    if (rules === undefined) return
+    this.#anonymous = rules.anonymous.map((r) => compile(r, false))
+    for (const [user, list] of rules.users) this.#users.set(user, list.map((r) => compile(r, false)))
+    this.#patterns = rules.patterns.map((r) => compile(r, true))
   }
 
   /** Whether the client may publish to `topic`. */
   canWrite (who: AclSubject, topic: string): boolean {
-    return this.#check(who, topic, 'write', filterMatches)
+    return this.#check(who, topic, 'write', levelsMatch)
   }
 
   /** Whether the client may receive a message on `topic`. */
   canRead (who: AclSubject, topic: string): boolean {
-    return this.#check(who, topic, 'read', filterMatches)
+    return this.#check(who, topic, 'read', levelsMatch)
   }
 
   /**
@@ -127,33 +184,39 @@ export class Acl {
       const parts = filter.split('/')
       filter = parts.slice(2).join('/')
     }
-    return this.#check(who, filter, 'read', filterCovers)
+    return this.#check(who, filter, 'read', levelsCover)
   }
 
-  #check (who: AclSubject, topic: string, want: Want, relation: (rule: string, topic: string) => boolean): boolean {
-    const rules = this.#rules
-    if (rules === undefined) return true
-    const own = who.username === undefined ? rules.anonymous : rules.users.get(who.username)
+  #check (who: AclSubject, topic: string, want: Want, relation: (rule: string[], topic: string[]) => boolean): boolean {
+    if (this.#rules === undefined) return true
+    const own = who.username === undefined ? this.#anonymous : this.#users.get(who.username)
     const dollar = topic.startsWith('$')
+    const levels = topic.split('/')
     if (own !== undefined) {
-      for (const rule of own) {
-        if (dollar && !rule.filter.startsWith('$')) continue
-        if (relation(rule.filter, topic)) {
-          if (rule.access === 'deny') return false
-          if (grants(rule, want)) return true
+      for (const c of own) {
+        if (dollar && !c.dollar) continue
+        if (relation(c.levels, levels)) {
+          if (c.rule.access === 'deny') return false
+          if (grants(c.rule, want)) return true
         }
       }
     }
-    if (rules.patterns.length === 0) return false
+    if (this.#patterns.length === 0) return false
     // A client id or username with wildcards could reach other clients' trees.
     if (/[+#]/.test(who.clientId) || (who.username !== undefined && /[+#]/.test(who.username))) return false
-    for (const rule of rules.patterns) {
-      if (rule.filter.includes('%u') && who.username === undefined) continue
-      const filter = rule.filter.replaceAll('%c', who.clientId).replaceAll('%u', who.username ?? '')
-      if (dollar && !filter.startsWith('$')) continue
-      if (relation(filter, topic)) {
-        if (rule.access === 'deny') return false
-        if (grants(rule, want)) return true
+    for (const c of this.#patterns) {
+      if (c.needsUser && who.username === undefined) continue
+      let f = c.levels
+      if (c.subst) {
+        const filter = c.rule.filter.replaceAll('%c', who.clientId).replaceAll('%u', who.username ?? '')
+        if (dollar && !filter.startsWith('$')) continue
+        f = filter.split('/')
+      } else if (dollar && !c.dollar) {
+        continue
+      }
+      if (relation(f, levels)) {
+        if (c.rule.access === 'deny') return false
+        if (grants(c.rule, want)) return true
       }
     }
     return false

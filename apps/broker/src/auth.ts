@@ -53,7 +53,20 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
     const rules = parseAcl(read(cfg.aclFile, 'CULEX_ERR_ACL_FILE', 'ACL file'), cfg.aclFile)
     aclRules = rules.anonymous.length + rules.patterns.length + [...rules.users.values()].reduce((n, l) => n + l.length, 0)
     const acl = new Acl(rules)
-    hooks.authorizePublish = (client, packet) => acl.canWrite({ clientId: client.id, username: client.username }, packet.topic)
+    // write decisions per (connection, topic): a connection's identity does not change, and a
+    // publisher on one topic asks once instead of walking the file per PUBLISH
+    const writes = new WeakMap<object, Map<string, boolean>>()
+    hooks.authorizePublish = (client, packet) => {
+      let known = writes.get(client)
+      if (known === undefined) writes.set(client, known = new Map())
+      let ok = known.get(packet.topic)
+      if (ok === undefined) {
+        ok = acl.canWrite({ clientId: client.id, username: client.username }, packet.topic)
+        if (known.size >= 256) known.clear()
+        if (packet.topic.length <= 256) known.set(packet.topic, ok)
+      }
+      return ok
+    }
     hooks.authorizeSubscribe = (client, sub) => acl.canSubscribe({ clientId: client.id, username: client.username }, sub.topic)
     // decided per delivery on every path (live, retained, queued, resumed, shared, wills); the engine caches it per (session, topic)
     hooks.authorizeRead = (client, topic) => acl.canRead({ clientId: client.id, username: client.username }, topic)

@@ -150,13 +150,13 @@ class Peer {
   constructor (broker: Broker, who: Who, version: 4 | 5, deliveries: Delivery[]) {
     this.who = who
     this.version = version
-    let server!: Duplex
+    const peer: { server: Duplex | null } = { server: null }
     const client: Duplex = new Duplex({
       read () {},
-      write (chunk, _e, cb) { server.push(chunk); cb() },
-      final (cb) { server.push(null); cb() }
+      write (chunk, _e, cb) { peer.server!.push(chunk); cb() },
+      final (cb) { peer.server!.push(null); cb() }
     })
-    server = new Duplex({
+    const server = peer.server = new Duplex({
       read () {},
       write (chunk, _e, cb) { client.push(chunk); cb() },
       final (cb) { client.push(null); cb() }

@@ -88,13 +88,21 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   const m = new Routed(topic, p.payload, qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
   const hook = broker.hooks.authorizePublish
   if (hook !== undefined) {
-    return Promise.resolve(hook(c, topic === p.topic ? p : { ...p, topic })).then((ok) => {
-      if (ok === true) {
-        accept(c, p, m)
-        return
-      }
+    const ok = hook(c, topic === p.topic ? p : { ...p, topic })
+    if (typeof ok === 'object') {
+      return ok.then((ok) => {
+        if (ok === true) {
+          accept(c, p, m)
+          return
+        }
+        deny(c, p, typeof ok === 'number' ? ok : 0x87)
+      })
+    }
+    // a synchronous answer keeps the PUBLISH synchronous: no promise and no backlog turn per message
+    if (ok !== true) {
       deny(c, p, typeof ok === 'number' ? ok : 0x87)
-    })
+      return
+    }
   }
   accept(c, p, m)
 }
