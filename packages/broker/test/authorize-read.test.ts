@@ -248,3 +248,22 @@ t.test('the session owner survives a restart on the same store', async (t) => {
   const own = await connect(t, b3, { clientId: 'persist', clean: false, username: 'mallory' })
   t.equal(own.connack.sessionPresent, true, 'the new owner resumes the session it created')
 })
+
+t.test('subscriptions kept in a resumed session deliver only what the resuming identity may read now', async (t) => {
+  let deny = false
+  const broker = setup(t, { authorizeRead: (_c, topic) => !(deny && topic.startsWith('kept/secret')) })
+  const opts = { clientId: 'kept', clean: false, username: 'u' }
+  const first = await connect(t, broker, opts)
+  await first.subscribe('kept/#', 1)
+  first.disconnect()
+  await first.closed()
+  deny = true
+  broker.invalidateAuthorization()
+  const again = await connect(t, broker, opts)
+  t.equal(again.connack.sessionPresent, true, 'the subscription was kept')
+  const pub = await connect(t, broker, {})
+  pub.publish('kept/secret/1', 'no', 1)
+  pub.publish('kept/open', 'yes', 1)
+  t.equal((await again.next('publish')).topic, 'kept/open')
+  t.ok(await again.nothing(50, 'publish'))
+})
