@@ -635,6 +635,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const s = c.session
     if (s !== null && s.conn === c) {
       s.conn = null
+      // the expiry of the connection that ends governs the session from now on [MQTT-3.1.2-5]
+      s.expiryInterval = c.expiry
       const entries = c.pending()
       const keep: OutEntry[] = []
       for (const e of entries) {

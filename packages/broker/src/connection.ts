@@ -100,6 +100,13 @@ export class Connection implements Client {
   state: number = State.NEW
   session: Session | null = null
   will: Will | null = null
+  /**
+   * Session Expiry Interval (s) this connection grants its session, applied when the
+   * connection ends [MQTT-3.1.2-5]; `expiryRequested` is what the client asked for in
+   * CONNECT (the DISCONNECT rule compares with it [MQTT-3.14.2-2]).
+   */
+  expiry = 0
+  expiryRequested = 0
   /** Enhanced auth method of this connection (5.0). */
   authMethod: string | undefined = undefined
   /** Set while the CONNECT waits for AUTH packets. */

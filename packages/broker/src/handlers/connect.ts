@@ -151,6 +151,8 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
   const requested = expiry
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
+  c.expiryRequested = requested
+  c.expiry = expiry
   let s = broker.sessions.get(c.id)
   let present = false
   if (s !== undefined && p.clean) {
@@ -167,7 +169,10 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     s.protocolVersion = p.protocolVersion
-    s.expiryInterval = expiry
+    // the new expiry applies once this connection ends (Broker.connectionClosed) [MQTT-3.1.2-5]:
+    // a stored session stays stored meanwhile, so its queue, in-flight messages and incoming
+    // QoS 2 ids are resumed even when this connection asked for 0 [MQTT-4.4.0-1]
+    if (expiry !== 0 || !s.persistent) s.expiryInterval = expiry
   } else {
     s = new Session(c.id, p.protocolVersion, expiry)
     broker.sessions.set(c.id, s)

@@ -1,0 +1,106 @@
+import t from 'tap'
+import { MemoryStore } from '../src/index.ts'
+import { connect, delay, setup } from './helper.ts'
+
+// A 5.0 CONNECT with Clean Start 0 and no Session Expiry Interval resumes the session it
+// finds [MQTT-3.1.2-5]; its expiry (0) applies once this connection ends [3.1.2.11.2].
+
+t.test('[MQTT-3.1.2-5] a resume without Session Expiry gets the queue, the unacknowledged PUBLISH and the pending PUBREL', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'r0', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe([{ topic: 'q1', qos: 1 }, { topic: 'q2', qos: 2 }])
+  const pub = await connect(t, broker, { protocolVersion: 5 })
+  pub.publish('q2', 'two', 2)
+  await pub.next('pubrec')
+  const two = await a.next('publish')
+  a.send({ cmd: 'pubrec', messageId: two.messageId })
+  await a.next('pubrel')
+  pub.publish('q1', 'unacked', 1)
+  await pub.next('puback')
+  const unacked = await a.next('publish')
+  a.drop()
+  await delay(20)
+  for (let i = 0; i < 3; i++) {
+    pub.publish('q1', `queued${i}`, 1)
+    await pub.next('puback')
+  }
+  const b = await connect(t, broker, { clientId: 'r0', clean: false, protocolVersion: 5 })
+  t.equal(b.connack.sessionPresent, true)
+  const rel = await b.next('pubrel')
+  t.equal(rel.messageId, two.messageId, 'PUBREL resent [MQTT-4.4.0-1]')
+  b.send({ cmd: 'pubcomp', messageId: rel.messageId })
+  const again = await b.next('publish')
+  t.same([again.payload.toString(), again.messageId, again.dup], ['unacked', unacked.messageId, true], 'unacknowledged PUBLISH resent with DUP and its id')
+  b.send({ cmd: 'puback', messageId: again.messageId })
+  const got: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const m = await b.next('publish')
+    got.push(m.payload.toString())
+    b.send({ cmd: 'puback', messageId: m.messageId })
+  }
+  t.same(got, ['queued0', 'queued1', 'queued2'])
+  // the expiry of 0 applies now: the session ends with this connection
+  b.disconnect()
+  await b.closed()
+  await delay(10)
+  const c = await connect(t, broker, { clientId: 'r0', clean: false, protocolVersion: 5 })
+  t.equal(c.connack.sessionPresent, false, 'the session ended when the connection without expiry closed')
+  t.equal(broker.sessions.get('r0')?.subs.size, 0)
+})
+
+t.test('[MQTT-3.1.2-5] a takeover by a connection without Session Expiry keeps the unacknowledged messages', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'r1', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe('t', 1)
+  const pub = await connect(t, broker, {})
+  pub.publish('t', 'inflight', 1)
+  await pub.next('puback')
+  const first = await a.next('publish')
+  const b = await connect(t, broker, { clientId: 'r1', clean: false, protocolVersion: 5 })
+  t.equal((await a.next('disconnect')).reasonCode, 0x8E)
+  t.equal(b.connack.sessionPresent, true)
+  const again = await b.next('publish')
+  t.same([again.payload.toString(), again.messageId, again.dup], ['inflight', first.messageId, true])
+  b.send({ cmd: 'puback', messageId: again.messageId })
+  pub.publish('t', 'live', 1)
+  t.equal((await b.next('publish')).payload.toString(), 'live', 'the subscription is kept')
+})
+
+t.test('[MQTT-4.3.3-10] an inbound QoS 2 resent with DUP after a resume without Session Expiry (restarted broker) is not routed again', async (t) => {
+  const store = new MemoryStore()
+  const b1 = setup(t, { store })
+  const watch1 = await connect(t, b1, { clientId: 'w', clean: false })
+  await watch1.subscribe('x2', 2)
+  const p1 = await connect(t, b1, { clientId: 'p2', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  p1.send({ cmd: 'publish', topic: 'x2', payload: Buffer.from('one'), qos: 2, messageId: 42, retain: false, dup: false })
+  await p1.next('pubrec')
+  const first = await watch1.next('publish')
+  watch1.send({ cmd: 'pubrec', messageId: first.messageId })
+  await watch1.next('pubrel')
+  watch1.send({ cmd: 'pubcomp', messageId: first.messageId })
+  await delay(10)
+  await b1.close()
+  const b2 = setup(t, { store })
+  await b2.ready()
+  const watch2 = await connect(t, b2, { clientId: 'w', clean: false })
+  const p2 = await connect(t, b2, { clientId: 'p2', clean: false, protocolVersion: 5 })
+  t.equal(p2.connack.sessionPresent, true)
+  p2.send({ cmd: 'publish', topic: 'x2', payload: Buffer.from('one'), qos: 2, messageId: 42, retain: false, dup: true })
+  t.equal((await p2.next('pubrec')).messageId, 42)
+  p2.send({ cmd: 'pubrel', messageId: 42 })
+  t.equal((await p2.next('pubcomp')).messageId, 42)
+  t.ok(await watch2.nothing(50, 'publish'), 'not delivered a second time')
+})
+
+t.test('[MQTT-3.14.2-2] with maxSessionExpiryInterval 0, a DISCONNECT repeating the expiry the client sent in CONNECT is no protocol error', async (t) => {
+  const broker = setup(t, { limits: { maxSessionExpiryInterval: 0 } })
+  const watch = await connect(t, broker, {})
+  await watch.subscribe('will/#', 1)
+  const a = await connect(t, broker, { clientId: 'd0', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 }, will: { topic: 'will/d0', payload: Buffer.from('gone'), qos: 1, retain: false } })
+  t.equal(a.connack.properties.sessionExpiryInterval, 0, 'granted 0')
+  a.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } })
+  await a.closed()
+  t.ok(a.received.every((p) => p.cmd !== 'disconnect'), 'no DISCONNECT 0x82 from the broker')
+  t.ok(await watch.nothing(50, 'publish'), 'a normal disconnect: the will is not published [MQTT-3.14.4-3]')
+  t.equal(broker.sessions.has('d0'), false, 'the session still ends (granted expiry 0)')
+})
