@@ -783,10 +783,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
         } else if (r.state === 'pubrel') {
           c.resendPubrel(r.messageId, e)
         } else {
-          // unacknowledged: resent with DUP and the same packet id [MQTT-4.4.0-1] [MQTT-3.3.1-1]
+          // unacknowledged: resent with DUP and the same packet id [MQTT-4.4.0-1] [MQTT-3.3.1-1],
+          // within the new connection's Receive Maximum [MQTT-3.3.4-9]; the rest wait in the
+          // queue, in order, keeping their ids
           e.id = r.messageId
           e.dup = true
-          c.send(e)
+          if (queued.length === 0 && c.inflightSize() < c.window) {
+            c.send(e)
+          } else {
+            queued.push(e)
+            ;(c.heldIds ??= new Set()).add(e.id)
+          }
         }
       }
       if (queued.length > 0) {

@@ -127,6 +127,11 @@ export class Connection implements Client {
   inflight: Map<number, OutEntry> | null = null
   queue: Fifo<OutEntry> | null = null
   lastId = 0
+  /**
+   * Packet ids of resumed deliveries that wait in the queue with the id they were sent with
+   * before (see Broker.resumeSession): the client may still hold them, so nextId skips them.
+   */
+  heldIds: Set<number> | null = null
   window = 65535
   maxOut = 268435460
   aliasOutMax = 0
@@ -476,7 +481,9 @@ export class Connection implements Client {
         return
       }
       const e = q.shift()!
-      if (e.msg.expired(now)) { // expired messages are dropped from queues [MQTT-3.3.2-5]
+      // expired messages are dropped from queues [MQTT-3.3.2-5], unless sent before (a
+      // resumed delivery keeps its packet id): onward delivery has started
+      if (e.id === 0 && e.msg.expired(now)) {
         this.settleStored(e)
         this.broker.stats.publishDropped++
         continue
@@ -487,15 +494,17 @@ export class Connection implements Client {
 
   nextId (): number {
     const inflight = (this.inflight ??= new Map())
+    const held = this.heldIds
     for (;;) {
       this.lastId = this.lastId === 65535 ? 1 : this.lastId + 1
-      if (!inflight.has(this.lastId)) return this.lastId
+      if (!inflight.has(this.lastId) && (held === null || !held.has(this.lastId))) return this.lastId
     }
   }
 
   /** Send a QoS 1/2 entry (assigning a packet id unless it has one) and track it inflight. */
   send (e: OutEntry): void {
     if (e.id === 0) e.id = this.nextId()
+    else if (this.heldIds !== null) this.heldIds.delete(e.id) // inflight from now on
     e.state = SENT
     const v5 = this.protocolVersion === 5
     const m = e.msg

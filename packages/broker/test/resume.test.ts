@@ -1,4 +1,5 @@
 import t from 'tap'
+import type tap from 'tap'
 import { MemoryStore } from '../src/index.ts'
 import { connect, delay, setup } from './helper.ts'
 
@@ -103,4 +104,99 @@ t.test('[MQTT-3.14.2-2] with maxSessionExpiryInterval 0, a DISCONNECT repeating 
   t.ok(a.received.every((p) => p.cmd !== 'disconnect'), 'no DISCONNECT 0x82 from the broker')
   t.ok(await watch.nothing(50, 'publish'), 'a normal disconnect: the will is not published [MQTT-3.14.4-3]')
   t.equal(broker.sessions.has('d0'), false, 'the session still ends (granted expiry 0)')
+})
+
+t.test('[MQTT-3.3.4-9] a resume resends stored in-flight messages within the new Receive Maximum; the rest follow with their ids', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'rm', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe('t', 1)
+  const pub = await connect(t, broker, {})
+  const first: number[] = []
+  for (let i = 0; i < 5; i++) {
+    pub.publish('t', `m${i}`, 1)
+    await pub.next('puback')
+    first.push((await a.next('publish')).messageId)
+  }
+  a.drop()
+  await delay(20)
+  const b = await connect(t, broker, { clientId: 'rm', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60, receiveMaximum: 2 } })
+  t.equal(b.connack.sessionPresent, true)
+  const m0 = await b.next('publish')
+  const m1 = await b.next('publish')
+  t.ok(await b.nothing(50, 'publish'), 'no more than Receive Maximum unacknowledged')
+  // a new message meanwhile waits behind the stored ones and gets an id none of them holds
+  pub.publish('t', 'new', 1)
+  await pub.next('puback')
+  t.ok(await b.nothing(30, 'publish'))
+  const got = [m0, m1]
+  for (let i = 0; i < 4; i++) {
+    b.send({ cmd: 'puback', messageId: got[i]!.messageId })
+    got.push(await b.next('publish'))
+    t.ok(await b.nothing(20, 'publish'), `still at most 2 after ack ${i}`)
+  }
+  t.same(got.slice(0, 5).map((m) => [m.payload.toString(), m.messageId, m.dup]), first.map((id, i) => [`m${i}`, id, true]), 'resent with DUP and their own ids, in order')
+  t.equal(got[5]!.payload.toString(), 'new')
+  t.notOk(first.slice(2).includes(got[5]!.messageId), 'the new message does not reuse an id the client still holds')
+})
+
+async function qos2Publisher (t: Parameters<Parameters<typeof tap.test>[1]>[0], broker: Parameters<typeof connect>[1]): Promise<(payload: string, extra?: Record<string, unknown>) => Promise<void>> {
+  const pub = await connect(t, broker, { protocolVersion: 5 })
+  return async (payload, extra = {}) => {
+    const id = pub.publish('t', payload, 2, false, extra)
+    await pub.next('pubrec')
+    pub.send({ cmd: 'pubrel', messageId: id })
+    await pub.next('pubcomp')
+  }
+}
+
+t.test('[MQTT-3.3.2-5] a resumed in-flight message waiting for room is not dropped when it expires: its delivery had started', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'exp', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe('t', 2)
+  const publish2 = await qos2Publisher(t, broker)
+  await publish2('m0')
+  await publish2('m1', { properties: { messageExpiryInterval: 1 } })
+  const m0 = await a.next('publish')
+  const m1 = await a.next('publish')
+  a.drop()
+  await delay(1100) // m1 expires while it waits behind m0
+  const b = await connect(t, broker, { clientId: 'exp', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } })
+  t.same([(await b.next('publish')).messageId, await b.nothing(30, 'publish')], [m0.messageId, true])
+  b.send({ cmd: 'pubrec', messageId: m0.messageId })
+  b.send({ cmd: 'pubcomp', messageId: (await b.next('pubrel')).messageId })
+  const again = await b.next('publish')
+  t.same([again.payload.toString(), again.messageId, again.dup], ['m1', m1.messageId, true], 'resent with DUP and its id')
+})
+
+t.test('[MQTT-2.2.1-3] a packet id the client may still hold (resumed QoS 2, waiting in the queue) is not given to a new message', async (t) => {
+  // the resumed message that waits is dropped by the queue bound (drop-oldest)
+  const broker = setup(t, { limits: { maxQueuedMessages: 1 } })
+  const a = await connect(t, broker, { clientId: 'ids', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
+  await a.subscribe('t', 2)
+  const publish2 = await qos2Publisher(t, broker)
+  await publish2('m0')
+  await publish2('m1')
+  // the client got both and answered nothing that arrived: it may hold both ids, awaiting PUBREL
+  const held = new Set([(await a.next('publish')).messageId, (await a.next('publish')).messageId])
+  a.drop()
+  await delay(20)
+  const b = await connect(t, broker, { clientId: 'ids', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } })
+  const seen: string[] = []
+  const complete = async (): Promise<void> => {
+    const m = await b.next('publish')
+    seen.push(m.payload.toString())
+    if (!m.dup) t.notOk(held.has(m.messageId), `${m.payload.toString()}: id ${m.messageId} is not one the client holds`)
+    b.send({ cmd: 'pubrec', messageId: m.messageId })
+    await b.next('pubrel')
+    held.delete(m.messageId)
+    b.send({ cmd: 'pubcomp', messageId: m.messageId })
+  }
+  await publish2('n0') // queued behind m1, which the bound drops
+  await complete()
+  for (let i = 1; i < 3; i++) {
+    await publish2(`n${i}`)
+    await complete()
+  }
+  await complete()
+  t.same(seen.filter((p) => p !== 'm1'), ['m0', 'n0', 'n1', 'n2'])
 })
