@@ -699,8 +699,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     // delayed: published when the delay or the session ends, whichever comes first [MQTT-3.1.3-9]
     s.will = will
-    const ms = Math.min(delay, s.expiryInterval) * 1000
-    s.willTimer = setTimeout(() => { this.#fireWill(s, c) }, Math.min(ms, TIMER_MAX))
+    this.#armWill(s, c, Date.now() + Math.min(delay, s.expiryInterval) * 1000)
+  }
+
+  // a timer runs at most TIMER_MAX ms (~24.8 days): a longer delay re-arms, like #armExpiry
+  #armWill (s: Session, c: Connection, at: number): void {
+    s.willTimer = setTimeout(() => {
+      s.willTimer = null
+      if (at - Date.now() > 0) this.#armWill(s, c, at)
+      else this.#fireWill(s, c)
+    }, Math.max(0, Math.min(at - Date.now(), TIMER_MAX)))
     s.willTimer.unref()
   }
 
