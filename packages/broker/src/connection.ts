@@ -21,6 +21,7 @@ import { dispatch } from './handlers/index.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
 import type { SharedGroup, Session } from './session.ts'
+import { encodeWithin } from './within.ts'
 
 /** Connection states. */
 export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, CLOSED: 4 } as const
@@ -327,7 +328,7 @@ export class Connection implements Client {
     if (this.protocolVersion === 5 && this.state === State.CONNECTED && reasonCode !== 0) {
       const props = reasonString !== undefined ? { reasonString } : undefined
       try {
-        this.writePacket({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) })
+        this.write(encodeWithin({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) }, this.maxOut))
       } catch { /* an unencodable reason string is not worth a crash */ }
     }
     this.disconnectReason = reasonCode

@@ -6,6 +6,7 @@
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
 import { State, type Connection } from '../connection.ts'
 import { Session } from '../session.ts'
+import { encodeWithin } from '../within.ts'
 
 /** State kept between CONNECT and the end of enhanced authentication. */
 export interface PendingConnect {
@@ -29,7 +30,7 @@ function v4Code (rc: number): number {
 /** Refuse the CONNECT with a CONNACK failure code and close [MQTT-3.2.2-7]. */
 export function refuse (c: Connection, reasonCode: number, message: string, reasonString?: string): void {
   if (c.protocolVersion === 5) {
-    c.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, 5)
+    c.write(encodeWithin({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, c.maxOut))
   } else {
     c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
   }
@@ -53,6 +54,9 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
   }
   c.state = State.CONNECTING
   c.protocolVersion = p.protocolVersion
+  // a refusing CONNACK already respects it [MQTT-3.1.2-24]
+  const maxOut = p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined
+  if (maxOut !== undefined) c.maxOut = maxOut
   const broker = c.broker
   await broker.ready()
   if (broker.overCapacity()) {
@@ -192,7 +196,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   if (c.isClosed) return
 
   c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflight)
-  if (props?.maximumPacketSize !== undefined) c.maxOut = props.maximumPacketSize
   if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
 
   if (v5) {
@@ -217,7 +220,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
       ack.authenticationMethod = c.authMethod
       if (authData !== undefined) ack.authenticationData = authData
     }
-    c.writePacket({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: ack }, 5)
+    c.write(encodeWithin({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: ack }, c.maxOut))
   } else {
     // 3.1 has no session present flag
     c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)
