@@ -110,6 +110,8 @@ export class Connection implements Client {
   expiryRequested = 0
   /** Enhanced auth method of this connection (5.0). */
   authMethod: string | undefined = undefined
+  /** A re-authentication (AUTH 0x19) is in progress: the broker answered AUTH 0x18 (5.0). */
+  reauthenticating = false
   /** Set while the CONNECT waits for AUTH packets. */
   pendingConnect: unknown = null
   lastSeen: number
