@@ -517,7 +517,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed || msg.nodeId === this.id) return
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
-      this.route(m, true)
+      // the store writes of connected persistent sessions (persistInflight) may fail
+      const stored = this.route(m, true)
+      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
       if (this.listenerCount('publish') > 0) this.emit('publish', m, null)
     } else if (msg.type === 'takeover') {
       const c = this.connectionOf(msg.clientId)
