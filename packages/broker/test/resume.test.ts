@@ -1,7 +1,6 @@
 import t from 'tap'
-import type tap from 'tap'
-import { MemoryStore } from '../src/index.ts'
-import { connect, delay, setup } from './helper.ts'
+import { MemoryStore, type Broker } from '../src/index.ts'
+import { connect, delay, setup, type T } from './helper.ts'
 
 // A 5.0 CONNECT with Clean Start 0 and no Session Expiry Interval resumes the session it
 // finds [MQTT-3.1.2-5]; its expiry (0) applies once this connection ends [3.1.2.11.2].
@@ -139,7 +138,7 @@ t.test('[MQTT-3.3.4-9] a resume resends stored in-flight messages within the new
   t.notOk(first.slice(2).includes(got[5]!.messageId), 'the new message does not reuse an id the client still holds')
 })
 
-async function qos2Publisher (t: Parameters<Parameters<typeof tap.test>[1]>[0], broker: Parameters<typeof connect>[1]): Promise<(payload: string, extra?: Record<string, unknown>) => Promise<void>> {
+async function qos2Publisher (t: T, broker: Broker): Promise<(payload: string, extra?: Record<string, unknown>) => Promise<void>> {
   const pub = await connect(t, broker, { protocolVersion: 5 })
   return async (payload, extra = {}) => {
     const id = pub.publish('t', payload, 2, false, extra)
