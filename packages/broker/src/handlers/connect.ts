@@ -166,7 +166,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     s = undefined
   }
   if (c.isClosed) return
-  const wasPersistent = s?.persistent ?? false
   if (s !== undefined) {
     present = true // [MQTT-3.2.2-2]
     broker.cancelWill(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
@@ -184,8 +183,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   const store = broker.store
   if (s.persistent) {
     await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()) })
-  } else if (wasPersistent) {
-    await store.deleteSession(s.clientId)
   }
   if (p.will !== undefined) {
     const w = p.will
