@@ -593,7 +593,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed || msg.nodeId === this.id) return
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
-      this.route(m, true)
+      // the store writes of connected persistent sessions (persistInflight) may fail
+      const stored = this.route(m, true)
+      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
       if (this.listenerCount('publish') > 0) this.emit('publish', m, null)
     } else if (msg.type === 'takeover') {
       const c = this.connectionOf(msg.clientId)
@@ -712,6 +714,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (s !== null && s.conn === c) {
       s.conn = null
       s.offline = new OfflineClient(c.id, c.protocolVersion === 0 ? 4 : c.protocolVersion, c.username, c.info)
+      // the expiry of the connection that ends governs the session from now on [MQTT-3.1.2-5]
+      s.expiryInterval = c.expiry
       const entries = c.pending()
       const keep: OutEntry[] = []
       for (const e of entries) {
@@ -774,8 +778,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     // delayed: published when the delay or the session ends, whichever comes first [MQTT-3.1.3-9]
     s.will = will
-    const ms = Math.min(delay, s.expiryInterval) * 1000
-    s.willTimer = setTimeout(() => { this.#fireWill(s, c) }, Math.min(ms, TIMER_MAX))
+    this.#armWill(s, c, Date.now() + Math.min(delay, s.expiryInterval) * 1000)
+  }
+
+  // a timer runs at most TIMER_MAX ms (~24.8 days): a longer delay re-arms, like #armExpiry
+  #armWill (s: Session, c: Connection, at: number): void {
+    s.willTimer = setTimeout(() => {
+      s.willTimer = null
+      if (at - Date.now() > 0) this.#armWill(s, c, at)
+      else this.#fireWill(s, c)
+    }, Math.max(0, Math.min(at - Date.now(), TIMER_MAX)))
     s.willTimer.unref()
   }
 
@@ -868,10 +880,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
         } else if (r.state === 'pubrel') {
           c.resendPubrel(r.messageId, e)
         } else {
-          // unacknowledged: resent with DUP and the same packet id [MQTT-4.4.0-1] [MQTT-3.3.1-1]
+          // unacknowledged: resent with DUP and the same packet id [MQTT-4.4.0-1] [MQTT-3.3.1-1],
+          // within the new connection's Receive Maximum [MQTT-3.3.4-9]; the rest wait in the
+          // queue, in order, keeping their ids
           e.id = r.messageId
           e.dup = true
-          c.send(e)
+          if (queued.length === 0 && c.inflightSize() < c.window) {
+            c.send(e)
+          } else {
+            queued.push(e)
+            ;(c.heldIds ??= new Set()).add(e.id)
+          }
         }
       }
       if (queued.length > 0) {

@@ -21,6 +21,7 @@ import { dispatch } from './handlers/index.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
 import type { SharedGroup, Session } from './session.ts'
+import { encodeWithin } from './within.ts'
 
 /** Connection states. */
 export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, CLOSED: 4 } as const
@@ -100,8 +101,17 @@ export class Connection implements Client {
   state: number = State.NEW
   session: Session | null = null
   will: Will | null = null
+  /**
+   * Session Expiry Interval (s) this connection grants its session, applied when the
+   * connection ends [MQTT-3.1.2-5]; `expiryRequested` is what the client asked for in
+   * CONNECT (the DISCONNECT rule compares with it [MQTT-3.14.2-2]).
+   */
+  expiry = 0
+  expiryRequested = 0
   /** Enhanced auth method of this connection (5.0). */
   authMethod: string | undefined = undefined
+  /** A re-authentication (AUTH 0x19) is in progress: the broker answered AUTH 0x18 (5.0). */
+  reauthenticating = false
   /** Set while the CONNECT waits for AUTH packets. */
   pendingConnect: unknown = null
   lastSeen: number
@@ -120,6 +130,11 @@ export class Connection implements Client {
   inflight: Map<number, OutEntry> | null = null
   queue: Fifo<OutEntry> | null = null
   lastId = 0
+  /**
+   * Packet ids of resumed deliveries that wait in the queue with the id they were sent with
+   * before (see Broker.resumeSession): the client may still hold them, so nextId skips them.
+   */
+  heldIds: Set<number> | null = null
   window = 65535
   maxOut = 268435460
   aliasOutMax = 0
@@ -315,7 +330,7 @@ export class Connection implements Client {
     if (this.protocolVersion === 5 && this.state === State.CONNECTED && reasonCode !== 0) {
       const props = reasonString !== undefined ? { reasonString } : undefined
       try {
-        this.writePacket({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) })
+        this.write(encodeWithin({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) }, this.maxOut))
       } catch { /* an unencodable reason string is not worth a crash */ }
     }
     this.disconnectReason = reasonCode
@@ -469,7 +484,9 @@ export class Connection implements Client {
         return
       }
       const e = q.shift()!
-      if (e.msg.expired(now)) { // expired messages are dropped from queues [MQTT-3.3.2-5]
+      // expired messages are dropped from queues [MQTT-3.3.2-5], unless sent before (a
+      // resumed delivery keeps its packet id): onward delivery has started
+      if (e.id === 0 && e.msg.expired(now)) {
         this.settleStored(e)
         this.broker.stats.publishDropped++
         continue
@@ -480,15 +497,17 @@ export class Connection implements Client {
 
   nextId (): number {
     const inflight = (this.inflight ??= new Map())
+    const held = this.heldIds
     for (;;) {
       this.lastId = this.lastId === 65535 ? 1 : this.lastId + 1
-      if (!inflight.has(this.lastId)) return this.lastId
+      if (!inflight.has(this.lastId) && (held === null || !held.has(this.lastId))) return this.lastId
     }
   }
 
   /** Send a QoS 1/2 entry (assigning a packet id unless it has one) and track it inflight. */
   send (e: OutEntry): void {
     if (e.id === 0) e.id = this.nextId()
+    else if (this.heldIds !== null) this.heldIds.delete(e.id) // inflight from now on
     e.state = SENT
     const v5 = this.protocolVersion === 5
     const m = e.msg

@@ -37,14 +37,16 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
     await finishConnect(c, c.pendingConnect as PendingConnect, r.data)
     return
   }
-  // connected: 0x19 starts re-authentication, 0x18 continues it
-  if (rc !== 0x19 && rc !== 0x18) {
+  // connected: 0x19 starts re-authentication, 0x18 continues one the broker answered with 0x18
+  if (rc !== 0x19 && (rc !== 0x18 || !c.reauthenticating)) {
+    c.error('BROKER_ERR_PROTOCOL', `AUTH reason 0x${rc.toString(16)} from a connected client${rc === 0x18 ? ' with no re-authentication in progress' : ''}`)
     c.disconnect(0x82, `AUTH reason 0x${rc.toString(16)} from a connected client`)
     return
   }
   const r = await hook(c, { method, data, step: rc === 0x19 ? 'reauthenticate' : 'continue' })
   if (c.isClosed) return
   if (r.reasonCode === 0x18 || r.reasonCode === 0) {
+    c.reauthenticating = r.reasonCode === 0x18
     // re-authenticated: read decisions are made anew for the identity it proved
     if (r.reasonCode === 0 && c.session !== null) c.session.readCache = null
     c.writePacket({ cmd: 'auth', reasonCode: r.reasonCode, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })

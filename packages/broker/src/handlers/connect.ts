@@ -6,6 +6,7 @@
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
 import { State, type Connection } from '../connection.ts'
 import { Session } from '../session.ts'
+import { encodeWithin } from '../within.ts'
 
 /** State kept between CONNECT and the end of enhanced authentication. */
 export interface PendingConnect {
@@ -29,7 +30,7 @@ function v4Code (rc: number): number {
 /** Refuse the CONNECT with a CONNACK failure code and close [MQTT-3.2.2-7]. */
 export function refuse (c: Connection, reasonCode: number, message: string, reasonString?: string): void {
   if (c.protocolVersion === 5) {
-    c.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, 5)
+    c.write(encodeWithin({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, c.maxOut))
   } else {
     c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
   }
@@ -53,6 +54,9 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
   }
   c.state = State.CONNECTING
   c.protocolVersion = p.protocolVersion
+  // a refusing CONNACK already respects it [MQTT-3.1.2-24]
+  const maxOut = p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined
+  if (maxOut !== undefined) c.maxOut = maxOut
   const broker = c.broker
   await broker.ready()
   if (broker.overCapacity()) {
@@ -163,6 +167,8 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
   const requested = expiry
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
+  c.expiryRequested = requested
+  c.expiry = expiry
   let s = broker.sessions.get(c.id)
   let present = false
   // a session belongs to the identity that created it: a connection with another username
@@ -174,14 +180,16 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     s = undefined
   }
   if (c.isClosed) return
-  const wasPersistent = s?.persistent ?? false
   if (s !== undefined) {
     present = true // [MQTT-3.2.2-2]
     broker.cancelWill(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
     if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     s.protocolVersion = p.protocolVersion
-    s.expiryInterval = expiry
+    // the new expiry applies once this connection ends (Broker.connectionClosed) [MQTT-3.1.2-5]:
+    // a stored session stays stored meanwhile, so its queue, in-flight messages and incoming
+    // QoS 2 ids are resumed even when this connection asked for 0 [MQTT-4.4.0-1]
+    if (expiry !== 0 || !s.persistent) s.expiryInterval = expiry
   } else {
     s = new Session(c.id, p.protocolVersion, expiry)
     s.owner = c.username
@@ -193,8 +201,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   const store = broker.store
   if (s.persistent) {
     await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()), ...(s.owner === undefined ? {} : { username: s.owner }) })
-  } else if (wasPersistent) {
-    await store.deleteSession(s.clientId)
   }
   if (p.will !== undefined) {
     const w = p.will
@@ -205,7 +211,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   if (c.isClosed) return
 
   c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflight)
-  if (props?.maximumPacketSize !== undefined) c.maxOut = props.maximumPacketSize
   if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
 
   if (v5) {
@@ -230,7 +235,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
       ack.authenticationMethod = c.authMethod
       if (authData !== undefined) ack.authenticationData = authData
     }
-    c.writePacket({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: ack }, 5)
+    c.write(encodeWithin({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: ack }, c.maxOut))
   } else {
     // 3.1 has no session present flag
     c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)

@@ -7,15 +7,16 @@ import type { Connection } from '../connection.ts'
  * not from 0 to non-zero [MQTT-3.14.2-2].
  */
 export function handleDisconnect (c: Connection, p: DisconnectPacket): void {
-  const s = c.session!
   const expiry = p.properties?.sessionExpiryInterval
   if (c.protocolVersion === 5 && expiry !== undefined) {
-    if (s.expiryInterval === 0 && expiry !== 0) {
+    // compared with what the client sent, not with what the broker granted (maxSessionExpiryInterval)
+    if (c.expiryRequested === 0 && expiry !== 0) {
       c.error('BROKER_ERR_PROTOCOL', 'DISCONNECT sets a session expiry interval after CONNECT had 0')
       c.disconnect(0x82, 'session expiry interval cannot be set after 0')
       return
     }
-    s.expiryInterval = Math.min(expiry, c.broker.limits.maxSessionExpiryInterval)
+    // applied to the session as the connection closes (Broker.connectionClosed)
+    c.expiry = Math.min(expiry, c.broker.limits.maxSessionExpiryInterval)
   }
   const rc = p.reasonCode ?? 0
   if (!(c.protocolVersion === 5 && rc === 0x04) && c.will !== null) {

@@ -84,6 +84,13 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
       if (s.restored && s.persistent) return checkRestored(c, p, topic, props)
     }
   }
+  return authorize(c, p, topic, props)
+}
+
+/** The rest of the one publish path: `topic` is resolved (alias) and checked. */
+function authorize (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): void | Promise<void> {
+  const broker = c.broker
+  const qos = p.qos
   const expiry = props?.messageExpiryInterval
   const m = new Routed(topic, p.payload, qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
   const hook = broker.hooks.authorizePublish
@@ -107,6 +114,11 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   accept(c, p, m)
 }
 
+/**
+ * The first QoS 2 PUBLISH of a session restored from the store: its packet id may have been
+ * received before the restart (PUBREC sent, PUBREL not yet) [MQTT-4.3.3-10]; if not, it goes
+ * on along the one publish path.
+ */
 async function checkRestored (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
   const s = c.session!
   if (await c.broker.store.hasIncoming(s.clientId, p.messageId!)) {
@@ -116,17 +128,7 @@ async function checkRestored (c: Connection, p: PublishPacket, topic: string, pr
     return
   }
   s.restored = false
-  const expiry = props?.messageExpiryInterval
-  const m = new Routed(topic, p.payload, p.qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
-  const hook = c.broker.hooks.authorizePublish
-  if (hook !== undefined) {
-    const ok = await hook(c, p)
-    if (ok !== true) {
-      deny(c, p, typeof ok === 'number' ? ok : 0x87)
-      return
-    }
-  }
-  accept(c, p, m)
+  await authorize(c, p, topic, props)
 }
 
 /** Refused (authorizePublish, $SYS): 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
