@@ -719,8 +719,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const entries = c.pending()
       const keep: OutEntry[] = []
       for (const e of entries) {
-        // a shared-subscription message the member did not acknowledge goes to another member
-        if (e.group !== null && e.state !== Connection.PUBREL) {
+        // a shared-subscription message the member did not acknowledge goes to another member;
+        // QoS 2 only if it never went out: once sent, it completes with the member that got it
+        // (its session, or that session's end) [MQTT-4.8.2-4]
+        if (e.group !== null && (e.qos === 1 || e.state === 0)) {
           const queued = this.#deliverShared(e.group, e.msg, s, e)
           if (queued !== null) {
             // taken by an offline member's queue
