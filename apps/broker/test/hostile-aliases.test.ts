@@ -55,5 +55,5 @@ t.test('thousands of distinct 60 KiB and 1000-character topics to a subscriber a
   t.comment(`RSS before ${mb(before)}, peak ${mb(during)}, after ${mb(after)} (the alias map of the old broker alone: ~${mb(3000 * 60 * 1024 + 3000 * 1000)})`)
   t.ok(aliased > 0, `aliases still used (${aliased} aliased deliveries)`)
   t.ok(after - before < 80 * MB, `RSS grew ${mb(after - before)} while the subscriber stays connected (bound: 80 MB)`)
-  t.equal(c.received, c.sent, `canary: ${c.received}/${c.sent} QoS 1 messages, max latency ${c.maxLatency} ms`)
+  t.ok(c.sent > 0 && c.received === c.sent, `canary: ${c.received}/${c.sent} QoS 1 messages, max latency ${c.maxLatency} ms`)
 })

@@ -66,16 +66,16 @@ export async function canary (t: Tap, port: number, everyMs = 20): Promise<{ sto
     stop: async () => {
       clearInterval(timer)
       const deadline = Date.now() + 5000
-      while (received < sent && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+      while (sentAt.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       client.end(true)
       return { sent, received, maxLatency }
     }
   }
 }
 
-/** Open a raw TCP socket to the broker (errors ignored); resolves once connected. */
-export async function rawSocket (t: Tap, port: number): Promise<net.Socket & { closedAt: Promise<number> }> {
-  const s = net.connect({ port, host: '127.0.0.1' }) as net.Socket & { closedAt: Promise<number> }
+/** Open a raw TCP socket to the broker (errors ignored), optionally from another loopback address; resolves once connected. */
+export async function rawSocket (t: Tap, port: number, localAddress?: string): Promise<net.Socket & { closedAt: Promise<number> }> {
+  const s = net.connect({ port, host: '127.0.0.1', ...(localAddress !== undefined ? { localAddress } : {}) }) as net.Socket & { closedAt: Promise<number> }
   s.on('error', () => {})
   s.on('data', () => {})
   s.closedAt = new Promise(resolve => s.once('close', () => resolve(Date.now())))
