@@ -262,17 +262,20 @@ export class Connection implements Client {
       this.parseError = err
       return
     }
-    if (err.code === 'PACKET_ERR_CONNECT_EXPECTED') {
-      // the first packet must be CONNECT [MQTT-3.1.0-1]: close without answering
-      this.error('BROKER_ERR_CONNECT_FIRST', err.message, err)
-      this.teardown(true)
-      return
-    }
-    this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
+    const first = err.code === 'PACKET_ERR_CONNECT_EXPECTED'
+    if (first) this.error('BROKER_ERR_CONNECT_FIRST', err.message, err) // [MQTT-3.1.0-1]
+    else this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
     if (this.state === State.NEW && err.reasonCode === 0x84) {
       // unsupported protocol level: CONNACK return code 1 in the 3.1.1 format [MQTT-3.1.2-2]
       this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 1 }, 4)
       this.teardown(true)
+      return
+    }
+    if (this.state === State.NEW) {
+      // a bad first packet gets no answer: drop the socket now rather than read what follows
+      // (up to the 16 MiB an attacker announced) until the 2 s close delay
+      this.teardown(true)
+      this.stream.destroy()
       return
     }
     this.disconnect(err.reasonCode ?? 0x81, err.message)
