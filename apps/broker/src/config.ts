@@ -51,6 +51,13 @@ export interface Config {
   limits: {
     maxKeepalive?: number
     maxConnections?: number
+    maxPendingConnections?: number
+    maxPendingPerAddress?: number
+    maxConnectPacketSize?: number
+    maxUserProperties?: number
+    maxUserPropertyBytes?: number
+    maxTopicAliasBytes?: number
+    maxAliasedTopicLength?: number
     maxPacketSize?: number
     maxTopicLevels?: number
     maxQueuedMessages?: number
@@ -321,6 +328,13 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.maxKeepalive !== undefined) limits.maxKeepalive = o.maxKeepalive
   if (o.maxConnections !== undefined) limits.maxConnections = o.maxConnections === 0 ? Infinity : o.maxConnections
   if (o.maxPacketSize !== undefined) limits.maxPacketSize = o.maxPacketSize
+  if (o.maxPendingConnections !== undefined) limits.maxPendingConnections = o.maxPendingConnections
+  if (o.maxPendingPerAddress !== undefined) limits.maxPendingPerAddress = o.maxPendingPerAddress
+  if (o.maxConnectPacketSize !== undefined) limits.maxConnectPacketSize = o.maxConnectPacketSize
+  if (o.maxUserProperties !== undefined) limits.maxUserProperties = o.maxUserProperties
+  if (o.maxUserPropertyBytes !== undefined) limits.maxUserPropertyBytes = o.maxUserPropertyBytes
+  if (o.maxTopicAliasBytes !== undefined) limits.maxTopicAliasBytes = o.maxTopicAliasBytes
+  if (o.maxAliasedTopicLength !== undefined) limits.maxAliasedTopicLength = o.maxAliasedTopicLength
   if (o.maxTopicLevels !== undefined) limits.maxTopicLevels = o.maxTopicLevels
   if (o.maxQueuedMessages !== undefined) limits.maxQueuedMessages = o.maxQueuedMessages
   if (o.maxInflight !== undefined) limits.maxInflight = o.maxInflight

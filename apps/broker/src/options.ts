@@ -49,6 +49,13 @@ export interface OptionValues {
   sysInterval: number | undefined
   maxKeepalive: number | undefined
   maxConnections: number | undefined
+  maxPendingConnections: number | undefined
+  maxPendingPerAddress: number | undefined
+  maxConnectPacketSize: number | undefined
+  maxUserProperties: number | undefined
+  maxUserPropertyBytes: number | undefined
+  maxTopicAliasBytes: number | undefined
+  maxAliasedTopicLength: number | undefined
   maxPacketSize: number | undefined
   maxTopicLevels: number | undefined
   maxQueuedMessages: number | undefined
@@ -89,7 +96,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'level: kept in <data-dir>/node-id; redis, mongodb: culex-<hostname>; --cluster: random', description: 'Broker node id (cluster member name, will ownership). It must survive a restart: at start the broker publishes the wills its earlier run left.' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },
   { key: 'maxKeepalive', flag: 'max-keepalive', kind: 'int', min: 0, max: 65535, defaultText: '0 (any)', description: 'Largest keepalive (seconds) granted; 5.0 clients are told via Server Keep Alive. Engine limits.maxKeepalive.' },
-  { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections; more are refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1: return code 3). Engine limits.maxConnections.' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections past CONNECT; more are refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1: return code 3). Engine limits.maxConnections.' },
+  { key: 'maxPendingConnections', flag: 'max-pending-connections', kind: 'int', min: 1, max: U32, defaultText: '4096', description: 'Sockets that have not sent a CONNECT yet; a new socket beyond it is closed at once. They do not count toward --max-connections. Engine limits.maxPendingConnections.' },
+  { key: 'maxPendingPerAddress', flag: 'max-pending-per-address', kind: 'int', min: 1, max: U32, defaultText: '512', description: 'Sockets from one remote address that have not sent a CONNECT yet; beyond it a new socket from that address is closed at once. Engine limits.maxPendingPerAddress.' },
+  { key: 'maxConnectPacketSize', flag: 'max-connect-packet-size', kind: 'int', min: 64, max: 268435455, defaultText: '8192', description: 'Largest first packet (the CONNECT), bytes, checked before anything is buffered; the first packet must be a CONNECT. Raise it for wills or credentials over a few KB. Engine limits.maxConnectPacketSize.' },
+  { key: 'maxUserProperties', flag: 'max-user-properties', kind: 'int', min: 0, max: U32, defaultText: '256', description: 'User properties in one packet from a client; more get DISCONNECT 0x95. Engine limits.maxUserProperties.' },
+  { key: 'maxUserPropertyBytes', flag: 'max-user-property-bytes', kind: 'int', min: 0, max: 268435455, defaultText: '65536', description: 'Bytes of user properties (names, values, length prefixes) in one packet from a client; more get DISCONNECT 0x95. Engine limits.maxUserPropertyBytes.' },
+  { key: 'maxTopicAliasBytes', flag: 'max-topic-alias-bytes', kind: 'int', min: 0, max: U32, defaultText: '65536', description: 'Approximate bytes the outbound topic aliases of one 5.0 connection may hold (each topic: its length + 64); the least recently used alias is reassigned beyond it; 0 = no outbound aliases. Engine limits.maxTopicAliasBytes.' },
+  { key: 'maxAliasedTopicLength', flag: 'max-aliased-topic-length', kind: 'int', min: 0, max: 65535, defaultText: '1024', description: 'Longest topic given an outbound topic alias; longer ones are always sent in full. Engine limits.maxAliasedTopicLength.' },
   { key: 'maxPacketSize', flag: 'max-packet-size', kind: 'int', min: 64, max: 268435455, defaultText: '16777216', description: 'Largest packet accepted, bytes (advertised in CONNACK). Engine limits.maxPacketSize.' },
   { key: 'maxTopicLevels', flag: 'max-topic-levels', kind: 'int', min: 1, max: 65535, defaultText: '200', description: 'Most levels a topic or filter may have. Engine limits.maxTopicLevels.' },
   { key: 'maxQueuedMessages', flag: 'max-queued-messages', kind: 'int', min: 0, max: U32, defaultText: '1000', description: 'QoS 1/2 messages queued per session; the oldest are dropped beyond it. Engine limits.maxQueuedMessages.' },

@@ -271,9 +271,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
   handle (stream: Duplex, info: ConnectionInfo = NO_INFO): Client {
     const c = new Connection(this, stream, info)
     if (this.#closed) {
+      c.preConnect = false
       c.teardown(true)
       return c
     }
+    // sockets without a CONNECT yet are bounded apart from maxConnections, and per address
+    const addr = c.info.remoteAddress
+    const perAddr = addr === undefined ? 0 : (this.#pendingByAddr.get(addr) ?? 0)
+    if (this.#pendingCount >= this.limits.maxPendingConnections || perAddr >= this.limits.maxPendingPerAddress) {
+      c.preConnect = false
+      c.error('BROKER_ERR_SERVER_BUSY', `too many sockets without CONNECT (${perAddr >= this.limits.maxPendingPerAddress ? `maxPendingPerAddress ${this.limits.maxPendingPerAddress} from ${addr}` : `maxPendingConnections ${this.limits.maxPendingConnections}`})`)
+      c.teardown(true)
+      stream.destroy()
+      return c
+    }
+    this.#pendingCount++
+    if (addr !== undefined) this.#pendingByAddr.set(addr, perAddr + 1)
+    c.pendingAddr = addr
     this.#connections.add(c)
     this.stats.connectionsTotal++
     return c
@@ -300,9 +314,29 @@ export class Broker extends EventEmitter<BrokerEvents> {
     for (const c of this.#connections) c.check(now)
   }
 
-  /** @internal whether a new CONNECT must be refused for maxConnections */
+  readonly #pendingByAddr = new Map<string, number>()
+  #pendingCount = 0
+
+  /** @internal `c` no longer counts as a socket without CONNECT (it sent one, or closed). */
+  admitted (c: Connection): void {
+    if (c.pendingAddr === null) return
+    this.#pendingCount--
+    const addr = c.pendingAddr
+    c.pendingAddr = null
+    if (addr === undefined) return
+    const n = this.#pendingByAddr.get(addr)! - 1
+    if (n === 0) this.#pendingByAddr.delete(addr)
+    else this.#pendingByAddr.set(addr, n)
+  }
+
+  /** Sockets that have not sent a CONNECT yet. */
+  get pendingConnectionCount (): number {
+    return this.#pendingCount
+  }
+
+  /** @internal whether a new CONNECT must be refused for maxConnections (sockets without CONNECT do not count) */
   overCapacity (): boolean {
-    return this.#connections.size > this.limits.maxConnections
+    return this.#connections.size - this.#pendingCount > this.limits.maxConnections
   }
 
   /** @internal */
@@ -708,6 +742,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal Called once per connection when it closes. */
   connectionClosed (c: Connection, wasConnected: boolean): void {
     this.#connections.delete(c)
+    this.admitted(c)
     if (!wasConnected) return
     this.stats.clientsConnected--
     const s = c.session

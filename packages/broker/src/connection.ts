@@ -138,7 +138,20 @@ export class Connection implements Client {
   window = 65535
   maxOut = 268435460
   aliasOutMax = 0
+  /** Outbound aliases, least recently used first (re-inserted on use). */
   aliasesOut: Map<string, number> | null = null
+  /** Approximate bytes `aliasesOut` holds (limits.maxTopicAliasBytes). */
+  aliasBytes = 0
+  /** Highest outbound alias assigned so far. */
+  aliasTop = 0
+  /** Outbound alias numbers (≤ aliasTop) not in use. At most budget / 64 + 1 of them. */
+  aliasFree: number[] | null = null
+  /** No CONNECT parsed yet: small packet limit. */
+  preConnect = true
+  /** While counted among the broker's sockets without CONNECT: its remote address (undefined: unknown); null once not counted. */
+  pendingAddr: string | undefined | null = null
+  /** A parse error that waits until the packets parsed before it were processed. */
+  parseError: PacketError | null = null
   resuming = false
   corked = false
   corkedBytes = 0
@@ -154,8 +167,13 @@ export class Connection implements Client {
     this.lastSeen = Date.now()
     const ct = broker.limits.connectTimeout
     this.deadline = ct > 0 && ct < Infinity ? this.lastSeen + ct : 0
+    const limits = broker.limits
     this.parser = new Parser({
-      maxPacketSize: broker.limits.maxPacketSize,
+      // before CONNECT: a small limit, and a first byte that is not CONNECT's fails at once
+      maxPacketSize: Math.min(limits.maxConnectPacketSize, limits.maxPacketSize),
+      connectFirst: true,
+      maxUserProperties: limits.maxUserProperties,
+      maxUserPropertyBytes: limits.maxUserPropertyBytes,
       onPacket: onParsed,
       onError: onParseError,
       context: this
@@ -190,6 +208,12 @@ export class Connection implements Client {
 
   onPacket (packet: Packet): void {
     if (this.state === State.CLOSED) return
+    if (this.preConnect) {
+      // the first packet, a CONNECT (the parser checks): the socket stops counting as without CONNECT
+      this.preConnect = false
+      this.parser.setMaxPacketSize(this.broker.limits.maxPacketSize)
+      this.broker.admitted(this)
+    }
     if (this.busy) {
       (this.backlog ??= []).push(packet)
       if (this.backlog.length === 1000) this.stream.pause()
@@ -215,12 +239,20 @@ export class Connection implements Client {
   resume (): void {
     this.busy = false
     const backlog = this.backlog
-    if (backlog === null) return
-    for (;;) {
-      if (backlog.length === 0 || this.busy || this.state === State.CLOSED) return
-      const p = backlog.shift()!
-      if (backlog.length === 999) this.stream.resume()
-      this.run(p)
+    if (backlog !== null) {
+      for (;;) {
+        if (this.busy || this.state === State.CLOSED) return
+        if (backlog.length === 0) break
+        const p = backlog.shift()!
+        if (backlog.length === 999) this.stream.resume()
+        this.run(p)
+      }
+    }
+    if (this.parseError !== null && !this.busy) {
+      // the packets parsed before the bad one are done: now answer the bad one
+      const e = this.parseError
+      this.parseError = null
+      this.onParseError(e)
     }
   }
 
@@ -239,11 +271,26 @@ export class Connection implements Client {
   }
 
   onParseError (err: PacketError): void {
-    this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
+    if (this.state === State.CLOSED) return
+    if (this.busy) {
+      // valid packets of the same read wait behind a handler: process them first
+      this.parseError = err
+      return
+    }
+    const first = err.code === 'PACKET_ERR_CONNECT_EXPECTED'
+    if (first) this.error('BROKER_ERR_CONNECT_FIRST', err.message, err) // [MQTT-3.1.0-1]
+    else this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
     if (this.state === State.NEW && err.reasonCode === 0x84) {
       // unsupported protocol level: CONNACK return code 1 in the 3.1.1 format [MQTT-3.1.2-2]
       this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 1 }, 4)
       this.teardown(true)
+      return
+    }
+    if (this.state === State.NEW) {
+      // a bad first packet gets no answer: drop the socket now rather than read what follows
+      // (up to the 16 MiB an attacker announced) until the 2 s close delay
+      this.teardown(true)
+      this.stream.destroy()
       return
     }
     this.disconnect(err.reasonCode ?? 0x81, err.message)
@@ -373,7 +420,7 @@ export class Connection implements Client {
       }
       let buf: Buffer
       if (v5 && (ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
-        buf = this.encodeOwn(m, 0, retain, false, 0, ids)
+        buf = this.encodeOwn(m, 0, retain, false, 0, ids) // records a new alias only if it fits maxOut
       } else {
         buf = m.wire(v5, 0, retain)
       }
@@ -541,22 +588,50 @@ export class Connection implements Client {
     }
   }
 
-  /** Encode a delivery for this client only (subscription ids, aliases, expiry). */
+  /**
+   * Encode a delivery for this client only (subscription ids, aliases, expiry). A new
+   * outbound alias is recorded only when the packet fits the client's Maximum Packet Size
+   * (the callers send every packet that fits, and drop the others): the client must never
+   * get an alias it was not told about. Aliases hold at most limits.maxTopicAliasBytes;
+   * beyond it the least recently used one is reassigned.
+   */
   encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
     let alias: number | undefined
     let topic = m.topic
+    let cost = 0
     if (this.aliasOutMax > 0) {
+      const limits = this.broker.limits
       const map = (this.aliasesOut ??= new Map())
       const known = map.get(topic)
       if (known !== undefined) {
         alias = known
         topic = ''
-      } else if (map.size < this.aliasOutMax) {
-        alias = map.size + 1
-        map.set(topic, alias)
+        map.delete(m.topic) // most recently used last
+        map.set(m.topic, known)
+      } else if (topic.length <= limits.maxAliasedTopicLength && (cost = topic.length + 64) <= limits.maxTopicAliasBytes) {
+        const budget = limits.maxTopicAliasBytes
+        const free = (this.aliasFree ??= [])
+        // make room: drop the least recently used aliases (their numbers become free)
+        for (const [old, n] of map) {
+          if (this.aliasBytes + cost <= budget && (free.length > 0 || this.aliasTop < this.aliasOutMax)) break
+          map.delete(old)
+          this.aliasBytes -= old.length + 64
+          free.push(n)
+        }
+        alias = free.length > 0 ? free.pop() : this.aliasTop < this.aliasOutMax ? this.aliasTop + 1 : undefined
       }
     }
-    return m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, Date.now())
+    const buf = m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, Date.now())
+    if (cost > 0 && alias !== undefined) {
+      if (buf.length <= this.maxOut) {
+        this.aliasesOut!.set(m.topic, alias)
+        this.aliasBytes += cost
+        if (alias > this.aliasTop) this.aliasTop = alias
+      } else if (alias <= this.aliasTop) {
+        this.aliasFree!.push(alias) // not sent: the number stays free
+      }
+    }
+    return buf
   }
 
   /** PUBACK from the client. */

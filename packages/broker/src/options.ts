@@ -104,10 +104,56 @@ export interface BrokerHooks {
 
 /** Limits; every one has a default. */
 export interface BrokerLimits {
-  /** Concurrent connections (including ones not yet past CONNECT); more are refused. Default Infinity. */
+  /**
+   * Concurrent connections past CONNECT; a CONNECT beyond it is refused (0x97 / return code 3).
+   * Sockets that have not sent a CONNECT yet do not count (see `maxPendingConnections`).
+   * Default Infinity.
+   */
   maxConnections?: number
+  /**
+   * Sockets that have not sent a CONNECT yet, all addresses together; a new socket beyond it
+   * is closed at once without a byte read. Default 4096.
+   */
+  maxPendingConnections?: number
+  /**
+   * Sockets from one remote address that have not sent a CONNECT yet; a new socket from that
+   * address beyond it is closed at once. Streams without a known address are not counted
+   * per address. Default 512.
+   */
+  maxPendingPerAddress?: number
+  /**
+   * Largest first packet (the CONNECT), bytes: checked from its fixed header before any of it
+   * is buffered, so a socket that never authenticates holds at most this much. The limit
+   * becomes `maxPacketSize` once the CONNECT is parsed. A CONNECT carries the client id, user
+   * name, password and the will (topic, payload, properties): raise this when clients send
+   * wills or credentials larger than a few KB. Default 8192.
+   */
+  maxConnectPacketSize?: number
   /** Largest packet accepted from clients, bytes (advertised in CONNACK). Default 16 MiB. */
   maxPacketSize?: number
+  /**
+   * User properties one packet from a client may carry (all its property sections together);
+   * one more closes the connection with 0x95 Packet too large. Bounds the CPU one packet can
+   * cost. Default 256.
+   */
+  maxUserProperties?: number
+  /**
+   * Bytes the user properties of one packet from a client may take (names and values with
+   * their 2-byte length prefixes); more close the connection with 0x95. Default 65536.
+   */
+  maxUserPropertyBytes?: number
+  /**
+   * Memory, approximate bytes, the outbound topic aliases of one 5.0 connection may hold: each
+   * aliased topic costs its length plus 64. Beyond it the least recently used alias is
+   * reassigned to the new topic, so the heap per connection stays bounded whatever Topic
+   * Alias Maximum the client announces. 0 turns outbound aliases off. Default 65536.
+   */
+  maxTopicAliasBytes?: number
+  /**
+   * Longest topic (characters) the broker gives an outbound topic alias; longer topics are
+   * always sent in full. Default 1024.
+   */
+  maxAliasedTopicLength?: number
   /** Maximum levels of a topic name or filter. Default 200 (Mosquitto's). */
   maxTopicLevels?: number
   /** Queued QoS 1/2 messages per session (offline queue and per-connection queue). Default 1000. */
@@ -174,7 +220,14 @@ export type ResolvedLimits = Required<BrokerLimits>
 /** The default of every limit. */
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxConnections: Infinity,
+  maxPendingConnections: 4096,
+  maxPendingPerAddress: 512,
+  maxConnectPacketSize: 8192,
   maxPacketSize: 16 * 1024 * 1024,
+  maxUserProperties: 256,
+  maxUserPropertyBytes: 65536,
+  maxTopicAliasBytes: 65536,
+  maxAliasedTopicLength: 1024,
   maxTopicLevels: 200,
   maxQueuedMessages: 1000,
   maxInflight: 100,
@@ -202,5 +255,6 @@ export function resolveLimits (limits: BrokerLimits = {}): ResolvedLimits {
   if (out.topicAliasMaximum > 65535) throw new TypeError(`limits.topicAliasMaximum: expected 0..65535, got ${out.topicAliasMaximum}`)
   if (out.maxKeepalive > 65535) throw new TypeError(`limits.maxKeepalive: expected 0..65535, got ${out.maxKeepalive}`)
   if (out.maxPacketSize < 64 || out.maxPacketSize > 268435455) throw new TypeError(`limits.maxPacketSize: expected 64..268435455, got ${out.maxPacketSize}`)
+  if (out.maxConnectPacketSize < 64) throw new TypeError(`limits.maxConnectPacketSize: expected at least 64, got ${out.maxConnectPacketSize}`)
   return out
 }

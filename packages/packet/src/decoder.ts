@@ -37,6 +37,10 @@ export class Decoder {
   end: number
   start: number
   version: ProtocolVersion
+  /** User properties the rest of this packet may still carry (Parser option maxUserProperties). */
+  userLeft: number
+  /** Bytes (names and values, as on the wire) the rest of this packet's user properties may still take. */
+  userBytesLeft: number
 
   constructor () {
     this.buf = EMPTY
@@ -44,6 +48,8 @@ export class Decoder {
     this.end = 0
     this.start = 0
     this.version = 4
+    this.userLeft = Infinity
+    this.userBytesLeft = Infinity
   }
 
   /** Drop the reference to the last input (an idle connection must not keep its last read alive). */
@@ -53,15 +59,18 @@ export class Decoder {
 
   /**
    * Decode the body `buf[start, end)` of a packet whose fixed-header byte is `header`
-   * (already checked for type and flags by the parser).
+   * (already checked for type and flags by the parser). `maxUser` and `maxUserBytes` bound
+   * the user properties of the whole packet (count, and bytes of names and values).
    * @throws PacketError
    */
-  decode (header: number, buf: Buffer, start: number, end: number, version: ProtocolVersion): Packet {
+  decode (header: number, buf: Buffer, start: number, end: number, version: ProtocolVersion, maxUser = Infinity, maxUserBytes = Infinity): Packet {
     this.buf = buf
     this.pos = start
     this.start = start
     this.end = end
     this.version = version
+    this.userLeft = maxUser
+    this.userBytesLeft = maxUserBytes
     switch (header >> 4) {
       case 3: return this.publish(header)
       case 4: case 5: case 6: case 7: return this.ack(header >> 4)
@@ -198,8 +207,16 @@ export class Decoder {
         case T_BINARY: value = this.binary(); break
         default: {
           // user property: may repeat, order kept (5.0 3.1.2.11.8, 3.3.2.3.7) [MQTT-3.3.2-18]
+          if (--this.userLeft < 0) {
+            this.pos--
+            throw this.fail('PACKET_ERR_PROPERTIES_LIMIT', 'expected fewer user properties, got one more than the limit')
+          }
+          const at = this.pos
           const k = this.string()
           const v = this.string()
+          if ((this.userBytesLeft -= this.pos - at) < 0) {
+            throw this.fail('PACKET_ERR_PROPERTIES_LIMIT', 'expected user properties of fewer bytes, got more than the limit')
+          }
           let up = props.userProperties as UserProperties | undefined
           if (up === undefined) {
             // A null-prototype object, so that a key named "__proto__" is kept as data.
@@ -218,6 +235,7 @@ export class Decoder {
       if ((d.type === T_BOOL && (value as number) > 1) ||
           (d.rule === V_NONZERO && value === 0) ||
           (d.rule === V_ZERO_ONE && (value as number) > 1)) {
+        if (id === 0x23) throw this.fail('PACKET_ERR_TOPIC_ALIAS', 'expected a topic alias 1..65535, got 0') // [MQTT-3.3.2-8]
         throw this.fail('PACKET_ERR_PROPERTY_VALUE', `expected a valid ${d.name}, got ${String(value)}`)
       }
       if (d.type === T_BOOL) value = value === 1

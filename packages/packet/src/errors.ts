@@ -12,6 +12,7 @@ export const ReasonCode = {
   malformedPacket: 0x81,
   protocolError: 0x82,
   unsupportedProtocolVersion: 0x84,
+  topicAliasInvalid: 0x94,
   packetTooLarge: 0x95
 } as const
 
@@ -29,6 +30,12 @@ export const PacketErrorCodes = {
   PACKET_ERR_VARINT: 0x81,
   /** The packet is larger than the parser's `maxPacketSize`. */
   PACKET_ERR_PACKET_TOO_LARGE: 0x95,
+  /** The first packet is not a CONNECT (Parser option `connectFirst`), detected at its first byte. */
+  PACKET_ERR_CONNECT_EXPECTED: 0x82,
+  /** More user properties (count or bytes) than the parser's `maxUserProperties` / `maxUserPropertyBytes`. */
+  PACKET_ERR_PROPERTIES_LIMIT: 0x95,
+  /** A Topic Alias property of 0 [MQTT-3.3.2-8]. */
+  PACKET_ERR_TOPIC_ALIAS: 0x94,
   /** A field runs past the end of the packet (remaining length too short). */
   PACKET_ERR_TRUNCATED: 0x81,
   /** Bytes are left over after the last field of the packet (remaining length too long). */

@@ -8,8 +8,13 @@
  * Buffer lifetimes: when a packet lies entirely inside one chunk it is decoded in place,
  * and its PUBLISH payload and binary fields are views (`subarray`) into that chunk — valid
  * as long as the caller does not reuse the chunk (socket chunks are never reused). A packet
- * split across chunks is copied once into a buffer of exactly its size (allocated only after
+ * split across chunks is copied into a buffer of exactly its size (allocated only after
  * `maxPacketSize` was checked from the fixed header), and its views point into that buffer.
+ *
+ * Memory: a packet split across chunks never reserves more than twice the bytes that
+ * arrived. Bodies up to 64 KiB get their exact buffer at once; a larger body starts with
+ * 64 KiB (or what the first chunk holds) and doubles as bytes arrive, so a peer announcing
+ * 16 MiB and sending 5 bytes holds 64 KiB, not 16 MiB.
  */
 import { allocate } from './alloc.ts'
 import { Decoder } from './decoder.ts'
@@ -26,6 +31,24 @@ export interface ParserOptions<C = unknown> {
   maxPacketSize?: number
   /** Protocol version to decode with until a CONNECT says otherwise. Default 4. */
   protocolVersion?: ProtocolVersion
+  /**
+   * Require the first packet to be a CONNECT (a server's parser, [MQTT-3.1.0-1]): any other
+   * packet type fails with `PACKET_ERR_CONNECT_EXPECTED` at its first byte, before its
+   * length is read. Default false.
+   */
+  connectFirst?: boolean
+  /**
+   * Most user properties one packet may carry (all property sections of the packet
+   * together); more fail with `PACKET_ERR_PROPERTIES_LIMIT` (reason code 0x95) as soon as
+   * the first one too many is read. Default Infinity.
+   */
+  maxUserProperties?: number
+  /**
+   * Most bytes the user properties of one packet may take (names and values with their
+   * length prefixes, all property sections together); more fail with
+   * `PACKET_ERR_PROPERTIES_LIMIT` (reason code 0x95). Default Infinity.
+   */
+  maxUserPropertyBytes?: number
   /** Called synchronously from `parse()` for each complete packet, with `this` = `context`. */
   onPacket?: (this: C, packet: Packet) => void
   /** Called at most once, with the first error (`this` = `context`); the parser then ignores all input. */
@@ -41,11 +64,29 @@ const S_TYPE = 0
 const S_LENGTH = 1
 const S_BODY = 2
 const S_FAILED = 3
+/** Waiting for the first byte of the first packet, which must be a CONNECT (connectFirst). */
+const S_FIRST = 4
+
+/** Bodies split across chunks up to this size get their exact buffer at once; larger ones grow. */
+const GROW_FROM = 65536
 
 /** 1 byte fixed header + 4 byte VBI + 268435455 bytes. */
 export const MAX_PACKET_SIZE = 268435460
 
 const noop = (): void => {}
+
+function checkMax (max: number): number {
+  if (!Number.isInteger(max) || max < 2) {
+    throw new RangeError(`Parser option maxPacketSize: expected an integer of at least 2 (bytes), got ${String(max)}`)
+  }
+  return Math.min(max, MAX_PACKET_SIZE)
+}
+
+function checkLimit (name: string, value: number | undefined): number {
+  if (value === undefined) return Infinity
+  if (!(value >= 0)) throw new RangeError(`Parser option ${name}: expected a number >= 0, got ${String(value)}`)
+  return value
+}
 
 // One decoder for every parser: decoding is synchronous and calls no user code. Saves a
 // 64-byte object per parser, and with release() no parser keeps its last chunk alive
@@ -64,7 +105,9 @@ export class Parser<C = unknown> {
   protocolVersion: ProtocolVersion
   /** The first error, once failed. */
   error: PacketError | null
-  readonly maxPacketSize: number
+  #maxPacketSize: number
+  readonly #maxUserProperties: number
+  readonly #maxUserPropertyBytes: number
   readonly #onPacket: (this: C, packet: Packet) => void
   readonly #onError: (this: C, err: PacketError) => void
   readonly #context: C
@@ -76,6 +119,25 @@ export class Parser<C = unknown> {
   #body: Buffer | null
   #filled: number
 
+  /** Largest accepted packet in bytes (see {@link ParserOptions.maxPacketSize}). */
+  get maxPacketSize (): number {
+    return this.#maxPacketSize
+  }
+
+  /**
+   * Change the largest accepted packet, e.g. raise a small pre-CONNECT limit once a CONNECT
+   * was accepted. Applies from the next packet whose fixed header is read (a packet whose
+   * length was already checked keeps being collected).
+   * @param max - bytes, fixed header included; at least 2, capped at 268435460
+   * @throws RangeError for a value that is not an integer of at least 2
+   * @example
+   * const parser = new Parser({ maxPacketSize: 8192, connectFirst: true })
+   * parser.setMaxPacketSize(16 * 1024 * 1024)
+   */
+  setMaxPacketSize (max: number): void {
+    this.#maxPacketSize = checkMax(max)
+  }
+
   /** True once an error was reported (or `onPacket` threw); all later input is ignored. */
   get failed (): boolean {
     return this.#state === S_FAILED
@@ -83,24 +145,25 @@ export class Parser<C = unknown> {
 
   /**
    * @param opts - see {@link ParserOptions}
-   * @throws RangeError for a `protocolVersion` other than 3, 4, 5 or a `maxPacketSize` below 2
+   * @throws RangeError for a `protocolVersion` other than 3, 4, 5, a `maxPacketSize` below 2,
+   * or a negative `maxUserProperties` / `maxUserPropertyBytes`
    */
   constructor (opts: ParserOptions<C> = {}) {
     const version = opts.protocolVersion ?? 4
     if (version !== 3 && version !== 4 && version !== 5) {
       throw new RangeError(`Parser option protocolVersion: expected 3, 4 or 5, got ${String(version)}`)
     }
-    const max = opts.maxPacketSize ?? MAX_PACKET_SIZE
-    if (!Number.isInteger(max) || max < 2) {
-      throw new RangeError(`Parser option maxPacketSize: expected an integer of at least 2 (bytes), got ${String(max)}`)
-    }
+    const maxUser = checkLimit('maxUserProperties', opts.maxUserProperties)
+    const maxUserBytes = checkLimit('maxUserPropertyBytes', opts.maxUserPropertyBytes)
     this.protocolVersion = version
     this.error = null
-    this.maxPacketSize = Math.min(max, MAX_PACKET_SIZE)
+    this.#maxPacketSize = checkMax(opts.maxPacketSize ?? MAX_PACKET_SIZE)
+    this.#maxUserProperties = maxUser
+    this.#maxUserPropertyBytes = maxUserBytes
     this.#onPacket = opts.onPacket ?? noop
     this.#onError = opts.onError ?? noop
     this.#context = opts.context as C
-    this.#state = S_TYPE
+    this.#state = opts.connectFirst === true ? S_FIRST : S_TYPE
     this.#header = 0
     this.#length = 0
     this.#lengthBytes = 0
@@ -120,6 +183,14 @@ export class Parser<C = unknown> {
     let pos = 0
     while (pos < len) {
       switch (this.#state) {
+        case S_FIRST: {
+          const h = chunk[pos] as number
+          if (h !== 0x10) {
+            return this.#fail(new PacketError('PACKET_ERR_CONNECT_EXPECTED', `expected a CONNECT first (first byte 0x10), got first byte 0x${h.toString(16)}`)) // [MQTT-3.1.0-1]
+          }
+          this.#state = S_TYPE
+          break
+        }
         case S_TYPE: {
           const h = chunk[pos++] as number
           const type = h >> 4
@@ -159,8 +230,8 @@ export class Parser<C = unknown> {
             return this.#fail(new PacketError('PACKET_ERR_VARINT', `expected a minimally encoded remaining length, got a trailing zero byte (offset ${this.#lengthBytes})`)) // [MQTT-1.5.5-1]
           }
           const size = 1 + this.#lengthBytes + this.#length
-          if (size > this.maxPacketSize) {
-            return this.#fail(new PacketError('PACKET_ERR_PACKET_TOO_LARGE', `expected a packet of at most ${this.maxPacketSize} bytes, got ${size} bytes announced by the fixed header`)) // [MQTT-3.1.2-24] [MQTT-3.2.2-15]
+          if (size > this.#maxPacketSize) {
+            return this.#fail(new PacketError('PACKET_ERR_PACKET_TOO_LARGE', `expected a packet of at most ${this.#maxPacketSize} bytes, got ${size} bytes announced by the fixed header`)) // [MQTT-3.1.2-24] [MQTT-3.2.2-15]
           }
           const need = this.#length
           if (len - pos >= need) {
@@ -168,7 +239,8 @@ export class Parser<C = unknown> {
             if (!this.#emit(chunk, pos, pos + need)) return
             pos += need
           } else {
-            const body = allocate(need)
+            // never reserve more than what arrived (or 64 KiB) for a body announced as large
+            const body = allocate(need <= GROW_FROM ? need : Math.max(GROW_FROM, len - pos))
             chunk.copy(body, 0, pos, len)
             this.#filled = len - pos
             this.#body = body
@@ -178,8 +250,14 @@ export class Parser<C = unknown> {
           break
         }
         case S_BODY: {
-          const body = this.#body as Buffer
+          let body = this.#body as Buffer
           const n = Math.min(this.#length - this.#filled, len - pos)
+          if (this.#filled + n > body.length) {
+            // grow by doubling (bounded by the announced length): at most 2× the bytes arrived
+            const grown = Buffer.allocUnsafe(Math.min(this.#length, Math.max(body.length * 2, this.#filled + n)))
+            body.copy(grown, 0, 0, this.#filled)
+            body = this.#body = grown
+          }
           chunk.copy(body, this.#filled, pos, pos + n)
           this.#filled += n
           pos += n
@@ -199,7 +277,7 @@ export class Parser<C = unknown> {
   #emit (buf: Buffer, start: number, end: number): boolean {
     let packet: Packet
     try {
-      packet = decoder.decode(this.#header, buf, start, end, this.protocolVersion)
+      packet = decoder.decode(this.#header, buf, start, end, this.protocolVersion, this.#maxUserProperties, this.#maxUserPropertyBytes)
       decoder.release()
     } catch (err) {
       decoder.release()

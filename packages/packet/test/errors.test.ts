@@ -25,6 +25,6 @@ t.test('isPacketError', async (t) => {
 t.test('every parser code has a reason code, every encoder code has none', async (t) => {
   for (const [code, rc] of Object.entries(PacketErrorCodes)) {
     if (code.startsWith('PACKET_ERR_ENCODE_')) t.equal(rc, undefined, code)
-    else t.ok(rc === 0x81 || rc === 0x82 || rc === 0x84 || rc === 0x95, code)
+    else t.ok(rc === 0x81 || rc === 0x82 || rc === 0x84 || rc === 0x94 || rc === 0x95, code)
   }
 })

@@ -186,3 +186,108 @@ t.test('a parser keeps no reference to a chunk once its packets are decoded', as
   t.equal(ref.deref(), undefined, 'the chunk was collected while the parser lives')
   t.equal(parser.failed, false)
 })
+
+t.test('setMaxPacketSize changes the limit from the next fixed header', async (t) => {
+  const { parser, packets, errors } = collect({ maxPacketSize: 64 })
+  const big = encode(publish(Buffer.alloc(100)))
+  t.throws(() => parser.setMaxPacketSize(1), RangeError)
+  t.throws(() => parser.setMaxPacketSize(2.5), RangeError)
+  parser.setMaxPacketSize(2 ** 40)
+  t.equal(parser.maxPacketSize, MAX_PACKET_SIZE, 'capped at the protocol maximum')
+  parser.setMaxPacketSize(200)
+  t.equal(parser.maxPacketSize, 200)
+  parser.parse(big)
+  t.equal(packets.length, 1, 'accepted under the raised limit')
+  parser.setMaxPacketSize(64)
+  parser.parse(big)
+  t.equal(errors[0]?.code, 'PACKET_ERR_PACKET_TOO_LARGE', 'refused under the lowered limit')
+})
+
+t.test('connectFirst: anything but CONNECT fails at its first byte [MQTT-3.1.0-1]', async (t) => {
+  const { parser, errors } = collect({ connectFirst: true })
+  parser.parse(Buffer.from([0x30])) // a PUBLISH's first byte, nothing else
+  t.equal(errors.length, 1)
+  t.equal(errors[0]?.code, 'PACKET_ERR_CONNECT_EXPECTED')
+  t.equal(errors[0]?.reasonCode, 0x82)
+  const ok = collect({ connectFirst: true })
+  const connect = encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: 'a' })
+  // first byte alone, then the rest, then a PUBLISH: checked once, on the first packet only
+  ok.parser.parse(connect.subarray(0, 1))
+  ok.parser.parse(Buffer.concat([connect.subarray(1), encode(publish(Buffer.from('x')))]))
+  t.same(ok.errors, [])
+  t.same(ok.packets.map(p => p.cmd), ['connect', 'publish'])
+})
+
+t.test('a large announced body reserves memory only as its bytes arrive', async (t) => {
+  const payload = Buffer.alloc(300_000)
+  for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff
+  const pkt = publish(payload)
+  const bytes = encode(pkt)
+  const { parser, packets, errors } = collect()
+  const before = process.memoryUsage().arrayBuffers
+  parser.parse(bytes.subarray(0, 10)) // header + 5 body bytes of ~300 KB
+  t.ok(process.memoryUsage().arrayBuffers - before < 200_000, 'not the announced size at once')
+  // then in 1000-byte pieces and one piece larger than the doubled buffer
+  let at = 10
+  for (; at < 100_000; at += 1000) parser.parse(bytes.subarray(at, at + 1000))
+  parser.parse(bytes.subarray(at, at + 150_000))
+  parser.parse(bytes.subarray(at + 150_000))
+  t.same(errors, [])
+  t.equal(packets.length, 1)
+  t.same(packets[0], pkt)
+  t.equal((packets[0] as PublishPacket).payload.buffer.byteLength >= payload.length, true)
+  // a first piece larger than 64 KiB starts at its own size
+  const two = collect()
+  two.parser.parse(bytes.subarray(0, 100_000))
+  two.parser.parse(bytes.subarray(100_000))
+  t.same(two.packets, [pkt])
+})
+
+t.test('maxUserProperties and maxUserPropertyBytes bound user properties per packet', async (t) => {
+  t.throws(() => new Parser({ maxUserProperties: -1 }), RangeError)
+  t.throws(() => new Parser({ maxUserPropertyBytes: Number.NaN }), RangeError)
+  const userProperties = Object.assign(Object.create(null), { a: ['1', '2', '3'] })
+  const bytes = encode(publish(Buffer.alloc(0), { properties: { userProperties } }), 5)
+  const three = collect({ protocolVersion: 5, maxUserProperties: 3, maxUserPropertyBytes: 18 })
+  three.parser.parse(Buffer.concat([bytes, bytes]))
+  t.equal(three.packets.length, 2, 'at the limit, counted per packet')
+  const two = collect({ protocolVersion: 5, maxUserProperties: 2 })
+  two.parser.parse(bytes)
+  t.equal(two.errors[0]?.code, 'PACKET_ERR_PROPERTIES_LIMIT')
+  t.equal(two.errors[0]?.reasonCode, 0x95)
+  const small = collect({ protocolVersion: 5, maxUserPropertyBytes: 17 })
+  small.parser.parse(bytes)
+  t.equal(small.errors[0]?.code, 'PACKET_ERR_PROPERTIES_LIMIT')
+  // CONNECT: its own and its will's user properties count together
+  const connect = encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'a', properties: { userProperties: { a: 'b' } }, will: { topic: 'w', payload: Buffer.alloc(0), qos: 0, retain: false, properties: { userProperties: { c: 'd' } } } })
+  const one = collect({ maxUserProperties: 1 })
+  one.parser.parse(connect)
+  t.equal(one.errors[0]?.code, 'PACKET_ERR_PROPERTIES_LIMIT')
+})
+
+t.test('user properties decode in linear time', async (t) => {
+  // 200,000 user properties in one packet: well under a second (a quadratic step would take minutes)
+  const n = 200_000
+  const parts: Buffer[] = []
+  for (let i = 0; i < n; i++) {
+    const k = `k${i}`
+    const b = Buffer.alloc(1 + 2 + k.length + 2 + 1)
+    b[0] = 0x26
+    b.writeUInt16BE(k.length, 1)
+    b.write(k, 3)
+    b.writeUInt16BE(1, 3 + k.length)
+    b[5 + k.length] = 0x76
+    parts.push(b)
+  }
+  const props = Buffer.concat(parts)
+  const vbi = (x: number): number[] => { const o = []; do { let d = x % 128; x = Math.floor(x / 128); if (x > 0) d |= 128; o.push(d) } while (x > 0); return o }
+  const body = Buffer.concat([Buffer.from([0, 1, 0x74]), Buffer.from(vbi(props.length)), props])
+  const bytes = Buffer.concat([Buffer.from([0x30, ...vbi(body.length)]), body])
+  const { parser, packets, errors } = collect({ protocolVersion: 5 })
+  const start = process.hrtime.bigint()
+  parser.parse(bytes)
+  const ms = Number(process.hrtime.bigint() - start) / 1e6
+  t.same(errors, [])
+  t.equal(Object.keys((packets[0] as PublishPacket).properties?.userProperties ?? {}).length, n)
+  t.ok(ms < 3000, `decoded in ${ms.toFixed(0)} ms`)
+})

@@ -17,6 +17,8 @@ import { handlePubrel } from './pubrel.ts'
 import { handleSubscribe } from './subscribe.ts'
 import { handleUnsubscribe } from './unsubscribe.ts'
 
+const WILDCARD = /[+#]/
+
 /** Route one packet to its handler. */
 export function dispatch (c: Connection, packet: Packet): void | Promise<void> {
   c.broker.stats.messagesReceived++
@@ -35,7 +37,21 @@ export function dispatch (c: Connection, packet: Packet): void | Promise<void> {
   }
   if (c.state !== State.CONNECTED) return
   switch (packet.cmd) {
-    case 'publish': return handlePublish(c, packet)
+    case 'publish': {
+      const props = packet.properties
+      if (props !== undefined) {
+        // a client must not send a Subscription Identifier [MQTT-3.3.4-6]; a Response Topic is a topic name [MQTT-3.3.2-14]
+        const bad = props.subscriptionIdentifier !== undefined
+          ? 'a Subscription Identifier'
+          : props.responseTopic !== undefined && WILDCARD.test(props.responseTopic) ? 'a Response Topic with wildcards' : null
+        if (bad !== null) {
+          c.error('BROKER_ERR_PROTOCOL', `PUBLISH from a client with ${bad}`)
+          c.disconnect(0x82, `PUBLISH with ${bad}`)
+          return
+        }
+      }
+      return handlePublish(c, packet)
+    }
     case 'puback': return handlePuback(c, packet)
     case 'pubrec': return handlePubrec(c, packet)
     case 'pubrel': return handlePubrel(c, packet)
