@@ -15,6 +15,8 @@ export {
   type EnhancedAuthResponse, type Logger
 } from './options.ts'
 export { VERSION } from './sys.ts'
+export type { BrokerMetrics, DropCounts, PerQos } from './metrics.ts'
+export type { MessageHandler, LocalSubscribeOptions } from './local-subscribers.ts'
 export {
   packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,
   type UnpackedRecord
