@@ -344,8 +344,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** @internal */
   emitClientError (c: Client, err: BrokerError): void {
-    this.logger.debug({ client: c.id, code: err.code, err: err.message }, 'client error')
+    // logged here only when no listener does it (an app that listens logs it once, its way)
     if (this.listenerCount('clientError') > 0) this.emit('clientError', c, err)
+    else this.logger.debug({ client: c.id, code: err.code, err: err.message }, 'client error')
   }
 
   /** @internal */

@@ -21,3 +21,4 @@ export {
   packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,
   type UnpackedRecord
 } from './record-codec.ts'
+export { listSessions, describeSession, type SessionInfo, type SubscriptionInfo } from './inspect.ts'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { StoredMessage } from '../src/index.ts'
+import { describeSession, listSessions, type StoredMessage } from '../src/index.ts'
 import { connect, delay, setup } from './helper.ts'
 
 t.test('metrics: a fresh broker reports zeros', async (t) => {
@@ -147,4 +147,43 @@ t.test('subscribe: bad filters and options are refused', async (t) => {
   t.throws(() => broker.subscribe('a', () => {}, { qos: 3 as 0 }), TypeError)
   t.throws(() => broker.subscribe('a', 'x' as unknown as () => void), TypeError)
   t.equal(broker.metrics().localSubscriptions, 0)
+})
+
+t.test('listSessions / describeSession: admin views of sessions', async (t) => {
+  const broker = setup(t)
+  const a = await connect(t, broker, { clientId: 'alpha', username: 'Ann' })
+  await a.subscribe([{ topic: 'x/+', qos: 1 }, { topic: '$share/g/y', qos: 0 }])
+  const b = await connect(t, broker, { clientId: 'beta', clean: false })
+  b.disconnect()
+  await delay(20)
+  const all = listSessions(broker)
+  t.equal(all.total, 2)
+  t.same(all.sessions.map((s) => [s.clientId, s.connected, s.subscriptionCount]), [['alpha', true, 2], ['beta', false, 0]])
+  t.equal(all.sessions[0]!.username, 'Ann')
+  t.equal(all.sessions[0]!.transport, 'other')
+  t.equal(all.sessions[0]!.remoteAddress, '127.0.0.1')
+  t.equal(all.sessions[1]!.username, undefined)
+  t.same(listSessions(broker, { search: 'ann' }).sessions.map((s) => s.clientId), ['alpha'], 'search matches usernames')
+  t.same(listSessions(broker, { search: 'ET' }).sessions.map((s) => s.clientId), ['beta'])
+  t.same(listSessions(broker, { connected: false }).sessions.map((s) => s.clientId), ['beta'])
+  const one = listSessions(broker, { limit: 1 })
+  t.equal(one.total, 2)
+  t.equal(one.sessions.length, 1)
+  const d = describeSession(broker, 'alpha')!
+  t.same(d.subscriptions!.map((s) => [s.topic, s.qos]).sort(), [['$share/g/y', 0], ['x/+', 1]])
+  t.equal(d.protocolVersion, 4)
+  t.equal(describeSession(broker, 'nobody'), undefined)
+})
+
+t.test('a client error is logged by the engine only when nobody listens to clientError', async (t) => {
+  const lines: unknown[] = []
+  const logger = { debug (o: unknown) { lines.push(o) }, info () {}, warn () {}, error () {} }
+  const broker = setup(t, { logger, authenticate: () => false })
+  await connect(t, broker, { username: 'x' })
+  t.equal(lines.length, 1, 'logged by the engine')
+  const errs: unknown[] = []
+  broker.on('clientError', (_c, e) => { errs.push(e) })
+  await connect(t, broker, { username: 'y' })
+  t.equal(errs.length, 1)
+  t.equal(lines.length, 1, 'the listener logs it; the engine does not log it again')
 })
