@@ -116,8 +116,11 @@ export function createOperatorHandler (ctx: HttpContext): (req: IncomingMessage,
       // the console's login page itself is public (it asks for the credentials)
       if (ctx.console !== undefined && method === 'GET' && !pathname.startsWith('/api/') && !pathname.startsWith('/resources/') &&
         pathname !== '/metrics' && pathname !== '/ready' && ctx.console(req, res, pathname)) return
-      throw new HttpError(401, req.headers.authorization === undefined ? 'credentials required' : 'wrong credentials',
-        { 'www-authenticate': 'Basic realm="culex", charset="UTF-8"' })
+      // a Basic challenge makes browsers prompt: only when no credentials came at all (a
+      // script that sent wrong ones, such as the console, handles the 401 itself)
+      const given = req.headers.authorization !== undefined
+      throw new HttpError(401, given ? 'wrong credentials' : 'credentials required',
+        { 'www-authenticate': given ? 'Bearer realm="culex"' : 'Basic realm="culex", charset="UTF-8"' })
     }
     if (pathname === '/ready') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD')
