@@ -23,11 +23,8 @@ import { buildAuthHooks } from './auth.ts'
 import { defaultNodeId, openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
 import { HttpAccess } from './access.ts'
-import { createBrokerRegistry } from './metrics.ts'
-import { createOperatorHandler } from './http.ts'
 import { logClientEvents } from './client-log.ts'
 import { reloadableHooks } from './reload.ts'
-import { createConsoleHandler } from './console.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
@@ -279,6 +276,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       })
     }
     if (access !== undefined) {
+      // loaded only when the listener is on: a broker without it does not pay for prom-client
+      const [{ createOperatorHandler }, { createBrokerRegistry }, { createConsoleHandler }] =
+        await Promise.all([import('./http.ts'), import('./metrics.ts'), import('./console.ts')])
       if (!access.canLogIn) logger.warn('operator HTTP listener: no --password-file and no --http-token, so every route but /health answers 401')
       const operator = createOperatorHandler({
         broker,
