@@ -329,10 +329,10 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.httpsPort !== undefined && (o.cert === undefined || o.key === undefined)) {
     throw conflict('httpsPort', `option --https-port: expected --cert and --key as well, got ${o.cert === undefined ? 'no --cert' : 'no --key'}`)
   }
-  for (const [flag, p] of [['--http-port', o.httpPort], ['--https-port', o.httpsPort]] as const) {
+  for (const [key, flag, p] of [['httpPort', '--http-port', o.httpPort], ['httpsPort', '--https-port', o.httpsPort]] as const) {
     if (p === undefined || p === 0) continue
     const other = seen.get(p)
-    if (other !== undefined) throw conflict(flag.slice(2), `option ${flag}: expected a port different from ${other}, got ${p} for both`)
+    if (other !== undefined) throw conflict(key, `option ${flag}: expected a port different from ${other}, got ${p} for both`)
     seen.set(p, flag)
   }
   const invalid = (key: string, flag: string, expected: string, got: unknown): AppError =>

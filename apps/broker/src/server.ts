@@ -147,7 +147,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     await bus?.close().catch(() => {})
     throw new AppError('CULEX_ERR_INVALID_OPTION', `engine rejected the options: ${(err as Error).message}`, { cause: err })
   }
-  broker.on('error', (err) => logger.error({ err }, 'broker error'))
+  // store and bus failures are logged once, by the engine (its logger is a child of ours)
   logClientEvents(broker, logger)
 
   const servers: Closable[] = []
