@@ -77,6 +77,8 @@ export function readBody (req: IncomingMessage, max: number): Promise<Buffer> {
     req.on('data', onData)
     req.once('end', () => { if (size <= max) resolve(Buffer.concat(chunks, size)) })
     req.once('error', reject)
+    // a client gone before the end of its body: settled, so nothing waits for it
+    req.once('close', () => { if (!req.complete) reject(new HttpError(400, 'request body incomplete')) })
   })
 }
 

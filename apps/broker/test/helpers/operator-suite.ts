@@ -1,6 +1,7 @@
 // The operator listener's tests, run against the real culex process (http.test.ts) and
 // against startServer in this process (operator.test.ts, which also measures coverage).
 import { spawn } from 'node:child_process'
+import http from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -185,6 +186,38 @@ export function operatorSuite (t: Test, culex: Target): void {
     t.equal(big.status, 413)
     t.equal((await request(port, '/resources/alice/ok', { method: 'POST', auth: ALICE, body: Buffer.alloc(1000, 97) })).status, 204, 'exactly the limit')
     t.equal((await request(port, '/health')).status, 200, 'still up')
+  })
+
+  t.test('REST: GET with Accept text/event-stream streams matching messages the caller may read', async (t) => {
+    const events: Array<Record<string, unknown>> = []
+    const req = http.get({ host: '127.0.0.1', port, path: '/resources/%23', agent: false, headers: { accept: 'text/event-stream', authorization: 'Basic ' + Buffer.from(ALICE).toString('base64') } })
+    t.teardown(() => { req.destroy() })
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => { req.on('response', resolve); req.on('error', reject) })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /^text\/event-stream/)
+    let buf = ''
+    res.setEncoding('utf8').on('data', (d: string) => {
+      buf += d
+      let i
+      while ((i = buf.indexOf('\n\n')) !== -1) {
+        const block = buf.slice(0, i)
+        buf = buf.slice(i + 2)
+        const data = block.split('\n').find((l) => l.startsWith('data: '))
+        if (data !== undefined) events.push(JSON.parse(data.slice(6)))
+      }
+    })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const pub = await mqttClient(t, { username: 'bob', password: 'builder' })
+    await pub.publishAsync('bob/secret', 'not for alice', { qos: 1 })
+    t.equal((await request(port, '/resources/alice/s1', { method: 'POST', auth: ALICE, body: 'one' })).status, 204)
+    t.equal((await request(port, '/resources/alice/s2?qos=1', { method: 'PUT', auth: ALICE, body: Buffer.from([0xff, 0x00]) })).status, 204)
+    await until('two events', () => events.length >= 2)
+    t.same(events, [
+      { topic: 'alice/s1', qos: 0, retain: false, payload: 'one' },
+      { topic: 'alice/s2', qos: 1, retain: true, payloadBase64: '/wA=' }
+    ], 'bob/secret was filtered out by the ACL')
+    const bad = await request(port, '/resources/a/%23/b', { auth: ALICE, headers: { accept: 'text/event-stream' } })
+    t.equal(bad.status, 400)
   })
 
   t.test('admin API: list and search clients, a client\'s subscriptions, disconnect, retained under a filter', async (t) => {
