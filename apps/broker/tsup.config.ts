@@ -13,7 +13,11 @@ export default defineConfig({
   // The shebang makes dist/cli.js runnable as the bin (harmless at the top of index.js).
   banner: { js: '#!/usr/bin/env node' },
   async onSuccess () {
-    const { chmod } = await import('node:fs/promises')
+    const { chmod, copyFile } = await import('node:fs/promises')
     await chmod('dist/cli.js', 0o755)
+    // the web console: preact + htm + uPlot bundled into dist/console (served offline, no CDN)
+    const { build } = await import('esbuild')
+    await build({ entryPoints: ['console/main.js'], bundle: true, minify: true, format: 'esm', target: 'es2020', outfile: 'dist/console/app.js', logLevel: 'warning' })
+    await copyFile('console/index.html', 'dist/console/index.html')
   }
 })

@@ -34,7 +34,7 @@ async function main (argv: string[]): Promise<void> {
   const { config } = result
   // Loaded only to run: errors, help and passwd do not pay for pino, ws and the engine.
   const [{ createLogger }, { startServer }] = await Promise.all([import('./logger.ts'), import('./server.ts')])
-  const logger = createLogger({ verbose: config.verbose })
+  const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === undefined ? undefined : config.logFormat === 'pretty' })
   const server = await startServer(config, logger)
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
@@ -59,6 +59,12 @@ async function main (argv: string[]): Promise<void> {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // Mosquitto's habit: SIGHUP reloads the password, ACL and TLS files; connections stay
+  process.on('SIGHUP', () => {
+    if (stopping) return
+    logger.info({ signal: 'SIGHUP' }, 'reloading files')
+    server.reload()
+  })
 }
 
 main(process.argv.slice(2)).catch(fail)

@@ -70,7 +70,26 @@ export interface Config {
     maxSessionExpiryInterval?: number
   }
   verbose: boolean
+  /** pino level. */
+  logLevel: LogLevel
+  /** undefined: pretty on a terminal, json otherwise. */
+  logFormat: 'json' | 'pretty' | undefined
+  /** The only WebSocket path accepted; undefined accepts any path. */
+  wsPath: string | undefined
+  /** Operator HTTP(S) listeners (off when both ports are undefined). */
+  http: {
+    port: number | undefined
+    httpsPort: number | undefined
+    hosts: string[]
+    defaultHosts: boolean
+    token: string | undefined
+    maxBody: number
+  }
 }
+
+/** Levels of --log-level. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
 
 /** What the command line asks for besides options. */
 export interface ParsedArgv {
@@ -314,6 +333,25 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     seen.set(p, flag)
   }
 
+  if (o.httpsPort !== undefined && (o.cert === undefined || o.key === undefined)) {
+    throw conflict('httpsPort', `option --https-port: expected --cert and --key as well, got ${o.cert === undefined ? 'no --cert' : 'no --key'}`)
+  }
+  for (const [key, flag, p] of [['httpPort', '--http-port', o.httpPort], ['httpsPort', '--https-port', o.httpsPort]] as const) {
+    if (p === undefined || p === 0) continue
+    const other = seen.get(p)
+    if (other !== undefined) throw conflict(key, `option ${flag}: expected a port different from ${other}, got ${p} for both`)
+    seen.set(p, flag)
+  }
+  const invalid = (key: string, flag: string, expected: string, got: unknown): AppError =>
+    new AppError('CULEX_ERR_INVALID_OPTION', `option --${flag}: expected ${expected}, got ${JSON.stringify(got)}`, { option: key })
+  if (o.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(o.logLevel)) throw invalid('logLevel', 'log-level', LOG_LEVELS.join(', '), o.logLevel)
+  if (o.logFormat !== undefined && o.logFormat !== 'json' && o.logFormat !== 'pretty') throw invalid('logFormat', 'log-format', 'json or pretty', o.logFormat)
+  if (o.wsPath !== undefined && (!o.wsPath.startsWith('/') || /[?#\s]/.test(o.wsPath))) throw invalid('wsPath', 'ws-path', 'a URL path starting with / (no query)', o.wsPath)
+  if (o.httpToken !== undefined && o.httpToken.length < 16) throw invalid('httpToken', 'http-token', 'a token of at least 16 characters', '(' + String(o.httpToken.length) + ' characters)')
+  if (o.httpHost !== undefined && !isLoopback(o.httpHost) && o.passwordFile === undefined && o.httpToken === undefined) {
+    throw new AppError('CULEX_ERR_INSECURE', `option --http-host: to listen on ${o.httpHost} (not a loopback address) expected --password-file or --http-token, got neither`, { option: 'httpHost' })
+  }
+
   if (o.cluster === true && !(o.store ?? '').startsWith('redis')) {
     throw conflict('cluster', `option --cluster: expected --store redis://..., rediss://... or redis+cluster://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
   }
@@ -366,7 +404,18 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     sysInterval: o.sysInterval ?? 10,
     persistInflight: o.persistInflight ?? true,
     limits,
-    verbose: o.verbose ?? false
+    verbose: o.verbose ?? false,
+    logLevel: (o.logLevel as LogLevel | undefined) ?? (o.verbose === true ? 'debug' : 'info'),
+    logFormat: o.logFormat as 'json' | 'pretty' | undefined,
+    wsPath: o.wsPath,
+    http: {
+      port: o.httpPort,
+      httpsPort: o.httpsPort,
+      hosts: o.httpHost === undefined ? ['127.0.0.1', '::1'] : [o.httpHost],
+      defaultHosts: o.httpHost === undefined,
+      token: o.httpToken,
+      maxBody: o.httpMaxBody ?? 1024 * 1024
+    }
   }
 }
 

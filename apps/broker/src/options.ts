@@ -67,6 +67,14 @@ export interface OptionValues {
   maxBufferedBytes: number | undefined
   maxSessionExpiry: number | undefined
   verbose: boolean | undefined
+  logLevel: string | undefined
+  logFormat: string | undefined
+  wsPath: string | undefined
+  httpPort: number | undefined
+  httpsPort: number | undefined
+  httpHost: string | undefined
+  httpToken: string | undefined
+  httpMaxBody: number | undefined
 }
 
 const PORT = { kind: 'int', min: 0, max: 65535 } as const
@@ -82,8 +90,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'key', flag: 'key', kind: 'path', defaultText: 'none', description: 'PEM private key for --cert.' },
   { key: 'ca', flag: 'ca', kind: 'path', defaultText: 'none', description: 'PEM CA bundle used to verify client certificates.' },
   { key: 'requireClientCert', flag: 'require-client-cert', kind: 'bool', defaultText: 'false', description: 'TLS/WSS clients must present a certificate signed by --ca.' },
-  { key: 'wsPort', flag: 'ws-port', ...PORT, defaultText: 'off', description: 'MQTT over WebSocket port (path /mqtt); the same HTTP server serves --http-static and /culex-client.js.' },
-  { key: 'wssPort', flag: 'wss-port', ...PORT, defaultText: 'off', description: 'MQTT over secure WebSocket port (path /mqtt); needs --cert and --key.' },
+  { key: 'wsPort', flag: 'ws-port', ...PORT, defaultText: 'off', description: 'MQTT over WebSocket port (any path, or only --ws-path); the same HTTP server serves --http-static and /culex-client.js.' },
+  { key: 'wssPort', flag: 'wss-port', ...PORT, defaultText: 'off', description: 'MQTT over secure WebSocket port (any path, or only --ws-path); needs --cert and --key.' },
   { key: 'httpStatic', flag: 'http-static', kind: 'path', defaultText: 'none', description: 'Directory served over HTTP(S) on the WebSocket listeners.' },
   { key: 'allowAnonymous', flag: 'allow-anonymous', kind: 'bool', defaultText: 'true without --password-file, else false', description: 'Accept clients that send no username.' },
   { key: 'passwordFile', flag: 'password-file', kind: 'path', defaultText: 'none', description: 'Mosquitto password file (user:$7$... or user:$6$...), made by `culex passwd` or mosquitto_passwd.' },
@@ -114,7 +122,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'topicAliasMaximum', flag: 'topic-alias-maximum', kind: 'int', min: 0, max: 65535, defaultText: '10', description: 'Topic aliases a 5.0 client may use towards the broker. Engine limits.topicAliasMaximum.' },
   { key: 'maxBufferedBytes', flag: 'max-buffered-bytes', kind: 'int', min: 1024, max: U32, defaultText: '1048576', description: 'Socket backlog above which QoS 0 is dropped for that client and QoS 1/2 waits in its queue. Engine limits.maxBufferedBytes.' },
   { key: 'maxSessionExpiry', flag: 'max-session-expiry', kind: 'int', min: 0, max: U32, defaultText: '4294967295 (never)', description: 'Highest session expiry interval granted, seconds. Engine limits.maxSessionExpiryInterval.' },
-  { key: 'verbose', flag: 'verbose', short: 'v', kind: 'bool', defaultText: 'false', description: 'Debug logging.' }
+  { key: 'verbose', flag: 'verbose', short: 'v', kind: 'bool', defaultText: 'false', description: 'Debug logging (same as --log-level debug).' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', defaultText: 'info', description: 'Log level: fatal, error, warn, info, debug, trace or silent.' },
+  { key: 'logFormat', flag: 'log-format', kind: 'string', defaultText: 'pretty on a terminal, else json', description: 'Log format: json (one object per line) or pretty.' },
+  { key: 'wsPath', flag: 'ws-path', kind: 'string', defaultText: 'any path', description: 'The only URL path WebSocket listeners accept MQTT on (e.g. /mqtt); other paths get HTTP 404.' },
+  { key: 'httpPort', flag: 'http-port', ...PORT, defaultText: 'off', description: 'Operator HTTP port: /metrics, /health, /ready, /resources/<topic> REST, /api admin API, web console.' },
+  { key: 'httpsPort', flag: 'https-port', ...PORT, defaultText: 'off', description: 'Operator HTTPS port (same routes as --http-port); needs --cert and --key.' },
+  { key: 'httpHost', flag: 'http-host', kind: 'string', defaultText: 'loopback (127.0.0.1 and ::1)', description: 'Address the operator HTTP(S) listeners bind to.' },
+  { key: 'httpToken', flag: 'http-token', kind: 'string', defaultText: 'none', description: 'Bearer token for the operator HTTP(S) listeners: full access (metrics, admin API, every topic). Users of --password-file may log in with HTTP Basic instead.' },
+  { key: 'httpMaxBody', flag: 'http-max-body', kind: 'int', min: 0, max: 268435455, defaultText: '1048576', description: 'Largest HTTP request body accepted, bytes (larger: 413).' }
 ]
 
 /** `--port` → spec, `-p` → spec. */

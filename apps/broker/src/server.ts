@@ -1,7 +1,8 @@
 /**
  * Starting and stopping the broker process: store, engine, hooks, and the TCP, TLS,
  * WebSocket and secure WebSocket listeners (the WebSocket HTTP servers also serve static
- * files and the client bundle).
+ * files and the client bundle), and the operator's HTTP(S) listener (metrics, health, REST,
+ * admin API, console). `reload()` (SIGHUP) re-reads the password, ACL and TLS files.
  *
  * The engine never opens sockets; each listener hands its streams to `broker.handle` with
  * the transport and peer address. Close order: stop accepting, `broker.close()` (5.0
@@ -21,11 +22,14 @@ import type { Config } from './config.ts'
 import { buildAuthHooks } from './auth.ts'
 import { defaultNodeId, openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
+import { HttpAccess } from './access.ts'
+import { logClientEvents } from './client-log.ts'
+import { reloadableHooks } from './reload.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
-  /** `mqtt`, `mqtts`, `ws`, `wss`. */
-  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss'
+  /** `mqtt`, `mqtts`, `ws`, `wss`, and the operator's `http`, `https`. */
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http' | 'https'
   host: string
   port: number
   /** e.g. `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`. */
@@ -38,6 +42,18 @@ export interface RunningServer {
   addresses: BoundAddress[]
   /** Stop everything; resolves when sockets, engine and store are closed. Idempotent. */
   close: () => Promise<void>
+  /**
+   * Re-read the password file, ACL file and TLS certificate/key (SIGHUP). Connections stay;
+   * each file that fails to load keeps its old version, and the failure is logged and returned.
+   */
+  reload: () => ReloadResult
+}
+
+/** What a reload did. */
+export interface ReloadResult {
+  /** `auth` (password and ACL files), `tls`. */
+  reloaded: string[]
+  failed: Array<{ what: string, error: string }>
 }
 
 type Closable = net.Server
@@ -71,22 +87,30 @@ function readPem (file: string, option: string): Buffer {
  * @throws AppError CULEX_ERR_PASSWORD_FILE, CULEX_ERR_ACL_FILE, CULEX_ERR_STORE, CULEX_ERR_LISTEN
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  const { hooks, users, aclRules } = buildAuthHooks(config)
-  let tlsOptions: tls.TlsOptions | undefined
-  if (config.cert !== undefined && config.key !== undefined) {
-    tlsOptions = {
-      cert: readPem(config.cert, 'cert'),
-      key: readPem(config.key, 'key'),
+  let auth = buildAuthHooks(config)
+  const { users, aclRules } = auth
+  const hooks = reloadableHooks(auth.hooks, () => auth.hooks)
+  const httpOn = config.http.port !== undefined || config.http.httpsPort !== undefined
+  const access = httpOn ? new HttpAccess({ passwordFile: config.passwordFile, aclFile: config.aclFile }, config.http.token) : undefined
+  const readTls = (): tls.TlsOptions => {
+    const opts: tls.TlsOptions = {
+      cert: readPem(config.cert as string, 'cert'),
+      key: readPem(config.key as string, 'key'),
       ...(config.ca === undefined ? {} : { ca: readPem(config.ca, 'ca') }),
       requestCert: config.requireClientCert,
       rejectUnauthorized: config.requireClientCert
     }
     try {
-      tls.createSecureContext(tlsOptions)
+      tls.createSecureContext(opts)
     } catch (err) {
       throw new AppError('CULEX_ERR_LISTEN', `options --cert/--key/--ca: expected a matching PEM certificate and key, got ${(err as Error).message}`, { option: 'cert', cause: err })
     }
+    return opts
   }
+  let tlsOptions: tls.TlsOptions | undefined
+  if (config.cert !== undefined && config.key !== undefined) tlsOptions = readTls()
+  // servers that take the new certificate on reload
+  const secureServers: tls.Server[] = []
 
   const opened = await openStore(config.store, { ...(config.limits.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: config.limits.maxQueuedMessages }) })
   const store: Store | undefined = opened.store
@@ -123,10 +147,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     await bus?.close().catch(() => {})
     throw new AppError('CULEX_ERR_INVALID_OPTION', `engine rejected the options: ${(err as Error).message}`, { cause: err })
   }
-  broker.on('error', (err) => logger.error({ err }, 'broker error'))
-  broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, code: err.code, reasonCode: err.reasonCode, msg2: err.message }, 'client error'))
-  broker.on('client', (client) => logger.debug({ clientId: client.id, username: client.username, transport: client.info.transport, remote: client.info.remoteAddress }, 'client connected'))
-  broker.on('clientDisconnect', (client, reason) => logger.debug({ clientId: client.id, reason }, 'client disconnected'))
+  // store and bus failures are logged once, by the engine (its logger is a child of ours)
+  logClientEvents(broker, logger)
 
   const servers: Closable[] = []
   const wsServers: WebSocketServer[] = []
@@ -155,7 +177,23 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       }
       servers.push(server)
       const h = host.includes(':') ? `[${host}]` : host
-      addresses.push({ protocol, host, port: actual, url: `${protocol}://${h}:${actual}${protocol === 'ws' || protocol === 'wss' ? '/mqtt' : ''}` })
+      addresses.push({ protocol, host, port: actual, url: `${protocol}://${h}:${actual}${protocol === 'ws' || protocol === 'wss' ? (config.wsPath ?? '/mqtt') : ''}` })
+    }
+  }
+  const bindHttp = async (protocol: 'http' | 'https', port: number, make: () => Closable): Promise<void> => {
+    let actual = port
+    for (const host of config.http.hosts) {
+      const server = make()
+      try {
+        actual = await listen(server, actual, host)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        if (config.http.defaultHosts && host === '::1' && (IPV6_OPTIONAL.has(code) || (port === 0 && code === 'EADDRINUSE'))) continue
+        throw new AppError('CULEX_ERR_LISTEN', `listener ${protocol}: expected to bind ${host.includes(':') ? `[${host}]` : host}:${actual}, got ${code || (err as Error).message}`, { cause: err })
+      }
+      servers.push(server)
+      const h = host.includes(':') ? `[${host}]` : host
+      addresses.push({ protocol, host, port: actual, url: `${protocol}://${h}:${actual}/` })
     }
   }
 
@@ -163,14 +201,24 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const maxPayload = (config.limits.maxPacketSize ?? broker.limits.maxPacketSize) + 8
   const attachWs = (server: http.Server | https.Server, transport: 'ws' | 'wss'): http.Server | https.Server => {
     const wss = new WebSocketServer({
-      server,
-      path: '/mqtt',
+      noServer: true,
       perMessageDeflate: false,
       maxPayload,
       // MQTT over WebSocket negotiates the "mqtt" subprotocol (3.1 clients: "mqttv3.1").
       handleProtocols: (protocols) => protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false
     })
     wss.on('error', (err) => logger.warn({ err }, 'websocket server error'))
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => {})
+      const path = (req.url ?? '/').split('?')[0]
+      if (config.wsPath !== undefined && path !== config.wsPath) {
+        // a wrong path is told so, not closed silently
+        const body = `MQTT over WebSocket is served on ${config.wsPath}\n`
+        socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+        return
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => { wss.emit('connection', ws, req) })
+    })
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws)
       stream.on('error', () => {})
@@ -212,6 +260,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
           })
         })
         server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'))
+        secureServers.push(server)
         return server
       })
     }
@@ -220,7 +269,34 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     }
     if (config.wssPort !== undefined && tlsOptions !== undefined) {
       const opts = tlsOptions
-      await bindAll('wss', config.wssPort, () => attachWs(https.createServer(opts, httpHandler), 'wss'))
+      await bindAll('wss', config.wssPort, () => {
+        const server = https.createServer(opts, httpHandler)
+        secureServers.push(server)
+        return attachWs(server, 'wss')
+      })
+    }
+    if (access !== undefined) {
+      // loaded only when the listener is on: a broker without it does not pay for prom-client
+      const [{ createOperatorHandler }, { createBrokerRegistry }, { createConsoleHandler }] =
+        await Promise.all([import('./http.ts'), import('./metrics.ts'), import('./console.ts')])
+      if (!access.canLogIn) logger.warn('operator HTTP listener: no --password-file and no --http-token, so every route but /health answers 401')
+      const operator = createOperatorHandler({
+        broker,
+        access,
+        metrics: createBrokerRegistry(broker),
+        logger: logger.child({ component: 'http' }),
+        maxBody: config.http.maxBody,
+        console: createConsoleHandler()
+      })
+      if (config.http.port !== undefined) await bindHttp('http', config.http.port, () => http.createServer(operator))
+      if (config.http.httpsPort !== undefined && tlsOptions !== undefined) {
+        const opts = tlsOptions
+        await bindHttp('https', config.http.httpsPort, () => {
+          const server = https.createServer(opts, operator)
+          secureServers.push(server)
+          return server
+        })
+      }
     }
   } catch (err) {
     for (const s of servers) s.close()
@@ -260,5 +336,36 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     })()
     return closing
   }
-  return { broker, addresses, close }
+
+  const reload = (): ReloadResult => {
+    const result: ReloadResult = { reloaded: [], failed: [] }
+    if (config.passwordFile !== undefined || config.aclFile !== undefined) {
+      try {
+        // both parsed before either is used: MQTT and HTTP switch together or not at all
+        const next = buildAuthHooks(config)
+        const nextHttp = access?.prepare()
+        auth = next
+        nextHttp?.commit()
+        result.reloaded.push('auth')
+        logger.info({ users: next.users, aclRules: next.aclRules }, 'reload: password and ACL files loaded')
+      } catch (err) {
+        result.failed.push({ what: 'auth', error: (err as Error).message })
+        logger.error({ err: (err as Error).message }, 'reload: kept the previous password and ACL files')
+      }
+    }
+    if (tlsOptions !== undefined) {
+      try {
+        const next = readTls()
+        for (const s of secureServers) s.setSecureContext(next)
+        tlsOptions = next
+        result.reloaded.push('tls')
+        logger.info({ servers: secureServers.length }, 'reload: TLS certificate and key loaded (new handshakes use them)')
+      } catch (err) {
+        result.failed.push({ what: 'tls', error: (err as Error).message })
+        logger.error({ err: (err as Error).message }, 'reload: kept the previous TLS certificate and key')
+      }
+    }
+    return result
+  }
+  return { broker, addresses, close, reload }
 }

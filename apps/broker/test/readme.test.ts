@@ -20,3 +20,10 @@ t.test('errors table matches AppErrorCodes', async t => {
   const actual = new Set(Object.entries(AppErrorCodes).map(([code, exit]) => `${code}:${exit}`))
   t.same([...documented].sort(), [...actual].sort(), 'same codes and exit codes')
 })
+
+t.test('every culex_* metric is in the README metrics table', async t => {
+  const { METRIC_NAMES } = await import('../src/metrics.ts')
+  const rows = readme.split('\n').filter(l => /^\| `culex_/.test(l))
+  const documented = new Set(rows.flatMap(l => [...l.split('|')[1]!.matchAll(/`(culex_[a-z_]+)`/g)].map(m => m[1])))
+  t.same([...documented].sort(), [...METRIC_NAMES].sort(), 'same names')
+})

@@ -13,13 +13,15 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { PublishProperties, QoS, Will } from '@culex/packet'
-import { TopicTrie, validateTopic } from '@culex/trie'
+import { TopicTrie, validateFilter, validateTopic } from '@culex/trie'
 import type { Bus, BusMessage } from './bus.ts'
 import { Connection, OutEntry, State } from './connection.ts'
 import { BrokerError } from './errors.ts'
 import { Fifo } from './fifo.ts'
 import { LocalBus } from './local-bus.ts'
+import { LocalSubscribers, type LocalSubscribeOptions, type MessageHandler } from './local-subscribers.ts'
 import { MemoryStore } from './memory-store.ts'
+import { Counters, snapshot, type BrokerMetrics } from './metrics.ts'
 import {
   resolveLimits, type BrokerHooks, type BrokerOptions, type Client, type ConnectionInfo, type Logger,
   type ResolvedLimits
@@ -137,6 +139,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     startedAt: Date.now()
   }
 
+  /** @internal counters behind {@link Broker.metrics} beyond `stats` */
+  readonly counters = new Counters()
+  readonly #local: LocalSubscribers
+
   /** @internal sessions by client id */
   readonly sessions = new Map<string, Session>()
   readonly #connections = new Set<Connection>()
@@ -199,6 +205,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.responseInformation = options.responseInformation
     this.persistInflight = options.persistInflight ?? true
     this.logger = options.logger ?? NO_LOGGER
+    this.#local = new LocalSubscribers(this.logger)
     this.#ownStore = options.store === undefined
     this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages })
     this.#ownBus = options.bus === undefined
@@ -258,6 +265,41 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Number of open connections (including those not yet past CONNECT). */
   get connectionCount (): number {
     return this.#connections.size
+  }
+
+  /**
+   * A read-only snapshot of connections, sessions, subscriptions, traffic by QoS, drops by
+   * cause, queue depth, inflight and auth failures. Walks the sessions once: call it per
+   * scrape, not per message. The retained count is `await broker.store.countRetained()`.
+   */
+  metrics (): BrokerMetrics {
+    return snapshot(this.stats, this.counters, this.sessions.values(), this.#connections.size, this.#subCount, this.#local.size, Date.now())
+  }
+
+  /**
+   * Subscribe in-process: `handler` gets every message routed on this node whose topic
+   * matches `filter` (from clients, wills, `publish`, $SYS and other nodes), capped at
+   * `options.qos`, without a socket or a session. Not checked by the authorization hooks;
+   * handlers run synchronously during routing, so they must be quick.
+   *
+   * @param filter - an MQTT topic filter (no `$share/`)
+   * @returns a function that removes the subscription
+   * @throws BrokerError `BROKER_ERR_TOPIC_INVALID` for a bad filter; TypeError for a bad qos
+   * @example
+   * ```ts
+   * const stop = broker.subscribe('sensors/+/temp', (m) => { console.log(m.topic, m.payload.toString()) })
+   * stop()
+   * ```
+   */
+  subscribe (filter: string, handler: MessageHandler, options: LocalSubscribeOptions = {}): () => void {
+    const bad = filter.startsWith('$share/')
+      ? new Error('shared subscriptions are for MQTT sessions')
+      : validateFilter(filter, this.topicLimits)
+    if (bad !== null) throw new BrokerError('BROKER_ERR_TOPIC_INVALID', `subscribe: ${bad.message}`, { cause: bad })
+    const qos = options.qos ?? 2
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`subscribe: expected qos 0, 1 or 2, got ${String(qos)}`)
+    if (typeof handler !== 'function') throw new TypeError('subscribe: expected a handler function')
+    return this.#local.add(filter, handler, qos)
   }
 
   /**
@@ -347,8 +389,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** @internal */
   emitClientError (c: Client, err: BrokerError): void {
-    this.logger.debug({ client: c.id, code: err.code, err: err.message }, 'client error')
+    // logged here only when no listener does it (an app that listens logs it once, its way)
     if (this.listenerCount('clientError') > 0) this.emit('clientError', c, err)
+    else this.logger.debug({ client: c.id, code: err.code, err: err.message }, 'client error')
   }
 
   /** @internal */
@@ -460,6 +503,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         .catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
     }
     const routed = this.route(m)
+    if (this.#local.size > 0) this.#local.deliver(m)
     if (this.listenerCount('publish') > 0) this.emit('publish', m, from)
     if (retained === null) return routed
     if (routed === null) return retained
@@ -471,6 +515,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const n = await this.store.countRetained()
       if (n >= this.limits.maxRetained && (await this.store.matchRetained(m.topic)).length === 0) {
         this.stats.publishDropped++
+        this.counters.drops.retainedLimit++
         return
       }
     }
@@ -577,7 +622,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   #enqueueOffline (s: Session, m: StoredMessage, ids: number[] | null): Promise<unknown> {
     const p = this.store.enqueue(s.clientId, m, ids ?? undefined).then((r) => {
-      if (r.dropped > 0) this.stats.publishDropped += r.dropped
+      if (r.dropped > 0) {
+        this.stats.publishDropped += r.dropped
+        this.counters.drops.offlineQueueFull += r.dropped
+      }
     })
     // a reconnect waits for these before reading the queue
     s.track(p)
@@ -630,6 +678,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // the store writes of connected persistent sessions (persistInflight) may fail
       const stored = this.route(m, true)
       if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      if (this.#local.size > 0) this.#local.deliver(m)
       if (this.listenerCount('publish') > 0) this.emit('publish', m, null)
     } else if (msg.type === 'takeover') {
       const c = this.connectionOf(msg.clientId)

@@ -416,6 +416,7 @@ export class Connection implements Client {
     if (qos === 0) {
       if (this.backedUp) {
         this.broker.stats.publishDropped++
+        this.broker.counters.drops.backedUp++
         return null
       }
       let buf: Buffer
@@ -426,9 +427,13 @@ export class Connection implements Client {
       }
       if (buf.length > this.maxOut) { // [MQTT-3.1.2-25]
         this.broker.stats.publishDropped++
+        this.broker.counters.drops.tooLarge++
         return null
       }
       this.broker.stats.publishSent++
+      const k = this.broker.counters
+      k.publishOut[0]++
+      k.bytesOut[0] += buf.length
       this.write(buf)
       return null
     }
@@ -472,6 +477,7 @@ export class Connection implements Client {
     if (q.length > this.broker.limits.maxQueuedMessages) {
       this.settleStored(q.shift()!)
       this.broker.stats.publishDropped++
+      this.broker.counters.drops.queueFull++
     }
     if (this.backedUp && !this.waitingDrain) {
       this.waitingDrain = true
@@ -536,6 +542,7 @@ export class Connection implements Client {
       if (e.id === 0 && e.msg.expired(now)) {
         this.settleStored(e)
         this.broker.stats.publishDropped++
+        this.broker.counters.drops.expired++
         continue
       }
       this.send(e)
@@ -566,11 +573,15 @@ export class Connection implements Client {
     if (shared.length > this.maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
       this.settleStored(e)
       this.broker.stats.publishDropped++
+      this.broker.counters.drops.tooLarge++
       return
     }
     ;(this.inflight ??= new Map()).set(e.id, e)
     if (e.seq >= 0 && e.storedId !== e.id) this.markStored(e, 'sent')
     this.broker.stats.publishSent++
+    const k = this.broker.counters
+    k.publishOut[e.qos]++
+    k.bytesOut[e.qos] += shared.length
     if (own !== null) {
       this.write(own)
     } else if (shared.length <= SPLIT_AT) {

@@ -15,7 +15,10 @@ export {
   type EnhancedAuthResponse, type Logger
 } from './options.ts'
 export { VERSION } from './sys.ts'
+export type { BrokerMetrics, DropCounts, PerQos } from './metrics.ts'
+export type { MessageHandler, LocalSubscribeOptions } from './local-subscribers.ts'
 export {
   packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,
   type UnpackedRecord
 } from './record-codec.ts'
+export { listSessions, describeSession, type SessionInfo, type SubscriptionInfo } from './inspect.ts'

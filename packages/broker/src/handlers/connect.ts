@@ -34,6 +34,9 @@ export function refuse (c: Connection, reasonCode: number, message: string, reas
   } else {
     c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
   }
+  const k = c.broker.counters
+  k.connectsRefused++
+  if (reasonCode === 0x86 || reasonCode === 0x87) k.authFailures++
   c.error(reasonCode === 0x86 || reasonCode === 0x87 ? 'BROKER_ERR_NOT_AUTHORIZED' : reasonCode === 0x97 || reasonCode === 0x89 ? 'BROKER_ERR_SERVER_BUSY' : 'BROKER_ERR_PROTOCOL', `CONNECT refused (0x${reasonCode.toString(16)}): ${message}`, undefined, reasonCode)
   c.teardown(true)
 }

@@ -14,6 +14,9 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   const broker = c.broker
   const limits = broker.limits
   broker.stats.publishReceived++
+  const k = broker.counters
+  k.publishIn[p.qos]++
+  k.payloadIn[p.qos] += p.payload.length
   if (limits.publishRatePerSecond > 0) {
     const now = Date.now()
     if (now - c.rateStart >= 1000) {
