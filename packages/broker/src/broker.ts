@@ -454,8 +454,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
             e = c.deliver(m, qos, retain, s.dids, null)
           }
           if (e !== null && this.persistInflight && s.persistent) (pending ??= []).push(this.#storeInflight(s, c, e))
-          // a full queue: the publisher's ack waits until it has room (one promise per episode)
-          if (e !== null && c.overQueued) (pending ??= []).push(c.room())
+          // a full queue: the publisher's ack waits until it has room (one promise per episode);
+          // under 'reject' the message that filled it is taken, the next ones are refused
+          if (e !== null && c.overQueued && !this.#mayReject) (pending ??= []).push(c.room())
         } else if (qos > 0 && s.persistent && !onlineOnly) {
           (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
         }

@@ -90,7 +90,8 @@ export class MemoryStore implements Store {
   #seq = 0
   #closed = false
 
-  /** @param opts - none of its own (the queue bound is the broker's limits.maxStoredMessages) */
+  /** @param _opts - nothing of its own (the queue bound is the broker's limits.maxStoredMessages) */
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- keeps `new MemoryStore(opts)` typed
   constructor (_opts: MemoryStoreOptions = {}) {
   }
 
