@@ -12,6 +12,7 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { AppError } from './errors.ts'
 import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
+import type { QueuePolicy } from '@culex/broker'
 
 /** Options as given by one source; absent keys were not given. */
 export type PartialOptions = Partial<OptionValues>
@@ -48,12 +49,17 @@ export interface Config {
   sysInterval: number
   /** Engine persistInflight: store deliveries to connected persistent sessions too. */
   persistInflight: boolean
+  /** Engine queuePolicy. */
+  queuePolicy: QueuePolicy
   limits: {
     maxKeepalive?: number
     maxConnections?: number
     maxPacketSize?: number
     maxTopicLevels?: number
     maxQueuedMessages?: number
+    maxQueuedBytes?: number
+    stallTimeout?: number
+    maxStoredMessages?: number
     maxInflight?: number
     maxRetained?: number
     connectTimeout?: number
@@ -139,7 +145,8 @@ export function coerce (spec: OptionSpec, raw: unknown, where: string): string |
       throw bad('memory, level, redis://..., rediss://..., redis+cluster://host:port,..., rediss+cluster://..., mongodb://... or mongodb+srv://...')
     }
     default: {
-      if (typeof raw !== 'string' || raw.trim() === '') throw bad('a non-empty string')
+      if (typeof raw !== 'string' || raw.trim() === '') throw bad(spec.choices === undefined ? 'a non-empty string' : `one of ${spec.choices.join(', ')}`)
+      if (spec.choices !== undefined && !spec.choices.includes(raw.trim())) throw bad(`one of ${spec.choices.join(', ')}`)
       return raw.trim()
     }
   }
@@ -323,6 +330,9 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.maxPacketSize !== undefined) limits.maxPacketSize = o.maxPacketSize
   if (o.maxTopicLevels !== undefined) limits.maxTopicLevels = o.maxTopicLevels
   if (o.maxQueuedMessages !== undefined) limits.maxQueuedMessages = o.maxQueuedMessages
+  if (o.maxQueuedBytes !== undefined) limits.maxQueuedBytes = o.maxQueuedBytes
+  if (o.stallTimeout !== undefined) limits.stallTimeout = o.stallTimeout
+  if (o.maxStoredMessages !== undefined) limits.maxStoredMessages = o.maxStoredMessages
   if (o.maxInflight !== undefined) limits.maxInflight = o.maxInflight
   if (o.maxRetained !== undefined) limits.maxRetained = o.maxRetained === 0 ? Infinity : o.maxRetained
   if (o.connectTimeout !== undefined) limits.connectTimeout = o.connectTimeout
@@ -351,6 +361,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     cluster: o.cluster ?? false,
     sysInterval: o.sysInterval ?? 10,
     persistInflight: o.persistInflight ?? true,
+    queuePolicy: (o.queuePolicy ?? 'block') as QueuePolicy,
     limits,
     verbose: o.verbose ?? false
   }

@@ -327,7 +327,6 @@ export class MongoStore implements Store {
       const first = await this.#seqs(entries.length)
       const m = messageDoc(message)
       await this.#outgoing.insertMany(entries.map((e, i) => this.#doc(e.clientId, first + i, m, message, e.subscriptionIds)), { ordered: false })
-      await Promise.all([...new Set(entries.map((e) => e.clientId))].map(async (c) => await this.#trim(c)))
     })
   }
 
