@@ -138,7 +138,11 @@ export class Connection implements Client {
   queuedBytes = 0
   /** The queue is beyond limits.maxQueuedMessages / maxQueuedBytes: publishers' acks wait for room. */
   overQueued = false
-  /** When the queue went beyond its bound (ms since epoch), for the stall timeout; 0 while within. */
+  /**
+   * While the queue is beyond its bound: when it last made progress (went beyond it, or sent
+   * a queued entry), ms since epoch, for the stall timeout; 0 while within. A slow subscriber
+   * that keeps reading is not stalled, one that stopped is.
+   */
   fullSince = 0
   /** Resolves when the queue is back within its bound or the connection closed; one per episode. */
   #room: Promise<void> | null = null
@@ -484,6 +488,11 @@ export class Connection implements Client {
       } else if (!this.overQueued) {
         this.overQueued = true
         this.fullSince = Date.now()
+        if (this.flowPaused) {
+          // its own acks (PUBACK, PUBREC, PUBCOMP) are what empties this queue: read them
+          this.flowPaused = false
+          this.stream.resume()
+        }
       }
     }
     if (this.backedUp && !this.waitingDrain) {
@@ -552,6 +561,7 @@ export class Connection implements Client {
         continue
       }
       this.send(e)
+      if (this.overQueued) this.fullSince = now
     }
   }
 

@@ -106,8 +106,8 @@ export interface BrokerLimits {
    */
   maxQueuedBytes?: number
   /**
-   * Milliseconds a connected session's queue may stay full before the subscriber is stalled:
-   * its connection is closed (5.0: DISCONNECT 0x97 Quota exceeded). A clean session then
+   * Milliseconds a connected session's queue may stay full without delivering anything before
+   * the subscriber is stalled (a slow subscriber that keeps reading is not): its connection is closed (5.0: DISCONNECT 0x97 Quota exceeded). A clean session then
    * ends and its queue is released; a persistent session keeps its queue in the store (up to
    * `maxStoredMessages`). 0 never stalls. Default 30000.
    */

@@ -248,3 +248,17 @@ t.test('a stuck subscriber slows only the publishers that feed it', async (t) =>
   t.ok(Date.now() - started < 5000, `in ${Date.now() - started} ms`)
   t.ok(await p1.nothing(10, 'puback'), 'the stuck subscriber\'s publisher still waits')
 })
+
+t.test('stall: a slow subscriber that keeps reading is not stalled, however long its queue stays full', async (t) => {
+  const broker = setup(t, { limits: { maxQueuedMessages: 10, stallTimeout: 100 } })
+  const sub = await connect(t, broker, { clientId: 'slow', protocolVersion: 5, properties: { receiveMaximum: 5 } })
+  await sub.subscribe('w/#', 1)
+  const pub = await connect(t, broker, { protocolVersion: 5 })
+  const started = Date.now()
+  const got = consume(sub, { every: 1, slowMs: 10, expected: 60 })
+  const r = await produce(pub, 'w', 60, 1, 50, 'w/x')
+  t.equal(r.acked.length, 60, 'all acknowledged')
+  t.equal((await got).length, 60, 'all delivered')
+  t.ok(Date.now() - started > 300, `the queue was full for longer than stallTimeout (${Date.now() - started} ms run)`)
+  t.equal(broker.stats.subscribersStalled, 0, 'not stalled')
+})
