@@ -194,7 +194,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
       return
     }
     if (rc !== 0 && qos === 2 && s.incoming !== null && s.incoming.delete(id)) {
-      // a failed PUBREC ends the exchange: the id is free again [MQTT-4.3.3-?]
+      // a PUBREC with a failure code ends the exchange (MQTT 5 §4.3.3): the id is free again
       c.inUnacked--
       if (s.persistent) broker.store.deleteIncoming(s.clientId, id).catch((err: unknown) => { broker.storeError('forgetting a refused QoS 2 id', err) })
     }
