@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { BenchError, BenchErrorCode } from './errors.ts'
 
 /** Scenario names the CLI accepts. */
-export const SCENARIOS = ['fan-in', 'fan-out', 'latency', 'storm', 'backlog', 'retained'] as const
+export const SCENARIOS = ['fan-in', 'fan-out', 'latency', 'storm', 'backlog', 'retained', 'overload'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 /** Everything a scenario run needs. Defaults depend on the scenario (see {@link defaultsFor}). */
@@ -70,6 +70,8 @@ Scenarios:
   storm      N clients connect (+ subscribe); connect rate, broker memory per connection
   backlog    persistent session: queue N messages while offline, then time the drain
   retained   N retained messages, then time their burst on a wildcard subscribe
+  overload   P publishers (4) x --inflight (100) unacknowledged QoS 1/2 -> 1 wildcard
+             subscriber: acknowledged, delivered, lost after ack, duplicates
 
 Target:
   --host H            broker host (127.0.0.1)
@@ -83,7 +85,7 @@ Load:
   --qos 0|1|2         publish and subscribe QoS (0)
   --inflight N        QoS 1/2 unacknowledged publishes per publisher (32)
   --rate N            offered messages/s over all publishers (latency: 1000; else 0 = max)
-  --persistent        fan-in/fan-out: subscribers keep persistent sessions
+  --persistent        fan-in/fan-out/overload: subscribers keep persistent sessions
                       (clean session off), so QoS 1/2 goes through the broker's store
   --max-lag N         pause publishers while N deliveries are outstanding,
                       0 = no flow control (2000)
@@ -95,7 +97,7 @@ Load:
   --no-subscribe      storm: connect only
   --settle S          storm: seconds before reading RSS (2)
   --hold S            storm: seconds to stay connected afterwards (0)
-  --messages N        backlog/retained: messages (10000 / 1000)
+  --messages N        backlog/retained/overload: messages (10000 / 1000 / 100000)
 Output:
   --json              one JSON line per result (and per error)
   --label TEXT        label copied into the result
@@ -114,6 +116,7 @@ export function defaultsFor (scenario: ScenarioName): Partial<BenchOptions> {
     case 'storm': return { publishers: 0, subscribers: 0 }
     case 'backlog': return { publishers: 1, subscribers: 1, qos: 1, messages: 10000 }
     case 'retained': return { publishers: 1, subscribers: 1, messages: 1000 }
+    case 'overload': return { publishers: 4, subscribers: 1, qos: 1, inflight: 100, messages: 100000 }
   }
 }
 
@@ -203,7 +206,7 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
     subscribers: int('subscribers', v.subscribers, 1, 10000) ?? d.subscribers ?? 1,
     size: int('size', v.size, 0, 16 * 1024 * 1024) ?? 64,
     qos: qos as 0 | 1 | 2,
-    inflight: int('inflight', v.inflight, 1, 65535) ?? 32,
+    inflight: int('inflight', v.inflight, 1, 65535) ?? d.inflight ?? 32,
     rate: num('rate', v.rate, 0, 1e9) ?? d.rate ?? 0,
     maxLag: int('max-lag', v['max-lag'], 0, 1e9) ?? 2000,
     duration: num('duration', v.duration, 0.1, 86400) ?? 10,
@@ -230,10 +233,10 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
     if (options.size < 8) throw bad(`--size must be at least 8 for latency (the payload carries a timestamp), got ${options.size}`)
     if (options.rate <= 0) throw bad('--rate must be > 0 for latency: it measures at a fixed offered rate')
   }
-  if (options.ceiling && (scenario === 'storm' || scenario === 'backlog' || scenario === 'retained')) {
+  if (options.ceiling && (scenario === 'storm' || scenario === 'backlog' || scenario === 'retained' || scenario === 'overload')) {
     throw bad(`--ceiling applies to fan-in, fan-out and latency, not ${scenario} (the relay keeps no sessions or retained messages)`)
   }
-  if (options.persistent && scenario !== 'fan-in' && scenario !== 'fan-out') throw bad(`--persistent applies to fan-in and fan-out, not ${scenario}`)
+  if (options.persistent && scenario !== 'fan-in' && scenario !== 'fan-out' && scenario !== 'overload') throw bad(`--persistent applies to fan-in, fan-out and overload, not ${scenario}`)
   if (options.persistent && options.ceiling) throw bad('--persistent and --ceiling exclude each other: the relay keeps no sessions')
   if (options.ceiling && options.pid !== null) throw bad('--ceiling and --pid exclude each other: the relay runs in this process')
   return { help: false, options }

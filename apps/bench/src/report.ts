@@ -19,6 +19,11 @@ export function formatResult (r: BenchResult): string {
   if (r.published !== undefined) rows.push(['published', `${fmt(r.published)}${r.publishRate === undefined ? '' : `  (${fmt(r.publishRate)} msg/s)`}`])
   if (r.delivered !== undefined) rows.push(['delivered', `${fmt(r.delivered)}  (${fmt(r.deliveredRate)} msg/s)`])
   if (r.lossPercent !== undefined) rows.push(['loss', `${fmt(r.lossPercent, 2)} %`])
+  if (r.overload !== undefined) {
+    rows.push(['acknowledged', fmt(r.overload.acknowledged)])
+    rows.push(['lost after ack', fmt(r.overload.lostAfterAck)])
+    rows.push(['duplicates', fmt(r.overload.duplicates)])
+  }
   const lat = r.latencyMs ?? r.connect?.latencyMs
   if (r.connect !== undefined) rows.push(['connected', `${fmt(r.connect.clients)}  (${fmt(r.connect.ratePerSecond)} conn/s)`])
   if (lat !== undefined) {

@@ -23,6 +23,8 @@ export interface BenchResult {
   latencyMs?: HistogramSummary
   connect?: { clients: number, ratePerSecond: number, latencyMs: HistogramSummary }
   memory?: { rssBeforeKiB: number, rssAfterKiB: number, perConnectionKiB: number }
+  /** overload: messages acknowledged to publishers, delivered (distinct), acknowledged but never delivered, deliveries beyond the first. */
+  overload?: { acknowledged: number, delivered: number, lostAfterAck: number, duplicates: number }
   /** The generator's own CPU over the window, % of one core. */
   generatorCpuPercent: number
   warnings: string[]

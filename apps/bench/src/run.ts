@@ -8,6 +8,7 @@ import { RunContext } from './context.ts'
 import { startRelay, type Relay } from './relay.ts'
 import type { BenchResult } from './result.ts'
 import { runBacklog } from './scenarios/backlog.ts'
+import { runOverload } from './scenarios/overload.ts'
 import { runLatency } from './scenarios/latency.ts'
 import { runRetained } from './scenarios/retained.ts'
 import { runStorm } from './scenarios/storm.ts'
@@ -36,6 +37,7 @@ export async function runScenario (options: BenchOptions): Promise<BenchResult> 
         case 'storm': return runStorm(ctx)
         case 'backlog': return runBacklog(ctx)
         case 'retained': return runRetained(ctx)
+        case 'overload': return runOverload(ctx)
       }
     })()
     // after a fatal error the scenario itself rejects too, later: that is expected, not unhandled

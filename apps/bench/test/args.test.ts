@@ -24,6 +24,10 @@ t.test('scenario defaults match the broker targets', async (t) => {
   t.equal(opts(['latency']).rate, 1000)
   t.equal(opts(['backlog']).qos, 1)
   t.equal(opts(['backlog']).messages, 10000)
+  const ov = opts(['overload'])
+  t.same([ov.publishers, ov.subscribers, ov.qos, ov.inflight, ov.messages], [4, 1, 1, 100, 100000], 'overload: 4 publishers × 100 unacked QoS 1, 100,000 messages')
+  t.equal(opts(['overload', '--persistent', '--qos', '2']).persistent, true, 'overload takes --persistent')
+  t.equal(opts(['fan-in', '--qos', '1']).inflight, 32, 'other scenarios keep the window of 32')
   t.equal(opts(['retained']).messages, 1000)
   t.equal(opts(['storm']).clients, 1000)
   t.equal(opts(['storm']).subscribe, true)
@@ -76,7 +80,8 @@ const bad: Array<[string[], RegExp]> = [
   [['latency', '--rate', '0'], /--rate must be > 0/],
   [['storm', '--ceiling'], /--ceiling applies to/],
   [['fan-in', '--ceiling', '--pid', '1'], /exclude each other/],
-  [['backlog', '--persistent'], /--persistent applies to fan-in and fan-out, not backlog/],
+  [['backlog', '--persistent'], /--persistent applies to fan-in, fan-out and overload, not backlog/],
+  [['overload', '--ceiling'], /--ceiling applies to fan-in, fan-out and latency, not overload/],
   [['fan-out', '--persistent', '--ceiling'], /--persistent and --ceiling exclude each other/]
 ]
 

@@ -48,3 +48,32 @@ t.test('culex-bench against culex --store memory', async (t) => {
   const retained = await runScenario(quick(['retained', '--port', p, '--messages', '100']))
   t.equal(retained.delivered, 100, 'retained burst complete')
 })
+
+t.test('overload against culex with a small queue bound: every acknowledged message delivered', async (t) => {
+  if (!existsSync(cli)) {
+    t.comment(`skipped: ${cli} is not built (npm run build -w culex)`)
+    t.pass('culex app not built')
+    return
+  }
+  const child = spawn(process.execPath, [cli, '--store', 'memory', '--host', '127.0.0.1', '--port', '0', '--sys-interval', '0', '--max-queued-messages', '50'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`culex did not report a port in 10 s: ${out}`)), 10000)
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
+    })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`culex exited with ${code}: ${out}`)) })
+  })
+  const p = String(port)
+  const q1 = await runScenario(quick(['overload', '--port', p, '--messages', '4000']))
+  t.same(q1.overload, { acknowledged: 4000, delivered: 4000, lostAfterAck: 0, duplicates: 0 }, 'QoS 1: all acknowledged, all delivered')
+  t.equal(q1.lossPercent, 0)
+  const q2 = await runScenario(quick(['overload', '--port', p, '--messages', '2001', '--qos', '2', '--persistent']))
+  t.same(q2.overload, { acknowledged: 2004, delivered: 2004, lostAfterAck: 0, duplicates: 0 }, 'QoS 2, persistent: rounded up to 4 × 501, no loss, no duplicate')
+  t.equal(q2.params.persistent, true)
+  await t.rejects(runScenario(quick(['overload', '--port', p, '--qos', '0'])), { code: 'BENCH_ERR_BAD_ARGUMENT' }, 'QoS 0 has nothing to acknowledge')
+  await t.rejects(runScenario(quick(['overload', '--port', p, '--size', '4'])), { code: 'BENCH_ERR_BAD_ARGUMENT' }, 'the payload carries 8 bytes of identity')
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { markdownTable, metricValue, persistenceSuite, suite, summarize, type Sample } from '../src/compare/suite.ts'
+import { markdownTable, metricValue, overloadSuite, persistenceSuite, suite, summarize, type Sample } from '../src/compare/suite.ts'
 import type { BenchResult } from '../src/index.ts'
 
 function result (over: Partial<BenchResult>): BenchResult {
@@ -26,6 +26,14 @@ t.test('the persistence suite covers the store targets', async (t) => {
   t.match(entries[2]?.args.join(' '), /--publishers 4/, 'and from four publishers')
   t.match(entries[3]?.args.join(' '), /--messages 100000/, '100k retained topics')
   t.match(persistenceSuite(true)[3]?.args.join(' '), /--messages 10000/, 'quick shrinks the counts')
+})
+
+t.test('the overload suite: QoS 1 and 2, clean and persistent, counting every message', async (t) => {
+  const entries = overloadSuite(false)
+  t.same(entries.map(e => e.id), ['overload-qos1', 'overload-qos1-persistent', 'overload-qos2', 'overload-qos2-persistent'])
+  t.match(entries[1]?.args.join(' '), /overload --qos 1 --messages 100000 .*--persistent/)
+  t.same(entries[0]?.metrics.map(m => m.path), ['deliveredRate', 'overload.acknowledged', 'overload.delivered', 'overload.lostAfterAck', 'overload.duplicates'])
+  t.match(overloadSuite(true)[0]?.args.join(' '), /--messages 20000/, 'quick shrinks the count')
 })
 
 t.test('metric paths', async (t) => {

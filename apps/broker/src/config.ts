@@ -12,6 +12,7 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { AppError } from './errors.ts'
 import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
+import type { QueuePolicy } from '@culex/broker'
 
 /** Options as given by one source; absent keys were not given. */
 export type PartialOptions = Partial<OptionValues>
@@ -48,6 +49,8 @@ export interface Config {
   sysInterval: number
   /** Engine persistInflight: store deliveries to connected persistent sessions too. */
   persistInflight: boolean
+  /** Engine queuePolicy. */
+  queuePolicy: QueuePolicy
   limits: {
     maxKeepalive?: number
     maxConnections?: number
@@ -61,6 +64,9 @@ export interface Config {
     maxPacketSize?: number
     maxTopicLevels?: number
     maxQueuedMessages?: number
+    maxQueuedBytes?: number
+    stallTimeout?: number
+    maxStoredMessages?: number
     maxInflight?: number
     maxRetained?: number
     connectTimeout?: number
@@ -165,7 +171,8 @@ export function coerce (spec: OptionSpec, raw: unknown, where: string): string |
       throw bad('memory, level, redis://..., rediss://..., redis+cluster://host:port,..., rediss+cluster://..., mongodb://... or mongodb+srv://...')
     }
     default: {
-      if (typeof raw !== 'string' || raw.trim() === '') throw bad('a non-empty string')
+      if (typeof raw !== 'string' || raw.trim() === '') throw bad(spec.choices === undefined ? 'a non-empty string' : `one of ${spec.choices.join(', ')}`)
+      if (spec.choices !== undefined && !spec.choices.includes(raw.trim())) throw bad(`one of ${spec.choices.join(', ')}`)
       return raw.trim()
     }
   }
@@ -375,6 +382,9 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.maxAliasedTopicLength !== undefined) limits.maxAliasedTopicLength = o.maxAliasedTopicLength
   if (o.maxTopicLevels !== undefined) limits.maxTopicLevels = o.maxTopicLevels
   if (o.maxQueuedMessages !== undefined) limits.maxQueuedMessages = o.maxQueuedMessages
+  if (o.maxQueuedBytes !== undefined) limits.maxQueuedBytes = o.maxQueuedBytes
+  if (o.stallTimeout !== undefined) limits.stallTimeout = o.stallTimeout
+  if (o.maxStoredMessages !== undefined) limits.maxStoredMessages = o.maxStoredMessages
   if (o.maxInflight !== undefined) limits.maxInflight = o.maxInflight
   if (o.maxRetained !== undefined) limits.maxRetained = o.maxRetained === 0 ? Infinity : o.maxRetained
   if (o.connectTimeout !== undefined) limits.connectTimeout = o.connectTimeout
@@ -403,6 +413,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     cluster: o.cluster ?? false,
     sysInterval: o.sysInterval ?? 10,
     persistInflight: o.persistInflight ?? true,
+    queuePolicy: (o.queuePolicy ?? 'block') as QueuePolicy,
     limits,
     verbose: o.verbose ?? false,
     logLevel: (o.logLevel as LogLevel | undefined) ?? (o.verbose === true ? 'debug' : 'info'),

@@ -19,6 +19,8 @@ export interface OptionSpec {
   /** Inclusive bounds for `int`. */
   readonly min?: number
   readonly max?: number
+  /** The values a `string` option accepts, if limited. */
+  readonly choices?: readonly string[]
   /** Human-readable default for help and README. */
   readonly defaultText: string
   readonly description: string
@@ -59,6 +61,10 @@ export interface OptionValues {
   maxPacketSize: number | undefined
   maxTopicLevels: number | undefined
   maxQueuedMessages: number | undefined
+  maxQueuedBytes: number | undefined
+  stallTimeout: number | undefined
+  maxStoredMessages: number | undefined
+  queuePolicy: string | undefined
   maxInflight: number | undefined
   maxRetained: number | undefined
   connectTimeout: number | undefined
@@ -114,7 +120,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxAliasedTopicLength', flag: 'max-aliased-topic-length', kind: 'int', min: 0, max: 65535, defaultText: '1024', description: 'Longest topic given an outbound topic alias; longer ones are always sent in full. Engine limits.maxAliasedTopicLength.' },
   { key: 'maxPacketSize', flag: 'max-packet-size', kind: 'int', min: 64, max: 268435455, defaultText: '16777216', description: 'Largest packet accepted, bytes (advertised in CONNACK). Engine limits.maxPacketSize.' },
   { key: 'maxTopicLevels', flag: 'max-topic-levels', kind: 'int', min: 1, max: 65535, defaultText: '200', description: 'Most levels a topic or filter may have. Engine limits.maxTopicLevels.' },
-  { key: 'maxQueuedMessages', flag: 'max-queued-messages', kind: 'int', min: 0, max: U32, defaultText: '1000', description: 'QoS 1/2 messages queued per session; the oldest are dropped beyond it. Engine limits.maxQueuedMessages.' },
+  { key: 'maxQueuedMessages', flag: 'max-queued-messages', kind: 'int', min: 0, max: U32, defaultText: '1000', description: 'QoS 1/2 messages a connected session queues before it is full; then --queue-policy applies. Engine limits.maxQueuedMessages.' },
+  { key: 'maxQueuedBytes', flag: 'max-queued-bytes', kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, defaultText: '16777216', description: 'Payload + topic bytes a connected session queues before it is full. Engine limits.maxQueuedBytes.' },
+  { key: 'queuePolicy', flag: 'queue-policy', kind: 'string', choices: ['block', 'drop-oldest', 'reject'], defaultText: 'block', description: 'When a QoS 1/2 message finds a session queue full: block (the publisher\'s PUBACK/PUBREC waits for room; nothing acknowledged is lost), drop-oldest (drop the oldest queued message, counted and logged; loses acknowledged messages), reject (5.0 publishers get PUBACK/PUBREC 0x97; 3.x publishers wait). Engine queuePolicy.' },
+  { key: 'stallTimeout', flag: 'stall-timeout', kind: 'int', min: 0, max: U32, defaultText: '30000', description: 'Milliseconds a session queue may stay full without delivering anything before its subscriber is disconnected (5.0: 0x97); a clean session then ends, a persistent one keeps its queue in the store. 0 = never. Engine limits.stallTimeout.' },
+  { key: 'maxStoredMessages', flag: 'max-stored-messages', kind: 'int', min: 0, max: U32, defaultText: '100000', description: 'QoS 1/2 messages stored for an offline persistent session; beyond it the session ends (Session Present 0 on its next CONNECT). Engine limits.maxStoredMessages.' },
   { key: 'maxInflight', flag: 'max-inflight', kind: 'int', min: 1, max: 65535, defaultText: '100', description: 'Unacknowledged QoS 1/2 messages per direction (advertised Receive Maximum). Engine limits.maxInflight.' },
   { key: 'maxRetained', flag: 'max-retained', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Retained messages kept; new retained topics beyond it are not stored. Engine limits.maxRetained.' },
   { key: 'connectTimeout', flag: 'connect-timeout', kind: 'int', min: 1, max: 3600000, defaultText: '30000', description: 'Milliseconds a new connection may take to send CONNECT. Engine limits.connectTimeout.' },

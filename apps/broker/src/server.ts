@@ -139,6 +139,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       limits: config.limits,
       sysInterval: config.sysInterval,
       persistInflight: config.persistInflight,
+      queuePolicy: config.queuePolicy,
       logger: logger.child({ component: 'engine' }),
       ...hooks
     })

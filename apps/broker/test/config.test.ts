@@ -229,6 +229,15 @@ t.test('store choice and limits mapping', async t => {
   t.equal(run(['--max-retained', '5']).limits.maxRetained, 5)
 })
 
+t.test('flow control options', async t => {
+  t.equal(run([]).queuePolicy, 'block', 'the guarantee by default')
+  t.equal(run(['--queue-policy', 'drop-oldest']).queuePolicy, 'drop-oldest')
+  t.equal(run(['--queue-policy', 'reject']).queuePolicy, 'reject')
+  t.throws(() => run(['--queue-policy', 'drop']), /expected one of block, drop-oldest, reject/, 'a bad policy names the choices')
+  const c = run(['--max-queued-bytes', '4096', '--stall-timeout', '0', '--max-stored-messages', '10'])
+  t.same(c.limits, { maxQueuedBytes: 4096, stallTimeout: 0, maxStoredMessages: 10 })
+})
+
 t.test('option table is consistent', async t => {
   const flags = new Set<string>()
   for (const o of OPTIONS) {

@@ -23,8 +23,8 @@ import { LocalSubscribers, type LocalSubscribeOptions, type MessageHandler } fro
 import { MemoryStore } from './memory-store.ts'
 import { Counters, snapshot, type BrokerMetrics } from './metrics.ts'
 import {
-  resolveLimits, type BrokerHooks, type BrokerOptions, type Client, type ConnectionInfo, type Logger,
-  type ResolvedLimits
+  resolveLimits, resolveQueuePolicy, type BrokerHooks, type BrokerOptions, type Client, type ConnectionInfo, type Logger,
+  type QueuePolicy, type ResolvedLimits
 } from './options.ts'
 import { Routed } from './routed.ts'
 import { OfflineClient, Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
@@ -45,8 +45,16 @@ export interface BrokerStats {
   /** PUBLISH packets received from clients / sent to clients. */
   publishReceived: number
   publishSent: number
-  /** Deliveries dropped: QoS 0 to a backed-up socket, queue overflow, too large for the client, expired. */
+  /** Deliveries dropped: QoS 0 to a backed-up socket, queue overflow (queuePolicy 'drop-oldest'), too large for the client, expired. */
   publishDropped: number
+  /** Of `publishDropped`: dropped from a full queue under queuePolicy 'drop-oldest'. */
+  queueDropped: number
+  /** Subscribers whose queue stayed full beyond limits.stallTimeout (connection closed with 0x97). */
+  subscribersStalled: number
+  /** Persistent sessions ended because their stored queue went beyond limits.maxStoredMessages. */
+  sessionsOverflowed: number
+  /** QoS 1/2 PUBLISH answered 0x97 because a matching queue was full (queuePolicy 'reject'). */
+  publishRejected: number
   bytesReceived: number
   bytesSent: number
   /** Time the broker was created, ms since epoch. */
@@ -117,6 +125,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly store: Store
   readonly bus: Bus
   readonly limits: ResolvedLimits
+  /** What a full session queue does to its publishers (see BrokerOptions.queuePolicy). */
+  readonly queuePolicy: QueuePolicy
   /** @internal validator options from the limits, built once */
   readonly topicLimits: { maxLevels: number }
   readonly hooks: BrokerHooks
@@ -134,6 +144,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     publishReceived: 0,
     publishSent: 0,
     publishDropped: 0,
+    queueDropped: 0,
+    subscribersStalled: 0,
+    sessionsOverflowed: 0,
+    publishRejected: 0,
     bytesReceived: 0,
     bytesSent: 0,
     startedAt: Date.now()
@@ -165,6 +179,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
   #targets: Session[] = []
   #shared: SharedGroup[] = []
   #routing = false
+  /** Set by dispatchMessage for a 5.0 publisher under queuePolicy 'reject': route skips full queues. */
+  #mayReject = false
+  /** route skipped a full queue for #mayReject. */
+  #rejected = false
   readonly #collect = (v: TrieEntry): void => {
     if (v.isGroup) {
       this.#shared.push(v)
@@ -200,6 +218,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   constructor (options: BrokerOptions = {}) {
     super()
     this.limits = resolveLimits(options.limits)
+    this.queuePolicy = resolveQueuePolicy(options.queuePolicy)
     this.topicLimits = { maxLevels: this.limits.maxTopicLevels }
     this.hooks = options
     this.responseInformation = options.responseInformation
@@ -340,7 +359,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#sweep !== null) return
     const ct = this.limits.connectTimeout
     // 1 s is fine for keepalive (1.5 × seconds); short connect timeouts get a finer sweep
-    const every = Math.max(50, Math.min(1000, ct > 0 && ct < Infinity ? ct / 2 : 1000))
+    const st = this.limits.stallTimeout
+    const every = Math.max(50, Math.min(1000, ct > 0 && ct < Infinity ? ct / 2 : 1000, st > 0 ? st / 2 : 1000))
     this.#sweep = setInterval(this.#sweepAll, every)
     this.#sweep.unref()
   }
@@ -502,7 +522,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.bus.send({ type: 'publish', nodeId: this.id, message: m.stored(m.qos, m.retain) })
         .catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
     }
-    const routed = this.route(m)
+    let routed: Promise<unknown> | null
+    if (from !== null && from.protocolVersion === 5 && m.qos > 0 && this.queuePolicy === 'reject') {
+      this.#mayReject = true
+      this.#rejected = false
+      try {
+        routed = this.route(m)
+      } finally {
+        this.#mayReject = false
+      }
+      if (this.#rejected) {
+        this.stats.publishRejected++
+        const quota = Promise.reject(new BrokerError('BROKER_ERR_QUOTA_EXCEEDED', `a session matching ${JSON.stringify(m.topic)} has a full queue (queuePolicy reject)`, { reasonCode: 0x97 }))
+        routed = routed === null ? quota : Promise.all([routed, quota])
+      }
+    } else {
+      routed = this.route(m)
+    }
     if (this.#local.size > 0) this.#local.deliver(m)
     if (this.listenerCount('publish') > 0) this.emit('publish', m, from)
     if (retained === null) return routed
@@ -554,6 +590,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
         const c = s.conn
         if (c !== null) {
           if (read && !this.canRead(s, c, m.topic)) continue
+          if (c.overQueued && qos > 0 && this.#mayReject) {
+            this.#rejected = true
+            continue
+          }
           let e: OutEntry | null
           if (forward !== undefined) {
             const fm = forward(c, m)
@@ -563,6 +603,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
             e = c.deliver(m, qos, retain, s.dids, null)
           }
           if (e !== null && this.persistInflight && s.persistent) (pending ??= []).push(this.#storeInflight(s, c, e))
+          // a full queue: the publisher's ack waits until it has room (one promise per episode);
+          // under 'reject' the message that filled it is taken, the next ones are refused
+          if (e !== null && c.overQueued && !this.#mayReject) (pending ??= []).push(c.room())
         } else if (qos > 0 && s.persistent && !onlineOnly) {
           // queued only if its owner may read it now; checked again on replay
           if (read && !this.canRead(s, this.offlineClient(s), m.topic)) continue
@@ -622,14 +665,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   #enqueueOffline (s: Session, m: StoredMessage, ids: number[] | null): Promise<unknown> {
     const p = this.store.enqueue(s.clientId, m, ids ?? undefined).then((r) => {
-      if (r.dropped > 0) {
-        this.stats.publishDropped += r.dropped
-        this.counters.drops.offlineQueueFull += r.dropped
-      }
+      if (r.queued > this.limits.maxStoredMessages && s.conn === null && this.sessions.get(s.clientId) === s) this.#overStored(s, r.queued)
     })
     // a reconnect waits for these before reading the queue
     s.track(p)
     return p
+  }
+
+  /**
+   * An offline session's stored queue went beyond limits.maxStoredMessages: the session ends
+   * (its next CONNECT gets Session Present 0) instead of losing messages silently. The
+   * message that went beyond is acknowledged to its publisher: it is owed to no one now.
+   */
+  #overStored (s: Session, queued: number): void {
+    this.stats.sessionsOverflowed++
+    this.logger.warn({ client: s.clientId, queued }, 'offline session ended: stored queue beyond limits.maxStoredMessages')
+    this.#expire(s)
   }
 
   /**
@@ -653,8 +704,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
         g.next = idx + 1
         const qos = (entry !== null ? entry.qos : (sub.qos < m.qos ? sub.qos : m.qos)) as QoS
         const retain = entry !== null ? entry.retain : (sub.rap ? m.retain : false)
-        c.deliver(fm === m ? m : Routed.from(fm), qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
-        return null
+        const e = c.deliver(fm === m ? m : Routed.from(fm), qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
+        return e !== null && c.overQueued ? c.room() : null
       }
       if (offline === null && s.persistent && this.canRead(s, this.offlineClient(s), m.topic)) offline = sub
     }

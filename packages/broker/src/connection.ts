@@ -51,6 +51,8 @@ export class OutEntry {
   storing = false
   /** Acknowledged or dropped while `storing`: its record goes once written. */
   settled = false
+  /** Bytes this entry counts in its connection's queuedBytes while queued (0: not counted). */
+  bytes = 0
   constructor (msg: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null) {
     this.msg = msg
     this.qos = qos
@@ -159,6 +161,24 @@ export class Connection implements Client {
   disconnectReason = -1
   /** Callbacks waiting for room to deliver more (paced retained delivery, see hasRoom). */
   roomWaiters: Array<() => void> | null = null
+  // flow control (see overQueued)
+  /** Payload + topic bytes of the entries in `queue` (entries put back by a resume are not counted). */
+  queuedBytes = 0
+  /** The queue is beyond limits.maxQueuedMessages / maxQueuedBytes: publishers' acks wait for room. */
+  overQueued = false
+  /**
+   * While the queue is beyond its bound: when it last made progress (went beyond it, or sent
+   * a queued entry), ms since epoch, for the stall timeout; 0 while within. A slow subscriber
+   * that keeps reading is not stalled, one that stopped is.
+   */
+  fullSince = 0
+  /** Resolves when the queue is back within its bound or the connection closed; one per episode. */
+  #room: Promise<void> | null = null
+  #roomResolve: (() => void) | null = null
+  /** QoS 1/2 PUBLISH from this client whose ack waits (store writes, a full queue). */
+  ackWaiting = 0
+  /** Reading from this (3.x) publisher is paused: ackWaiting reached limits.maxInflight. */
+  flowPaused = false
 
   constructor (broker: Broker, stream: Duplex, info: ConnectionInfo) {
     this.broker = broker
@@ -244,7 +264,7 @@ export class Connection implements Client {
         if (this.busy || this.state === State.CLOSED) return
         if (backlog.length === 0) break
         const p = backlog.shift()!
-        if (backlog.length === 999) this.stream.resume()
+        if (backlog.length === 999 && !this.flowPaused) this.stream.resume()
         this.run(p)
       }
     }
@@ -316,6 +336,14 @@ export class Connection implements Client {
       }
       return
     }
+    if (this.overQueued && this.fullSince > 0) {
+      const stall = this.broker.limits.stallTimeout
+      if (stall > 0 && now - this.fullSince >= stall) {
+        this.stall(now - this.fullSince)
+        return
+      }
+    }
+    if (this.flowPaused) this.lastSeen = now // not read while paused: its silence is ours
     if (this.keepalive === 0 || this.state !== State.CONNECTED) return
     const idle = now - this.lastSeen
     if (idle >= this.keepalive * 1500) {
@@ -403,6 +431,42 @@ export class Connection implements Client {
     const s = this.stream
     setTimeout(() => { s.destroy() }, 2000).unref()
     this.broker.connectionClosed(this, wasConnected)
+    if (this.#room !== null) {
+      // the publishers waiting for room are owed nothing more by this connection: a clean
+      // session ended with it, a persistent one handed its queue to the store (wait for that)
+      const s = this.session
+      const writes = s !== null && s.persistent ? s.settled() : null
+      if (writes === null) this.#releaseRoom()
+      else writes.then(() => { this.#releaseRoom() }, () => { this.#releaseRoom() })
+    }
+  }
+
+  /**
+   * Stalled: the queue stayed beyond its bound for limits.stallTimeout. The connection ends
+   * (5.0: DISCONNECT 0x97): a clean session ends with it and its queue is released; a
+   * persistent session keeps its queue in the store until it reconnects (bounded by
+   * limits.maxStoredMessages).
+   */
+  stall (ms: number): void {
+    this.broker.stats.subscribersStalled++
+    this.broker.logger.warn({ client: this.id, queued: this.queue?.length ?? 0, ms }, 'subscriber stalled: queue full too long')
+    this.error('BROKER_ERR_QUOTA_EXCEEDED', `queue full for ${ms} ms (limits.stallTimeout): subscriber stalled`, undefined, 0x97)
+    this.disconnect(0x97, 'quota exceeded: queue full')
+  }
+
+  /**
+   * The promise a publisher's ack waits on while this connection's queue is beyond its bound
+   * (queuePolicy 'block'): one per episode, shared by every message routed meanwhile.
+   */
+  room (): Promise<void> {
+    return (this.#room ??= new Promise((resolve) => { this.#roomResolve = resolve }))
+  }
+
+  #releaseRoom (): void {
+    const resolve = this.#roomResolve
+    this.#room = null
+    this.#roomResolve = null
+    if (resolve !== null) resolve()
   }
 
   // ───────── outbound: deliveries ─────────
@@ -474,10 +538,30 @@ export class Connection implements Client {
   enqueue (e: OutEntry): void {
     const q = (this.queue ??= new Fifo())
     q.push(e)
-    if (q.length > this.broker.limits.maxQueuedMessages) {
-      this.settleStored(q.shift()!)
-      this.broker.stats.publishDropped++
-      this.broker.counters.drops.queueFull++
+    e.bytes = e.msg.payload.length + e.msg.topic.length
+    this.queuedBytes += e.bytes
+    const limits = this.broker.limits
+    if (q.length > limits.maxQueuedMessages || this.queuedBytes > limits.maxQueuedBytes) {
+      if (this.broker.queuePolicy === 'drop-oldest') {
+        // the old behaviour, chosen explicitly: counted and logged (once per overflow episode)
+        const old = q.shift()!
+        this.queuedBytes -= old.bytes
+        this.settleStored(old)
+        const st = this.broker.stats
+        st.publishDropped++
+        this.broker.counters.drops.queueFull++
+        if (st.queueDropped++ % 1000 === 0) {
+          this.broker.logger.warn({ client: this.id, queued: q.length, dropped: st.queueDropped }, 'queue full: dropped the oldest message (queuePolicy drop-oldest)')
+        }
+      } else if (!this.overQueued) {
+        this.overQueued = true
+        this.fullSince = Date.now()
+        if (this.flowPaused) {
+          // its own acks (PUBACK, PUBREC, PUBCOMP) are what empties this queue: read them
+          this.flowPaused = false
+          this.stream.resume()
+        }
+      }
     }
     if (this.backedUp && !this.waitingDrain) {
       this.waitingDrain = true
@@ -521,6 +605,7 @@ export class Connection implements Client {
   /** Move queued entries into the inflight window while there is room; wake room waiters. */
   pump (): void {
     this.#pumpQueue()
+    if (this.overQueued) this.#checkRoom()
     if (this.roomWaiters !== null && !this.backedUp) this.#wakeRoom()
   }
 
@@ -537,6 +622,7 @@ export class Connection implements Client {
         return
       }
       const e = q.shift()!
+      this.queuedBytes -= e.bytes
       // expired messages are dropped from queues [MQTT-3.3.2-5], unless sent before (a
       // resumed delivery keeps its packet id): onward delivery has started
       if (e.id === 0 && e.msg.expired(now)) {
@@ -546,7 +632,18 @@ export class Connection implements Client {
         continue
       }
       this.send(e)
+      if (this.overQueued) this.fullSince = now
     }
+  }
+
+  /** Back within the bound (count and bytes): the acks waiting for room go out. */
+  #checkRoom (): void {
+    const q = this.queue
+    const limits = this.broker.limits
+    if (q !== null && (q.length > limits.maxQueuedMessages || this.queuedBytes > limits.maxQueuedBytes)) return
+    this.overQueued = false
+    this.fullSince = 0
+    this.#releaseRoom()
   }
 
   nextId (): number {
@@ -721,6 +818,7 @@ export class Connection implements Client {
     if (this.queue !== null) for (const e of this.queue) out.push(e)
     this.inflight = null
     this.queue = null
+    this.queuedBytes = 0
     return out
   }
 

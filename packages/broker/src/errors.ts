@@ -40,7 +40,12 @@ export const BrokerErrorCodes = {
   /** The store rejected an operation. */
   BROKER_ERR_STORE: 0x80,
   /** The broker (or store) is closed. */
-  BROKER_ERR_CLOSED: 0x8B
+  BROKER_ERR_CLOSED: 0x8B,
+  /**
+   * A subscriber's queue stayed full beyond `limits.stallTimeout` (its connection is closed),
+   * or, under queuePolicy 'reject', a PUBLISH matched a full queue (PUBACK / PUBREC 0x97).
+   */
+  BROKER_ERR_QUOTA_EXCEEDED: 0x97
 } as const satisfies Record<string, number | undefined>
 
 /** A stable `BROKER_ERR_*` code. */

@@ -12,7 +12,7 @@ export {
 export {
   DEFAULT_LIMITS, type BrokerOptions, type BrokerLimits, type BrokerHooks, type Client,
   type ConnectionInfo, type Transport, type AuthResult, type EnhancedAuthRequest,
-  type EnhancedAuthResponse, type Logger
+  type EnhancedAuthResponse, type Logger, type QueuePolicy
 } from './options.ts'
 export { VERSION } from './sys.ts'
 export type { BrokerMetrics, DropCounts, PerQos } from './metrics.ts'

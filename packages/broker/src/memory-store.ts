@@ -39,7 +39,7 @@ export function copyMessage (m: StoredMessage): StoredMessage {
 /**
  * One client's outgoing records by seq (a Map keeps insertion order, and seqs only grow, so
  * iteration is seq order), the number in state 'queued', and packet id → seq of the sent ones.
- * Every operation is O(1) except dropping beyond the bound; with arrays, enqueue, update and
+ * Every operation is O(1); with arrays, enqueue, update and
  * remove were O(queue length), which made a 50,000-message offline queue quadratic.
  */
 interface ClientQueue {
@@ -79,11 +79,10 @@ function copyWill (w: WillRecord, copyBytes: boolean): WillRecord {
  * @example
  * ```ts
  * import { Broker, MemoryStore } from '@culex/broker'
- * const broker = new Broker({ store: new MemoryStore({ maxQueuedMessages: 500 }) })
+ * const broker = new Broker({ store: new MemoryStore() })
  * ```
  */
 export class MemoryStore implements Store {
-  readonly #maxQueued: number
   readonly #sessions = new Map<string, SessionRecord>()
   readonly #retained = new RetainedIndex<StoredMessage>()
   readonly #outgoing = new Map<string, ClientQueue>()
@@ -92,9 +91,9 @@ export class MemoryStore implements Store {
   #seq = 0
   #closed = false
 
-  /** @param opts - `maxQueuedMessages` (default 1000) bounds each session's 'queued' records */
-  constructor (opts: MemoryStoreOptions = {}) {
-    this.#maxQueued = opts.maxQueuedMessages ?? 1000
+  /** @param _opts - nothing of its own (the queue bound is the broker's limits.maxStoredMessages) */
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- keeps `new MemoryStore(opts)` typed
+  constructor (_opts: MemoryStoreOptions = {}) {
   }
 
   #check (): void {
@@ -219,18 +218,8 @@ export class MemoryStore implements Store {
     if (subscriptionIds !== undefined && subscriptionIds.length > 0) rec.subscriptionIds = subscriptionIds.slice()
     q.records.set(rec.seq, rec)
     q.queued++
-    let dropped = 0
-    if (q.queued > this.#maxQueued) {
-      // oldest queued first; the few inflight records at the head are skipped
-      for (const r of q.records.values()) {
-        if (q.queued <= this.#maxQueued) break
-        if (r.state !== 'queued') continue
-        q.records.delete(r.seq)
-        q.queued--
-        dropped++
-      }
-    }
-    return { seq: rec.seq, dropped }
+    // nothing is dropped: the broker applies its bound (limits.maxStoredMessages) to this depth
+    return { seq: rec.seq, queued: q.queued }
   }
 
   #delete (q: ClientQueue, rec: OutgoingRecord): void {
@@ -247,7 +236,7 @@ export class MemoryStore implements Store {
     if (subscriptionIds !== undefined && subscriptionIds.length > 0) rec.subscriptionIds = subscriptionIds.slice()
     q.records.set(rec.seq, rec)
     q.byId.set(sent.messageId, rec.seq)
-    return { seq: rec.seq, dropped: 0 }
+    return { seq: rec.seq, queued: 0 }
   }
 
   async enqueueMany (entries: ReadonlyArray<{ clientId: string, subscriptionIds?: number[] }>, message: StoredMessage): Promise<void> {

@@ -21,7 +21,7 @@ export interface DropCounts {
   expired: number
   /** A new retained topic over `maxRetained`. */
   retainedLimit: number
-  /** Dropped by the store from a full offline queue. */
+  /** Dropped from a full offline queue: 0 since stores never drop (an offline session past `maxStoredMessages` ends instead, see `stats.sessionsOverflowed`). */
   offlineQueueFull: number
 }
 

@@ -156,8 +156,30 @@ export interface BrokerLimits {
   maxAliasedTopicLength?: number
   /** Maximum levels of a topic name or filter. Default 200 (Mosquitto's). */
   maxTopicLevels?: number
-  /** Queued QoS 1/2 messages per session (offline queue and per-connection queue). Default 1000. */
+  /**
+   * QoS 1/2 messages a connected session's queue holds (waiting for room in its inflight
+   * window or its socket) before it counts as full; what happens then is
+   * {@link BrokerOptions.queuePolicy}. Default 1000.
+   */
   maxQueuedMessages?: number
+  /**
+   * Bytes (payload + topic) a connected session's queue holds before it counts as full, like
+   * `maxQueuedMessages`. Default 16 MiB.
+   */
+  maxQueuedBytes?: number
+  /**
+   * Milliseconds a connected session's queue may stay full without delivering anything before
+   * the subscriber is stalled (a slow subscriber that keeps reading is not): its connection is closed (5.0: DISCONNECT 0x97 Quota exceeded). A clean session then
+   * ends and its queue is released; a persistent session keeps its queue in the store (up to
+   * `maxStoredMessages`). 0 never stalls. Default 30000.
+   */
+  stallTimeout?: number
+  /**
+   * QoS 1/2 messages queued in the store for one persistent session while it is offline;
+   * beyond it the session ends (its next CONNECT gets Session Present 0) rather than losing
+   * messages silently. Default 100000.
+   */
+  maxStoredMessages?: number
   /** Unacknowledged QoS 1/2 messages per direction (also the advertised Receive Maximum). Default 100. */
   maxInflight?: number
   /** Retained messages kept; new retained topics beyond it are not stored. Default Infinity. */
@@ -176,6 +198,23 @@ export interface BrokerLimits {
   maxSessionExpiryInterval?: number
 }
 
+/**
+ * What happens when a QoS 1/2 message matches a connected session whose queue is full
+ * (`limits.maxQueuedMessages` / `limits.maxQueuedBytes`):
+ * - `'block'` (default): the message is queued, and the publisher's PUBACK / PUBREC waits
+ *   until that queue has room again (or the subscriber was stalled, see `limits.stallTimeout`).
+ *   A 5.0 publisher is bounded by its Receive Maximum; a 3.x publisher's socket is not read
+ *   while `limits.maxInflight` of its messages wait for their acknowledgement. Nothing
+ *   acknowledged is ever dropped.
+ * - `'drop-oldest'`: the oldest queued message of the full session is dropped (counted in
+ *   `stats.publishDropped` and `stats.queueDropped`, logged at warn), and the publisher is
+ *   acknowledged at once (Mosquitto's behaviour).
+ * - `'reject'`: a 5.0 publisher gets PUBACK / PUBREC 0x97 Quota exceeded, and the full session
+ *   does not get the message (other matching sessions do); 3.x publishers, which have no
+ *   negative acknowledgement, wait as with `'block'`.
+ */
+export type QueuePolicy = 'block' | 'drop-oldest' | 'reject'
+
 /** A pino-like logger. */
 export interface Logger {
   debug (obj: unknown, msg?: string): void
@@ -193,6 +232,8 @@ export interface BrokerOptions extends BrokerHooks {
   /** Cluster bus. Default: a new {@link LocalBus}. */
   bus?: Bus
   limits?: BrokerLimits
+  /** What a full session queue does to the publishers that feed it; see {@link QueuePolicy}. Default `'block'`. */
+  queuePolicy?: QueuePolicy
   /** Seconds between $SYS publications; 0 turns $SYS off. Default 10. */
   sysInterval?: number
   /**
@@ -230,6 +271,9 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxAliasedTopicLength: 1024,
   maxTopicLevels: 200,
   maxQueuedMessages: 1000,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  stallTimeout: 30_000,
+  maxStoredMessages: 100_000,
   maxInflight: 100,
   maxRetained: Infinity,
   connectTimeout: 30_000,
@@ -257,4 +301,13 @@ export function resolveLimits (limits: BrokerLimits = {}): ResolvedLimits {
   if (out.maxPacketSize < 64 || out.maxPacketSize > 268435455) throw new TypeError(`limits.maxPacketSize: expected 64..268435455, got ${out.maxPacketSize}`)
   if (out.maxConnectPacketSize < 64) throw new TypeError(`limits.maxConnectPacketSize: expected at least 64, got ${out.maxConnectPacketSize}`)
   return out
+}
+
+const POLICIES: readonly QueuePolicy[] = ['block', 'drop-oldest', 'reject']
+
+/** Check `queuePolicy`; throws a TypeError naming the option. */
+export function resolveQueuePolicy (policy: unknown): QueuePolicy {
+  if (policy === undefined) return 'block'
+  if (!POLICIES.includes(policy as QueuePolicy)) throw new TypeError(`queuePolicy: expected one of ${POLICIES.join(', ')}, got ${String(policy)}`)
+  return policy as QueuePolicy
 }

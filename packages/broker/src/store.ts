@@ -105,17 +105,23 @@ export interface WillRecord {
   publishAt?: number
 }
 
-/** Result of enqueue when the queue is bounded. */
+/** Result of enqueue. */
 export interface EnqueueResult {
   /** The seq of the stored record. */
   seq: number
-  /** How many older queued (not inflight) records were dropped to respect the bound. */
-  dropped: number
+  /**
+   * For an enqueue without `sent`: the number of 'queued' records of this client after it
+   * (the broker ends an offline session beyond `limits.maxStoredMessages`). 0 with `sent`.
+   */
+  queued: number
 }
 
 /** Options every store constructor accepts (in addition to its own). */
 export interface StoreOptions {
-  /** Max queued (state 'queued') records per session; older ones are dropped. Default 1000. */
+  /**
+   * @deprecated Ignored: a store never drops a queued message (an acknowledged message must not
+   * be lost silently). The broker bounds offline queues with `limits.maxStoredMessages`.
+   */
   maxQueuedMessages?: number
 }
 
@@ -154,8 +160,8 @@ export interface Store {
 
   // ---- outgoing (offline queue + inflight) ----
   /**
-   * Append a message to one client's outgoing queue in state 'queued'. If the number of
-   * 'queued' records exceeds `maxQueuedMessages`, the oldest 'queued' ones are dropped.
+   * Append a message to one client's outgoing queue in state 'queued'. Nothing is ever
+   * dropped; the result tells how many 'queued' records the client has now.
    * With `sent`, the delivery already went out: the record starts in that state with that
    * packet id, in the same write (as if `updateOutgoing` followed at once, but with no
    * moment in between), and it does not count towards the bound.

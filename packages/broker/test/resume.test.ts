@@ -169,7 +169,7 @@ t.test('[MQTT-3.3.2-5] a resumed in-flight message waiting for room is not dropp
 
 t.test('[MQTT-2.2.1-3] a packet id the client may still hold (resumed QoS 2, waiting in the queue) is not given to a new message', async (t) => {
   // the resumed message that waits is dropped by the queue bound (drop-oldest)
-  const broker = setup(t, { limits: { maxQueuedMessages: 1 } })
+  const broker = setup(t, { queuePolicy: 'drop-oldest', limits: { maxQueuedMessages: 1 } })
   const a = await connect(t, broker, { clientId: 'ids', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
   await a.subscribe('t', 2)
   const publish2 = await qos2Publisher(t, broker)

@@ -44,7 +44,7 @@ t.test('metrics: connections, sessions, subscriptions and traffic by QoS', async
 })
 
 t.test('metrics: drops by cause add up to the total', async (t) => {
-  const broker = setup(t, { limits: { maxQueuedMessages: 2, maxRetained: 1 } })
+  const broker = setup(t, { queuePolicy: 'drop-oldest', limits: { maxQueuedMessages: 2, maxRetained: 1 } })
   // too large for the client (Maximum Packet Size 30)
   const small = await connect(t, broker, { protocolVersion: 5, clientId: 'small', properties: { maximumPacketSize: 30 } })
   await small.subscribe('big', 0)

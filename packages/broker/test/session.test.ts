@@ -115,21 +115,33 @@ t.test('maxSessionExpiryInterval caps the granted expiry (CONNACK says so)', asy
   t.equal(a.connack.properties.sessionExpiryInterval, 5)
 })
 
-t.test('offline queue is bounded by maxQueuedMessages (oldest dropped, counted)', async (t) => {
-  const broker = setup(t, { limits: { maxQueuedMessages: 2 } })
+t.test('offline queue beyond maxStoredMessages ends the session (Session Present 0), never drops silently', async (t) => {
+  const broker = setup(t, { limits: { maxQueuedMessages: 2, maxStoredMessages: 3 } })
   const a = await connect(t, broker, { clientId: 'b', clean: false })
   await a.subscribe('t', 1)
   a.disconnect()
   await a.closed()
   const pub = await connect(t, broker, {})
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 3; i++) {
     pub.publish('t', `m${i}`, 1)
     await pub.next('puback')
   }
+  t.equal(broker.stats.sessionsOverflowed, 0, 'within the stored bound')
   const b = await connect(t, broker, { clientId: 'b', clean: false })
-  const got = [(await b.next('publish')).payload.toString(), (await b.next('publish')).payload.toString()]
-  t.same(got, ['m2', 'm3'])
-  t.equal(broker.stats.publishDropped, 2)
+  t.equal(b.connack.sessionPresent, true)
+  const got = [(await b.next('publish')).payload.toString(), (await b.next('publish')).payload.toString(), (await b.next('publish')).payload.toString()]
+  t.same(got, ['m0', 'm1', 'm2'], 'the queue beyond maxQueuedMessages is kept in the store')
+  b.disconnect()
+  await b.closed()
+  for (let i = 0; i < 4; i++) {
+    pub.publish('t', `n${i}`, 1)
+    await pub.next('puback')
+  }
+  t.equal(broker.stats.sessionsOverflowed, 1, 'the fourth stored message ended the session')
+  t.equal(broker.stats.publishDropped, 0, 'nothing dropped silently')
+  const c = await connect(t, broker, { clientId: 'b', clean: false })
+  t.equal(c.connack.sessionPresent, false, 'the client learns its session ended')
+  t.ok(await c.nothing(50, 'publish'), 'no partial queue delivered')
 })
 
 t.test('persistent sessions are restored from the store by a new broker', async (t) => {

@@ -93,7 +93,6 @@ const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v))
 export class LevelStore implements Store {
   readonly #db: ClassicLevel<string, Buffer>
   readonly #w: GroupWriter
-  readonly #max: number
   readonly #path: string
   #opening: Promise<void> | null = null
   #loaded = false
@@ -109,11 +108,10 @@ export class LevelStore implements Store {
   readonly #clients = new Map<string, ClientState | Promise<ClientState>>()
 
   /**
-   * @param opts - `path` (required), `sync` (default true), `maxQueuedMessages` (default 1000)
+   * @param opts - `path` (required), `sync` (default true)
    */
   constructor (opts: LevelStoreOptions) {
     this.#path = opts.path
-    this.#max = opts.maxQueuedMessages ?? 1000
     this.#cacheRetained = opts.cacheRetained ?? true
     this.#db = new ClassicLevel<string, Buffer>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
     this.#w = new GroupWriter(this.#db, opts.sync ?? true, () => {
@@ -414,18 +412,8 @@ export class LevelStore implements Store {
     st.out.set(seq, meta)
     st.queued++
     this.#w.put(kOut(c, seq), encodeOutgoing(meta, message, ids))
-    let dropped = 0
-    if (st.queued > this.#max) {
-      for (const [s, m] of st.out) {
-        if (st.queued <= this.#max) break
-        if (m.state !== 'queued') continue
-        st.out.delete(s)
-        st.queued--
-        this.#forget(c, s, m)
-        dropped++
-      }
-    }
-    return { seq, dropped }
+    // nothing is dropped: the broker applies its bound (limits.maxStoredMessages) to this depth
+    return { seq, queued: st.queued }
   }
 
   async enqueue (clientId: string, message: StoredMessage, subscriptionIds?: number[], sent?: OutgoingUpdate): Promise<EnqueueResult> {
@@ -439,7 +427,7 @@ export class LevelStore implements Store {
       const meta: OutMeta = { state: sent.state, messageId: sent.messageId, expiresAt: message.expiresAt, stateKey: false }
       st.out.set(seq, meta)
       this.#w.put(kOut(clientId, seq), encodeOutgoing(meta, message, subscriptionIds))
-      r = { seq, dropped: 0 }
+      r = { seq, queued: 0 }
     }
     this.#seqDirty = true
     await this.#w.commit()

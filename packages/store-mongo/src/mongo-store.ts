@@ -76,7 +76,6 @@ export class MongoStore implements Store {
   readonly #client: MongoClient
   readonly #dbName: string | undefined
   readonly #prefix: string
-  readonly #max: number
   #db: Db | null = null
   #opening: Promise<void> | null = null
   #closed = false
@@ -89,7 +88,7 @@ export class MongoStore implements Store {
 
   /**
    * @param opts - `url` (required), `database`, `prefix` (default `culex_`), `writeConcern`
-   *   (default majority + journal), `client`, `maxQueuedMessages` (default 1000)
+   *   (default majority + journal), `client`
    */
   constructor (opts: MongoStoreOptions) {
     this.#client = new MongoClient(opts.url, {
@@ -101,7 +100,6 @@ export class MongoStore implements Store {
     })
     this.#dbName = opts.database
     this.#prefix = opts.prefix ?? 'culex_'
-    this.#max = opts.maxQueuedMessages ?? 1000
   }
 
   /**
@@ -297,13 +295,9 @@ export class MongoStore implements Store {
     }
   }
 
-  /** Drop the oldest queued records beyond the bound; returns how many this call deleted. */
-  async #trim (clientId: string): Promise<number> {
-    const over = await this.#outgoing.find({ c: clientId, st: 'queued' }, { projection: { _id: 1 } }).sort({ s: -1 }).skip(this.#max).toArray()
-    if (over.length === 0) return 0
-    // st again: a record sent (updateOutgoing) since the find must not be dropped
-    const r = await this.#outgoing.deleteMany({ _id: { $in: over.map((d) => d._id) }, st: 'queued' })
-    return r.deletedCount
+  /** The number of queued records of a client (nothing is dropped: the broker applies its bound). */
+  async #depth (clientId: string): Promise<number> {
+    return await this.#outgoing.countDocuments({ c: clientId, st: 'queued' })
   }
 
   #doc (clientId: string, seq: number, m: Document, message: StoredMessage, ids: number[] | undefined): OutDoc {
@@ -319,13 +313,13 @@ export class MongoStore implements Store {
       const d = this.#doc(clientId, seq, messageDoc(message), message, subscriptionIds)
       if (sent === undefined) {
         await this.#outgoing.insertOne(d)
-        return { seq, dropped: await this.#trim(clientId) }
+        return { seq, queued: await this.#depth(clientId) }
       }
-      // sent already: one document with its state and packet id; not queued, so no trim
+      // sent already: one document with its state and packet id; not queued, so not counted
       d.st = sent.state
       d.mid = sent.messageId
       await this.#outgoing.insertOne(d)
-      return { seq, dropped: 0 }
+      return { seq, queued: 0 }
     })
   }
 
@@ -335,7 +329,6 @@ export class MongoStore implements Store {
       const first = await this.#seqs(entries.length)
       const m = messageDoc(message)
       await this.#outgoing.insertMany(entries.map((e, i) => this.#doc(e.clientId, first + i, m, message, e.subscriptionIds)), { ordered: false })
-      await Promise.all([...new Set(entries.map((e) => e.clientId))].map(async (c) => await this.#trim(c)))
     })
   }
 

@@ -106,7 +106,6 @@ export class RedisStore implements Store {
   readonly #opts: RedisConnectionOptions
   readonly #s: Scripts
   readonly #p: string
-  readonly #max: number
   readonly #where: string
   #opening: Promise<void> | null = null
   #open = false
@@ -129,7 +128,7 @@ export class RedisStore implements Store {
 
   /**
    * @param opts - connection (`url`, `redis`, `password`, `tls`, `cluster`, `commandTimeout`
-   *   default 5000 ms), `prefix` (default `culex:`), `maxQueuedMessages` (default 1000)
+   *   default 5000 ms), `prefix` (default `culex:`)
    * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS (a malformed cluster URL or `cluster`
    *   option, or a prefix with `{` or `}` on a Cluster)
    */
@@ -143,7 +142,6 @@ export class RedisStore implements Store {
     this.#cluster = cluster === null ? null : this.#r as Cluster
     for (const [name, [numberOfKeys, source]] of Object.entries(SCRIPTS)) this.#r.defineCommand(name, { numberOfKeys, lua: source })
     this.#s = this.#r as unknown as Scripts
-    this.#max = opts.maxQueuedMessages ?? 1000
     const r = this.#r as Redis
     this.#where = cluster ?? `${r.options.host ?? '?'}:${r.options.port ?? '?'}`
     // errors surface on the commands; ioredis would otherwise print unhandled 'error' events
@@ -340,7 +338,7 @@ export class RedisStore implements Store {
         b = undefined
       }
       if (b === undefined) {
-        b = { args: [this.#max], waiters: [] }
+        b = { args: [0], waiters: [] } // ARGV[1]: a former queue bound, unused
         this.#batches.set(clientId, b)
       }
       for (const a of args) b.args.push(a)
@@ -587,7 +585,7 @@ export class RedisStore implements Store {
     const r = await this.#queueOp('enqueue', clientId, 2, sent === undefined
       ? ['e', encodeOutgoing(message, subscriptionIds), message.expiresAt ?? '']
       : ['s', encodeOutgoing(message, subscriptionIds), sent.messageId, sent.state === 'sent' ? 's' : 'p'])
-    return { seq: r[0]!, dropped: r[1]! }
+    return { seq: r[0]!, queued: sent === undefined ? r[1]! : 0 }
   }
 
   async enqueueMany (entries: ReadonlyArray<{ clientId: string, subscriptionIds?: number[] }>, message: StoredMessage): Promise<void> {

@@ -41,7 +41,7 @@ end
  * A batch of queue operations on one client, applied in order (one round trip and one script
  * run for every operation the broker issued for this client in one turn of its event loop).
  * ARGV[1]: max queued; then operations, each a code and a fixed number of arguments:
- * - 'e', record, expiresAt or '' (enqueue)         → result: seq, dropped
+ * - 'e', record, expiresAt or '' (enqueue)         → result: seq, queued records after it
  * - 's', record, packet id, 's' | 'p' (enqueue a delivery already sent) → result: seq, 0
  * - 'u', seq, packet id, 's' | 'p' (update)        → result: 1 if the record exists, else 0
  * - 'r', seq (remove)                              → result: 1
@@ -50,12 +50,12 @@ end
  * A run of consecutive operations of one kind is applied with a handful of multi-argument
  * commands (one INCRBY, HSET and two RPUSH for a run of enqueues; HMGET and HDEL for a run
  * of removes) instead of 5–8 commands per operation: Redis spent about 12 µs per operation
- * before. Dropping beyond the bound happens once at the end of an enqueue run, so the last
- * enqueue of the run reports every record dropped for the run. An update run that touches one
+ * before. Nothing is dropped: each enqueue reports the number of queued records after it
+ * (the broker applies its bound). An update run that touches one
  * seq twice is applied one operation at a time.
  */
 export const OPS = `${DEL_RECORD}
-local max = tonumber(ARGV[1])
+-- ARGV[1] was the queue bound; unused since the broker applies it
 local out = {}
 local n = #ARGV
 
@@ -78,19 +78,11 @@ local function enqueue_run (i, k)
   redis.call('RPUSH', KEYS[4], unpack(lq))
   redis.call('RPUSH', KEYS[5], unpack(lq))
   if #zx > 0 then redis.call('ZADD', KEYS[6], unpack(zx)) end
-  local over = redis.call('LLEN', KEYS[5]) - max
-  local dropped = 0
-  if over > 0 then
-    -- the oldest queued records: never sent, so no state or packet id to clean up
-    local old = redis.call('LPOP', KEYS[5], over)
-    redis.call('HDEL', KEYS[2], unpack(old))
-    redis.call('ZREM', KEYS[6], unpack(old))
-    for _, s in ipairs(old) do redis.call('LREM', KEYS[4], 1, s) end
-    dropped = #old
-  end
+  -- nothing is dropped: the depth after each enqueue goes back, the broker applies its bound
+  local depth = redis.call('LLEN', KEYS[5])
   for m = 0, k - 1 do
     out[#out + 1] = first + m
-    if m == k - 1 then out[#out + 1] = dropped else out[#out + 1] = 0 end
+    out[#out + 1] = depth - (k - 1 - m)
   end
 end
 

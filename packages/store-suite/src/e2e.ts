@@ -7,3 +7,4 @@
 export { durabilitySuite, type DurabilityOptions } from './durability.ts'
 export { clusterSuite, type ClusterOptions } from './cluster.ts'
 export { CULEX_CLI } from './culex.ts'
+export { overloadSuite, type OverloadOptions } from './overload.ts'

@@ -71,12 +71,8 @@ class Model {
     const rec: OutgoingRecord = messageId === undefined ? { seq, state: 'queued', message } : { seq, messageId, state: 'sent', message }
     if (ids !== undefined && ids.length > 0) rec.subscriptionIds = ids
     q.push(rec)
-    let dropped = 0
-    while (q.filter((r) => r.state === 'queued').length > MAX_QUEUED) {
-      q.splice(q.findIndex((r) => r.state === 'queued'), 1)
-      dropped++
-    }
-    return dropped
+    // nothing is dropped: the store reports the queued depth (0 for a delivery already sent)
+    return messageId === undefined ? q.filter((r) => r.state === 'queued').length : 0
   }
 }
 
@@ -166,7 +162,7 @@ async function apply (t: Test, store: Store, model: Model, o: Op, nextId: () => 
       const r = await store.enqueue(o.c, m, o.ids, id === undefined ? undefined : { messageId: id, state: 'sent' })
       const last = model.queue(o.c).at(-1)
       t.ok(last === undefined || r.seq > last.seq, 'seq increases')
-      t.equal(r.dropped, model.append(o.c, r.seq, { ...m, payload: Buffer.from(o.payload) }, o.ids, id), `enqueue ${o.c}: dropped`)
+      t.equal(r.queued, model.append(o.c, r.seq, { ...m, payload: Buffer.from(o.payload) }, o.ids, id), `enqueue ${o.c}: queued depth`)
       return
     }
     case 'enqueueMany': {

@@ -33,7 +33,7 @@ export interface StorePairHarness {
 export interface StoreSuiteOptions {
   /** Name shown in the test output, e.g. 'LevelStore'. */
   name: string
-  /** A fresh empty store, bounded at `maxQueuedMessages` queued records per session. */
+  /** A fresh empty store (`maxQueuedMessages` is passed for older stores and ignored: stores never drop). */
   build: (opts: { maxQueuedMessages: number }) => Promise<StoreHarness>
   /**
    * Two instances sharing one fresh backend. When absent the shared-backend tests are
@@ -218,7 +218,7 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     const r2 = await store.enqueue('c', msg('t/2', '2', { qos: 2 }), [3, 4])
     const r3 = await store.enqueue('c', msg('t/3', '3'))
     t.ok(r1.seq < r2.seq && r2.seq < r3.seq, 'seq strictly increasing')
-    t.same([r1.dropped, r2.dropped, r3.dropped], [0, 0, 0])
+    t.same([r1.queued, r2.queued, r3.queued], [1, 2, 3], 'each enqueue reports the queued depth')
     await store.updateOutgoing('c', r1.seq, { messageId: 10, state: 'sent' })
     await store.updateOutgoing('c', r2.seq, { messageId: 11, state: 'sent' })
     await store.updateOutgoing('c', r2.seq, { messageId: 11, state: 'pubrel' })
@@ -244,16 +244,18 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     t.same(await store.outgoing('nobody', Date.now()), [], 'no queue')
   })
 
-  withStore('outgoing: a delivery already sent is enqueued with its state and packet id, outside the bound', 2, async (t, store) => {
+  withStore('outgoing: a delivery already sent is enqueued with its state and packet id, not counted as queued', 2, async (t, store) => {
     const past = Date.now() - 10
     const q1 = await store.enqueue('c', msg('q/1'))
     const s1 = await store.enqueue('c', msg('s/1', 'x', { qos: 2 }), [7], { messageId: 21, state: 'sent' })
     const s2 = await store.enqueue('c', msg('s/2', 'y', { expiresAt: past }), undefined, { messageId: 22, state: 'pubrel' })
     const q2 = await store.enqueue('c', msg('q/2'))
     t.ok(q1.seq < s1.seq && s1.seq < s2.seq && s2.seq < q2.seq, 'one seq order for both kinds')
-    t.same([s1.dropped, s2.dropped, q2.dropped], [0, 0, 0], 'sent records do not count towards the bound of 2')
+    t.same([q1.queued, s1.queued, s2.queued, q2.queued], [1, 0, 0, 2], 'sent records are not counted as queued')
+    await store.updateOutgoing('c', q1.seq, { messageId: 20, state: 'sent' })
+    await store.ackOutgoing('c', 20)
     const q3 = await store.enqueue('c', msg('q/3'))
-    t.equal(q3.dropped, 1, 'a third queued record drops the oldest queued one')
+    t.equal(q3.queued, 2, 'a queued record sent and acknowledged is no longer counted')
     const list = await store.outgoing('c', Date.now())
     t.same(withoutSeq(list), withoutSeq([
       { seq: 0, messageId: 21, state: 'sent', message: msg('s/1', 'x', { qos: 2 }), subscriptionIds: [7] },
@@ -275,19 +277,17 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     t.equal((await store.ackOutgoing('c', 1))!.seq, r.seq)
   })
 
-  withStore('outgoing: bounded, the oldest queued records are dropped, inflight ones kept', 3, async (t, store) => {
-    const seqs: number[] = []
-    const dropped: number[] = []
+  withStore('outgoing: nothing is ever dropped; enqueue reports the queued depth (the broker bounds it)', 3, async (t, store) => {
+    const depth: number[] = []
     for (let i = 0; i < 6; i++) {
       const r = await store.enqueue('c', msg(`t/${i}`))
-      seqs.push(r.seq)
-      dropped.push(r.dropped)
+      depth.push(r.queued)
       if (i === 0) await store.updateOutgoing('c', r.seq, { messageId: 1, state: 'sent' })
     }
-    t.same(dropped, [0, 0, 0, 0, 1, 1], 'the 5th and 6th enqueue each drop one')
+    t.same(depth, [1, 1, 2, 3, 4, 5], 'queued records counted, the sent one not')
     const list = await store.outgoing('c', Date.now())
-    t.same(list.map((r) => r.message.topic), ['t/0', 't/3', 't/4', 't/5'], 'inflight t/0 kept, t/1 and t/2 dropped')
-    t.same(list.map((r) => r.state), ['sent', 'queued', 'queued', 'queued'])
+    t.same(list.map((r) => r.message.topic), ['t/0', 't/1', 't/2', 't/3', 't/4', 't/5'], 'every record kept')
+    t.same(list.map((r) => r.state), ['sent', 'queued', 'queued', 'queued', 'queued', 'queued'])
     t.same((await store.outgoing('other', Date.now())), [], 'per client')
   })
 
@@ -313,7 +313,7 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     const b = await store.outgoing('b', Date.now())
     const c = await store.outgoing('c', Date.now())
     t.same(withoutSeq(a), withoutSeq([{ seq: 0, state: 'queued', message: m, subscriptionIds: [1, 2] }]))
-    t.same(b.map((r) => r.message.topic), ['before2', 'fan/out'], 'bound honoured')
+    t.same(b.map((r) => r.message.topic), ['before', 'before2', 'fan/out'], 'appended, nothing dropped')
     t.equal(c.length, 1)
     t.same(c[0]!.subscriptionIds ?? [], [], 'no ids')
     t.same(plain(c[0]!.message), plain(m), 'byte for byte')

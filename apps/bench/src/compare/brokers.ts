@@ -151,6 +151,8 @@ export interface StartOptions {
   persistence?: Persistence
   /** culex with level persistence: pass --no-fsync. */
   noFsync?: boolean
+  /** culex: another build's cli.js (an A/B run against main), instead of this repo's. */
+  cli?: string
 }
 
 /**
@@ -171,7 +173,7 @@ export async function startBroker (kind: BrokerKind, opts: StartOptions): Promis
   switch (kind) {
     case 'culex':
       cmd = process.execPath
-      args = [culexCli, '--host', '127.0.0.1', '--port', String(port), '--max-queued-messages', String(opts.queueLimit)]
+      args = [opts.cli ?? culexCli, '--host', '127.0.0.1', '--port', String(port), '--max-queued-messages', String(opts.queueLimit)]
       if (persistence === 'memory') args.push('--store', 'memory')
       if (persistence === 'level') args.push('--store', 'level', '--data-dir', tmp as string, ...(opts.noFsync === true ? ['--no-fsync'] : []))
       if (persistence === 'redis') args.push('--store', `redis://127.0.0.1:${(redis as RedisHandle).port}`)

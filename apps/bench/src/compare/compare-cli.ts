@@ -16,17 +16,17 @@
  * database (see brokers.ts): culex, culex-nofsync (level only: culex --no-fsync) and aedes.
  */
 import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { rotate } from '../math.ts'
 import type { BenchResult } from '../result.ts'
 import { BROKERS, PERSISTENCES, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind, type Persistence } from './brokers.ts'
-import { markdownTable, persistenceSuite, summarize, suite, type Sample } from './suite.ts'
+import { markdownTable, overloadSuite, persistenceSuite, summarize, suite, type Sample } from './suite.ts'
 
 /** A broker under comparison: its name in the report, what to start, and how. */
-interface Contestant { name: string, kind: BrokerKind, noFsync: boolean }
+interface Contestant { name: string, kind: BrokerKind, noFsync: boolean, cli?: string }
 
 /** Contestant names each persistence allows, in default order. */
 function contestantNames (p: Persistence): string[] {
@@ -88,6 +88,8 @@ async function main (): Promise<void> {
         'no-pin': { type: 'boolean' },
         'queue-limit': { type: 'string' },
         persistence: { type: 'string' },
+        suite: { type: 'string' },
+        'culex-main': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     }).values
@@ -95,13 +97,16 @@ async function main (): Promise<void> {
     fail((err as Error).message)
   }
   if (v.help === true) {
-    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis]\n')
+    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis] [--suite default|overload] [--culex-main path/to/cli.js]\n')
     return
   }
   const quick = v.quick === true
   const rounds = v.rounds === undefined ? (quick ? 1 : 3) : Number(v.rounds)
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) fail(`--rounds expects an integer in [1, 50], got "${v.rounds}"`)
-  const queueLimit = v['queue-limit'] === undefined ? 100000 : Number(v['queue-limit'])
+  const suiteName = v.suite ?? 'default'
+  if (suiteName !== 'default' && suiteName !== 'overload') fail(`--suite expects default or overload, got "${suiteName}"`)
+  // the overload suite runs the brokers with their default queue bound: the one that overflows
+  const queueLimit = v['queue-limit'] === undefined ? (suiteName === 'overload' ? 1000 : 100000) : Number(v['queue-limit'])
   if (!Number.isInteger(queueLimit) || queueLimit < 1) fail(`--queue-limit expects a positive integer, got "${v['queue-limit']}"`)
   const persistence = (v.persistence ?? 'memory') as Persistence
   if (!PERSISTENCES.includes(persistence)) fail(`--persistence expects one of ${PERSISTENCES.join(', ')}, got "${v.persistence}"`)
@@ -109,8 +114,13 @@ async function main (): Promise<void> {
   const allowed = contestantNames(persistence)
   const wanted = (v.brokers ?? allowed.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
   for (const b of wanted) if (!allowed.includes(b)) fail(`unknown broker "${b}" for --persistence ${persistence}: expected some of ${allowed.join(', ')}`)
+  const candidates = wanted.map(contestant)
+  if (v['culex-main'] !== undefined) {
+    if (!existsSync(v['culex-main'])) fail(`--culex-main: ${v['culex-main']} does not exist`)
+    candidates.unshift({ name: 'culex-main', kind: 'culex', noFsync: false, cli: path.resolve(v['culex-main']) })
+  }
   const contestants: Contestant[] = []
-  for (const c of wanted.map(contestant)) {
+  for (const c of candidates) {
     const a = availability(c.kind)
     if (a.ok) contestants.push(c)
     else process.stderr.write(`bench:brokers: skipping ${c.name}: ${a.reason}\n`)
@@ -119,7 +129,7 @@ async function main (): Promise<void> {
   if (brokers.length === 0) fail('no broker available')
   const baseline = v.baseline ?? (brokers.includes('aedes') ? 'aedes' : brokers[0] as string)
   if (!brokers.includes(baseline)) fail(`--baseline ${baseline} is not among the brokers run (${brokers.join(', ')})`)
-  let entries = persistence === 'memory' ? suite(quick) : persistenceSuite(quick)
+  let entries = suiteName === 'overload' ? overloadSuite(quick) : persistence === 'memory' ? suite(quick) : persistenceSuite(quick)
   if (v.only !== undefined) {
     const ids = v.only.split(',')
     for (const id of ids) if (!entries.some(e => e.id === id)) fail(`--only: unknown entry "${id}": expected some of ${entries.map(e => e.id).join(', ')}`)
@@ -140,7 +150,8 @@ async function main (): Promise<void> {
     queueLimit,
     persistence,
     baseline,
-    brokers: contestants.map(c => ({ name: c.name, version: brokerVersion(c.kind) + (c.noFsync ? ' --no-fsync' : '') }))
+    suite: suiteName,
+    brokers: contestants.map(c => ({ name: c.name, version: c.cli !== undefined ? `(${c.cli})` : brokerVersion(c.kind) + (c.noFsync ? ' --no-fsync' : '') }))
   }
   process.stderr.write(`bench:brokers: ${brokers.join(', ')} × ${entries.length} runs × ${rounds} rounds; ${meta.pinned}; baseline ${baseline}\n`)
   const samples: Sample[] = []
@@ -151,7 +162,7 @@ async function main (): Promise<void> {
         const t0 = Date.now()
         let sample: Sample
         try {
-          const h = await startBroker(c.kind, { cpu: brokerCpu, queueLimit, persistence, noFsync: c.noFsync })
+          const h = await startBroker(c.kind, { cpu: brokerCpu, queueLimit, persistence, noFsync: c.noFsync, ...(c.cli === undefined ? {} : { cli: c.cli }) })
           try {
             const args = [...e.args, '--port', String(h.port), '--label', b, ...(e.pid === true ? ['--pid', String(h.pid)] : [])]
             const r = await runGenerator(args, genCpu, 300000)
@@ -173,7 +184,7 @@ async function main (): Promise<void> {
   const summary = summarize(entries, brokers, samples, baseline)
   const table = markdownTable(summary, brokers, baseline)
   process.stdout.write('\n' + table)
-  const out = v.out ?? path.join(benchDir, 'results', `${persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+  const out = v.out ?? path.join(benchDir, 'results', `${suiteName === 'overload' ? `overload-${persistence}` : persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(path.dirname(out), { recursive: true })
   meta.loadAverageAtStart = meta.loadAverageAtStart.slice(0, 3)
   writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }, entries, samples, summary }, null, 2) + '\n')

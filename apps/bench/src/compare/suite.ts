@@ -101,6 +101,35 @@ export function persistenceSuite (quick: boolean): SuiteEntry[] {
   ]
 }
 
+/**
+ * The overload suite (`--suite overload`): 4 publishers × 100 unacknowledged QoS 1 or 2 to
+ * one wildcard subscriber whose queue fills, clean and persistent. The brokers run with their
+ * default queue bound (1000), the one that overflows.
+ */
+export function overloadSuite (quick: boolean): SuiteEntry[] {
+  const messages = quick ? 20000 : 100000
+  const n = messages.toLocaleString('en-US')
+  const metrics: Metric[] = [
+    { ...delivered, label: 'delivered msg/s' },
+    { path: 'overload.acknowledged', label: 'acknowledged', unit: 'msg', higherIsBetter: true, digits: 0 },
+    { path: 'overload.delivered', label: 'delivered', unit: 'msg', higherIsBetter: true, digits: 0 },
+    { path: 'overload.lostAfterAck', label: 'lost after ack', unit: 'msg', higherIsBetter: false, digits: 0 },
+    { path: 'overload.duplicates', label: 'duplicates', unit: 'msg', higherIsBetter: false, digits: 0 }
+  ]
+  const entries: SuiteEntry[] = []
+  for (const qos of ['1', '2']) {
+    for (const persistent of [false, true]) {
+      entries.push({
+        id: `overload-qos${qos}${persistent ? '-persistent' : ''}`,
+        title: `overload, ${n} QoS ${qos}, 4 publishers × 100 unacked → 1 wildcard sub (${persistent ? 'persistent' : 'clean'})`,
+        args: ['overload', '--qos', qos, '--messages', String(messages), '--timeout', '30', ...(persistent ? ['--persistent'] : [])],
+        metrics
+      })
+    }
+  }
+  return entries
+}
+
 /** Reads a dotted path from a result; NaN when missing. */
 export function metricValue (r: BenchResult, p: string): number {
   let v: unknown = r

@@ -7,6 +7,7 @@
 import type { PublishPacket, PublishProperties } from '@culex/packet'
 import { validateTopic } from '@culex/trie'
 import type { Connection } from '../connection.ts'
+import { isBrokerError } from '../errors.ts'
 import { Routed } from '../routed.ts'
 
 /** PUBLISH handler. */
@@ -177,20 +178,38 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     writeAck(c, qos, id, 0)
     return
   }
-  // wait for the store, and for earlier acks, so acks keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3]
+  // wait for the store, for room in full subscriber queues, and for earlier acks, so acks
+  // keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3]
   if (qos === 1) c.inUnacked++
+  const limits = broker.limits
+  if (++c.ackWaiting >= limits.maxInflight && c.protocolVersion !== 5 && !c.flowPaused && !c.overQueued) {
+    // a 3.x publisher has no Receive Maximum: stop reading it until its acks go out (a
+    // publisher that is itself a full subscriber is still read, or its own acks could not arrive)
+    c.flowPaused = true
+    c.stream.pause()
+  }
   const before = c.ackTail
   const gate = work === null ? before! : before === null ? work : Promise.all([before, work])
   const tail: Promise<unknown> = gate.then(() => 0, (err: unknown) => {
+    if (isBrokerError(err) && err.code === 'BROKER_ERR_QUOTA_EXCEEDED') return 0x97 // queuePolicy 'reject'
     broker.storeError('storing a message before acknowledging it', err)
     return 0x80
   }).then((rc) => {
     if (qos === 1) c.inUnacked--
+    if (--c.ackWaiting < limits.maxInflight && c.flowPaused) {
+      c.flowPaused = false
+      if (c.backlog === null || c.backlog.length < 1000) c.stream.resume()
+    }
     if (c.ackTail === tail) c.ackTail = null
     if (rc !== 0 && c.protocolVersion !== 5) {
       // 3.x has no negative acknowledgement: close so the client resends
       c.disconnect(0x80, 'store failure')
       return
+    }
+    if (rc !== 0 && qos === 2 && s.incoming !== null && s.incoming.delete(id)) {
+      // a PUBREC with a failure code ends the exchange (MQTT 5 §4.3.3): the id is free again
+      c.inUnacked--
+      if (s.persistent) broker.store.deleteIncoming(s.clientId, id).catch((err: unknown) => { broker.storeError('forgetting a refused QoS 2 id', err) })
     }
     writeAck(c, qos, id, rc as number)
   })
