@@ -8,14 +8,14 @@ import { createServer as createHttpServer } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
 import mqtt from 'mqtt'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { Aedes } from '../src/index.ts'
 import { connect, makeCert, nextMessage, subackCodes } from './helpers/index.ts'
 
 const port = 0
 
-async function pingPong (t: Tap.Test, url: string, opts: mqtt.IClientOptions = {}): Promise<void> {
+async function pingPong (t: Test, url: string, opts: mqtt.IClientOptions = {}): Promise<void> {
   const a = await connect(t, url, opts)
   const b = await connect(t, url, opts)
   await a.subscribeAsync('readme/#', { qos: 1 })
@@ -96,16 +96,16 @@ t.test('new Aedes() + listen() (docs/Aedes.md)', async (t) => {
 
 t.test('the docs hook examples (authenticate, authorizePublish, authorizeSubscribe, authorizeForward)', async (t) => {
   const aedes = await Aedes.createBroker()
-  aedes.authenticate = function (client, username, password, callback) {
+  aedes.authenticate = function (_client, username, _password, callback) {
     callback(null, username === 'matteo')
   }
-  aedes.authorizePublish = function (client, packet, callback) {
+  aedes.authorizePublish = function (_client, packet, callback) {
     if (packet.topic === 'aaaa') {
       return callback(new Error('wrong topic'))
     }
     callback(null)
   }
-  aedes.authorizeSubscribe = function (client, sub, callback) {
+  aedes.authorizeSubscribe = function (_client, sub, callback) {
     // prohibited to subscribe 'aaaa' and suppress error
     callback(null, sub.topic === 'aaaa' ? null : sub)
   }

@@ -84,10 +84,10 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 /** SUBSCRIBE and resolve with the SUBACK codes (MQTT.js rejects a refusal; we want to see it). */
 export function subackCodes (c: MqttClient, topics: string[], qos: 0 | 1 | 2 = 0): Promise<number[]> {
   return new Promise((resolve) => {
-    const onPacket = (p: { cmd: string, granted?: number[] }): void => {
+    const onPacket = (p: mqtt.Packet): void => {
       if (p.cmd !== 'suback') return
       c.removeListener('packetreceive', onPacket)
-      resolve(p.granted ?? [])
+      resolve((p as { granted?: number[] }).granted ?? [])
     }
     c.on('packetreceive', onPacket)
     c.subscribe(topics, { qos }, () => {})
