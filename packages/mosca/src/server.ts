@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream'
 import { createServer as createTls, type TLSSocket } from 'node:tls'
 import {
   Broker, type AuthResult, type BrokerHooks, type BrokerLimits, type BrokerOptions, type Bus, type Client,
-  type ConnectionInfo, type Store, type StoredMessage, type Transport
+  type ConnectionInfo, type Logger, type Store, type StoredMessage, type Transport
 } from '@culex/broker'
 import type { ConnectPacket, PublishPacket, QoS, Subscription } from '@culex/packet'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -62,8 +62,9 @@ export interface MoscaSettings {
   maxConnections?: number
   /** Any Culex engine limit (wins over the Mosca names). */
   limits?: BrokerLimits
-  /** Accepted and ignored (see MIGRATION.md). */
+  /** A logger instance (pino-like) is given to the engine; Mosca's pino options are ignored. */
   logger?: unknown
+  /** Accepted and ignored (see MIGRATION.md). */
   publishNewClient?: boolean
   publishClientDisconnect?: boolean
   publishSubscriptions?: boolean
@@ -260,6 +261,9 @@ export class Server extends EventEmitter<MoscaEvents> {
     if (this.id !== '') opts.id = this.id
     if (this.#store !== undefined) opts.store = this.#store
     if (this.#bus !== undefined) opts.bus = this.#bus
+    const logger = s.logger as Partial<Logger> | undefined
+    if (logger !== undefined && logger !== null && typeof logger.debug === 'function' && typeof logger.info === 'function' &&
+      typeof logger.warn === 'function' && typeof logger.error === 'function') opts.logger = logger as Logger
     const engine = new Broker(opts)
     this.engine = engine
     this.id = engine.id
