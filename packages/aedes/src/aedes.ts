@@ -287,7 +287,15 @@ export class Aedes extends EventEmitter<AedesEvents> {
     engine.on('error', (err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
-    engine.on('publish', (m, c) => { this.#onPublish(m, c) })
+    // the engine skips its 'publish' event when nobody listens: listen only while needed
+    const self = this as EventEmitter
+    self.on('newListener', (name: string | symbol) => {
+      // called before the listener is added: start listening now, not on the next tick
+      if (name !== 'publish' || this.#listening) return
+      this.#listening = true
+      this.engine.on('publish', this.#publishListener)
+    })
+    self.on('removeListener', (name: string | symbol) => { if (name === 'publish') this.#syncPublish() })
     engine.on('subscribe', (subs: GrantedSubscription[], c) => {
       if (this.listenerCount('subscribe') === 0) return
       this.emit('subscribe', subs.map((s) => ({ topic: s.topic, qos: s.granted >= 0x80 ? 128 : s.granted })), this.#wrap(c))
@@ -357,7 +365,10 @@ export class Aedes extends EventEmitter<AedesEvents> {
   }
 
   get published (): PublishedHandler | undefined { return this.#published }
-  set published (fn: PublishedHandler | undefined) { this.#published = fn }
+  set published (fn: PublishedHandler | undefined) {
+    this.#published = fn
+    this.#syncPublish()
+  }
 
   // the engine reads its hooks object on every use, so a hook can come and go at run time
   #install<K extends keyof BrokerHooks> (name: K, hook: BrokerHooks[K] | undefined): void {
@@ -557,6 +568,16 @@ export class Aedes extends EventEmitter<AedesEvents> {
     return p
   }
 
+  readonly #publishListener = (m: StoredMessage, c: Client | null): void => { this.#onPublish(m, c) }
+  #listening = false
+  readonly #syncPublish = (): void => {
+    const need = this.#subs.size > 0 || this.#published !== undefined || this.listenerCount('publish') > 0
+    if (need === this.#listening) return
+    this.#listening = need
+    if (need) this.engine.on('publish', this.#publishListener)
+    else this.engine.removeListener('publish', this.#publishListener)
+  }
+
   #onPublish (m: StoredMessage, c: Client | null): void {
     const hasSubs = this.#subs.size > 0
     const published = this.#published
@@ -621,12 +642,14 @@ export class Aedes extends EventEmitter<AedesEvents> {
       return
     }
     this.#subs.add(topic, deliverfunc)
+    this.#syncPublish()
     queueMicrotask(() => { done(null) })
   }
 
   /** Remove an in-process subscription made with the same `topic` and `deliverfunc`. */
   unsubscribe (topic: string, deliverfunc: DeliverFunc, callback?: (err?: Error | null) => void): void {
     if (typeof topic === 'string') this.#subs.remove(topic, deliverfunc)
+    this.#syncPublish()
     const done = callback ?? noop
     queueMicrotask(() => { done(null) })
   }

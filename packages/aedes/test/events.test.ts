@@ -151,3 +151,23 @@ t.test('the client view: fields, close(cb), unsupported client methods', async (
   await new Promise<void>((resolve) => { aedes.close(() => resolve()) })
   t.equal(aedes.closed, true, 'close twice calls back twice')
 })
+
+t.test('the engine publish event is listened to only while something needs it', async (t) => {
+  const { aedes } = await startBroker(t)
+  const count = (): number => aedes.engine.listenerCount('publish')
+  t.equal(count(), 0, 'no publish listener, no published hook, no in-process subscription')
+  const fn = (): void => {}
+  aedes.on('publish', fn)
+  t.equal(count(), 1, 'a publish listener')
+  aedes.removeListener('publish', fn)
+  t.equal(count(), 0)
+  const deliver = (_p: AedesPacket, cb: () => void): void => { cb() }
+  aedes.subscribe('x', deliver)
+  t.equal(count(), 1, 'an in-process subscription')
+  aedes.unsubscribe('x', deliver)
+  t.equal(count(), 0)
+  aedes.published = (_p, _c, cb) => { cb() }
+  t.equal(count(), 1, 'a published hook')
+  aedes.published = undefined
+  t.equal(count(), 0)
+})

@@ -371,7 +371,10 @@ export class Server extends EventEmitter<MoscaEvents> {
   }
 
   get published (): PublishedFn | undefined { return this.#published }
-  set published (fn: PublishedFn | undefined) { this.#published = fn }
+  set published (fn: PublishedFn | undefined) {
+    this.#published = fn
+    this.#syncPublish()
+  }
 
   #install<K extends keyof BrokerHooks> (name: K, hook: BrokerHooks[K] | undefined): void {
     if (hook === undefined) delete this.#hooks[name]
@@ -445,6 +448,31 @@ export class Server extends EventEmitter<MoscaEvents> {
     return value === true
   }
 
+  #listening = false
+  readonly #publishListener = (m: StoredMessage, c: Client | null): void => {
+    const hook = this.#published
+    const p = this.#packet(m)
+    const w = c === null ? null : this.#wrap(c)
+    if (hook !== undefined) {
+      try {
+        hook.call(this, p, w, noop)
+      } catch (err) {
+        if (this.listenerCount('error') > 0) this.emit('error', err as Error)
+      }
+    }
+    this.emit('published', p, w)
+  }
+
+  readonly #syncPublish = (): void => {
+    const engine = this.engine
+    if (engine === undefined) return
+    const need = this.#published !== undefined || this.listenerCount('published') > 0
+    if (need === this.#listening) return
+    this.#listening = need
+    if (need) engine.on('publish', this.#publishListener)
+    else engine.removeListener('publish', this.#publishListener)
+  }
+
   #packet (m: StoredMessage): MoscaPacket {
     return { topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, messageId: `${this.id}-${++this.#counter}` }
   }
@@ -475,20 +503,15 @@ export class Server extends EventEmitter<MoscaEvents> {
       const w = this.#wrap(c)
       for (const t of topics) this.emit('unsubscribed', t, w)
     })
-    engine.on('publish', (m, c) => {
-      const hook = this.#published
-      if (hook === undefined && this.listenerCount('published') === 0) return
-      const p = this.#packet(m)
-      const w = c === null ? null : this.#wrap(c)
-      if (hook !== undefined) {
-        try {
-          hook.call(this, p, w, noop)
-        } catch (err) {
-          if (this.listenerCount('error') > 0) this.emit('error', err as Error)
-        }
-      }
-      this.emit('published', p, w)
+    // the engine skips its 'publish' event when nobody listens: listen only while needed
+    const self = this as EventEmitter
+    self.on('newListener', (name: string | symbol) => {
+      if (name !== 'published' || this.#listening) return
+      this.#listening = true
+      engine.on('publish', this.#publishListener)
     })
+    self.on('removeListener', (name: string | symbol) => { if (name === 'published') this.#syncPublish() })
+    this.#syncPublish()
   }
 
   /**
