@@ -384,11 +384,11 @@ export class RedisBus implements Bus {
       out.push(frame, record)
     }
     if (this.#batch === null) {
-      let resolve!: () => void
-      let reject!: (err: unknown) => void
-      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+      let res!: () => void
+      let rej!: (err: unknown) => void
+      const promise = new Promise<void>((resolve, reject) => { res = resolve; rej = reject })
       promise.catch(() => {}) // reported to each caller; never an unhandled rejection here
-      this.#batch = { promise, resolve, reject }
+      this.#batch = { promise, resolve: res, reject: rej }
       setImmediate(() => { this.#flush() })
     }
     return this.#batch.promise

@@ -104,11 +104,11 @@ t.test('RedisBus: publishes cross nodes exactly once and in order while connecti
   const acked: number[] = []
   let failed = 0
   const total = 3000
-  let stop = false
+  const state = { stop: false }
   // kill B's connections (pub/sub and the blocking reader) and A's writer, several times, while A sends
   const killer = (async () => {
     let kills = 0
-    while (!stop && kills < 12) {
+    while (!state.stop && kills < 12) {
       await new Promise((resolve) => setTimeout(resolve, 40))
       const name = kills % 3 === 2 ? 'busA' : 'busB'
       for (const id of await clientIds(admin, name)) await admin.client('KILL', 'ID', id).catch(() => {})
@@ -127,7 +127,7 @@ t.test('RedisBus: publishes cross nodes exactly once and in order while connecti
       else failed++
     }
   }
-  stop = true
+  state.stop = true
   const kills = await killer
   t.ok(kills >= 6, `${kills} connection kills during the run`)
   await until(() => got.length >= acked.length && (got.length === 0 || got[got.length - 1] === total - 1), 15_000)

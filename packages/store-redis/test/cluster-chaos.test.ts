@@ -83,10 +83,10 @@ t.test('QoS 1 across two culex nodes while the bus connections are killed: none 
     if (seen) break
   }
 
-  let stop = false
+  const state = { stop: false }
   const killer = (async () => {
     let kills = 0
-    while (!stop) {
+    while (!state.stop) {
       await new Promise((resolve) => setTimeout(resolve, 60))
       const list = await admin.client('LIST') as string
       // the blocking readers of both nodes, and every pub/sub connection
@@ -106,7 +106,7 @@ t.test('QoS 1 across two culex nodes while the bus connections are killed: none 
     for (let j = i; j < Math.min(total, i + 32); j++) window.push(pub.publishAsync('chaos/x', String(j), { qos: 1 }).then(() => { acked.push(j) }))
     await Promise.all(window)
   }
-  stop = true
+  state.stop = true
   const kills = await killer
   t.ok(kills >= 5, `${kills} rounds of CLIENT KILL during the run`)
   for (const end = Date.now() + 15_000; got.length < acked.length && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 50))
