@@ -96,7 +96,8 @@ async function startRedis (): Promise<Proc> {
 
 async function startCulex (args: string[], cpu: string | null): Promise<Proc> {
   const port = await freePort()
-  const [c, a] = pinned(cpu, process.execPath, [culexCli, '--host', '127.0.0.1', '--port', String(port), '--sys-interval', '0', '--max-queued-messages', '100000', ...args])
+  const prof = process.env.CLUSTER_BENCH_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.CLUSTER_BENCH_PROF]
+  const [c, a] = pinned(cpu, process.execPath, [...prof, culexCli, '--host', '127.0.0.1', '--port', String(port), '--sys-interval', '0', '--max-queued-messages', '100000', ...args])
   return await startProc(c, a, port, 'culex')
 }
 
@@ -127,8 +128,8 @@ async function startSetup (setup: Setup, pin: boolean): Promise<{ ports: number[
 
 interface Entry { id: string, title: string, args: string[], metric: (r: BenchResult) => number, unit: string }
 
-function entries (duration: number): Entry[] {
-  const d = ['--duration', String(duration), '--warmup', '1', '--no-progress']
+function entries (duration: number, maxLag: string | undefined): Entry[] {
+  const d = ['--duration', String(duration), '--warmup', '1', '--no-progress', ...(maxLag === undefined ? [] : ['--max-lag', maxLag])]
   return [
     { id: 'fanin-q0', title: 'QoS 0 fan-in 4→1', args: ['fan-in', '--qos', '0', ...d], metric: (r) => r.deliveredRate ?? NaN, unit: 'delivered msg/s' },
     { id: 'fanin-q1', title: 'QoS 1 fan-in 4→1, window 32', args: ['fan-in', '--qos', '1', '--inflight', '32', ...d], metric: (r) => r.deliveredRate ?? NaN, unit: 'delivered msg/s' },
@@ -154,12 +155,14 @@ async function runOne (options: BenchOptions, ports: number[]): Promise<BenchRes
 const fmt = (v: number, unit: string): string => unit.endsWith(' ms') ? v.toFixed(3) : Math.round(v).toLocaleString('en-US')
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' }, duration: { type: 'string' }, quick: { type: 'boolean' }, 'no-pin': { type: 'boolean' } } })
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, duration: { type: 'string' }, quick: { type: 'boolean' }, 'no-pin': { type: 'boolean' }, only: { type: 'string' }, setups: { type: 'string' }, 'max-lag': { type: 'string' } } })
   const quick = values.quick === true
   const rounds = Number(values.rounds ?? (quick ? 1 : 3))
   const duration = Number(values.duration ?? (quick ? 2 : 4))
   const pin = values['no-pin'] !== true && which('taskset') !== null
-  const list = entries(duration)
+  const only = values.only?.split(',') ?? null
+  const list = entries(duration, values['max-lag']).filter((e) => only === null || only.includes(e.id) || (e.id === 'lat-p99' && only.includes('lat-p50')))
+  const setups = (values.setups?.split(',') ?? [...SETUPS]).filter((s): s is Setup => (SETUPS as readonly string[]).includes(s))
   // samples[entry id][setup] = values
   const samples = new Map<string, Map<Setup, number[]>>()
   const add = (id: string, s: Setup, v: number): void => {
@@ -172,8 +175,8 @@ async function main (): Promise<void> {
   const started = new Date()
   const load0 = loadavg()
   for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < SETUPS.length; k++) {
-      const setup = SETUPS[(k + round) % SETUPS.length]!
+    for (let k = 0; k < setups.length; k++) {
+      const setup = setups[(k + round) % setups.length]!
       for (const e of list) {
         if (e.args.length === 0) continue
         const parsed = parseCliArgs(e.args)
@@ -182,7 +185,7 @@ async function main (): Promise<void> {
         try {
           const r = await runOne(parsed.options, running.ports)
           add(e.id, setup, e.metric(r))
-          if (e.id === 'lat-p50') add('lat-p99', setup, list[3]!.metric(r))
+          if (e.id === 'lat-p50') add('lat-p99', setup, r.latencyMs?.p99 ?? NaN)
           process.stderr.write(`round ${round + 1}/${rounds} ${setup} ${e.id}: ${fmt(e.metric(r), e.unit)} ${e.unit}${r.lossPercent !== undefined && r.lossPercent >= 0.5 ? ` loss ${r.lossPercent.toFixed(1)} %` : ''}\n`)
         } finally {
           await running.stop()
