@@ -28,6 +28,11 @@ t.test('RedisBus: control messages reach every other node, never the sender; pub
   t.same((await a.aliveNodes()).sort(), ['A', 'B', 'C'], 'all alive')
   t.ok(await until(() => a.interested('bus/topic')), 'A learns C\'s filter')
   t.notOk(a.interested('other/topic'), 'no node has other/#')
+  const late = new RedisBus({ url: server.url, nodeId: 'late', heartbeatMs: 100 })
+  t.teardown(() => late.close())
+  await late.open()
+  t.ok(late.interested('bus/topic'), 'a node knows the others\' tables once open() resolves')
+  await late.close()
 
   const m = richMessage('bus/topic')
   await a.send({ type: 'publish', nodeId: 'A', message: m })
@@ -44,6 +49,12 @@ t.test('RedisBus: control messages reach every other node, never the sender; pub
   const pub = got.C!.find((x) => x.type === 'publish')!
   t.same(plain(pub.type === 'publish' ? pub.message : null), plain(m), 'message byte for byte')
   t.equal(c.stats.delivered, 1, 'only the matching publish crossed')
+  const compact = msg('bus/ü', Buffer.from([0, 1, 2, 255]), { qos: 2, retain: true, origin: 'pub-é' })
+  await a.send({ type: 'publish', nodeId: 'A', message: compact })
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('bus/0', Buffer.alloc(0), { qos: 0 }) })
+  t.ok(await until(() => c.stats.delivered === 3))
+  const pubs = got.C!.filter((x) => x.type === 'publish').map((x) => x.type === 'publish' ? plain(x.message) : null)
+  t.same(pubs.slice(1), [plain(compact), plain(msg('bus/0', Buffer.alloc(0), { qos: 0 }))], 'compact frames (origin, retain, empty payload) byte for byte')
   t.same(got.C!.find((x) => x.type === 'takeover'), { type: 'takeover', nodeId: 'A', clientId: 'client-1' })
 
   // a removed route stops the traffic
@@ -181,12 +192,34 @@ t.test('RedisBus: the same entry twice (a retried XADD) is delivered once; a gap
   t.equal(b.stats.gaps, 2, 'seq 3 and 4 never came')
   t.equal(b.stats.corrupt, 3, 'an entry without fields, a truncated frame, an undecodable frame')
   t.match(warnings, [{ from: 'X', expected: 3, got: 5 }], 'the gap is logged')
+  // a handler that throws is logged; the inbox goes on
+  b.onMessage((m) => {
+    if (m.type === 'publish' && m.message.topic === 't/throw') throw new Error('handler bug')
+    if (m.type === 'publish') got.push(m.message.topic)
+  })
+  await add(8, Buffer.concat([frame('t/throw'), frame('t/9')]))
+  t.ok(await until(() => got.includes('t/9')), 'the next message is still delivered')
+  t.match(warnings[1], { from: 'X', err: 'handler bug' })
+  // compact frames that do not parse are skipped; the next one is delivered
+  const framed = (...bytes: number[]): Buffer => Buffer.concat([Buffer.from([0, 0, 0, bytes.length]), Buffer.from(bytes)])
+  const corrupt = b.stats.corrupt
+  await add(9, Buffer.concat([
+    framed(0x83, 0, 1, 0x61), // QoS 3
+    framed(0x81, 0), // no topic length
+    framed(0x81, 0, 9, 0x61), // topic past the end
+    framed(0x89, 0, 1, 0x61, 0), // no origin length
+    framed(0x89, 0, 1, 0x61, 0, 5, 0x6f), // origin past the end
+    Buffer.from([0, 0, 0, 0]), // empty
+    frame('t/10')
+  ]))
+  t.ok(await until(() => got.includes('t/10')))
+  t.equal(b.stats.corrupt - corrupt, 6, 'six bad compact frames counted')
   // a new incarnation of X starts again at 1; one that starts later has a gap
   await add(1, frame('t/ignored-inc1'))
   await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc2', 's', '1', 'd', frame('t/new'))
   await admin.xadd('culex:bus:{B}', '*', 'n', 'Y', 'i', 'incY', 's', '3', 'd', frame('t/y'))
-  t.ok(await until(() => b.stats.entries === 10))
-  t.same(got.slice(5), ['t/new', 't/y'])
+  t.ok(await until(() => b.stats.entries === 12))
+  t.same(got.slice(7), ['t/new', 't/y'])
   t.equal(b.stats.gaps, 4, 'Y started at 3')
 })
 
@@ -198,16 +231,16 @@ t.test('RedisBus: a node killed and restarted with the same id resumes from its 
   const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100, deadAfterMs: 10_000 })
   t.teardown(() => a.close())
   await a.open()
-  // node B in a child process (the built package), killed with SIGKILL
+  // node B in a child process (this source, with the TypeScript loader tap gave us), killed with SIGKILL
   const script = `
-    import { RedisBus } from '@culex/store-redis'
+    import { RedisBus } from '../src/index.ts'
     const b = new RedisBus({ url: ${JSON.stringify(server.url)}, nodeId: 'B', heartbeatMs: 100, blockMs: 100 })
     b.onMessage((m) => { if (m.type === 'publish') process.stdout.write(m.message.payload.toString() + '\\n') })
     b.addRoute('r/#')
     await b.open()
     process.stdout.write('ready\\n')
   `
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const lines: string[] = []
   let buf = ''
