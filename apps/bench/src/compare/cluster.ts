@@ -3,6 +3,8 @@
  *
  * Three setups, fresh for every round and entry, in rotated order:
  *  - plain:    one culex, `--store memory`, pinned to CPU 0;
+ *  - plain-redis: one culex on a fresh redis-server store, without `--cluster` (what the
+ *    cluster costs beyond the store), pinned to CPU 0;
  *  - cluster1: one culex `--cluster` on a fresh redis-server (store and bus), pinned to CPU 0;
  *  - cluster2: two culex `--cluster` nodes on one fresh redis-server, pinned to CPU 0 and 1.
  * (pinning with `taskset` when it exists; redis-server and the generator are not pinned.)
@@ -13,7 +15,18 @@
  * subscriber on node 1, QoS 1 at 2,000 msg/s) and the same on one plain node for reference.
  * The generator runs in this process (one core), as `culex-bench` would.
  *
- * Prints medians (min–max) and the ratios cluster1/plain and cluster2/cluster1.
+ * Prints medians (min–max) and the ratios cluster1/plain, cluster1/plain-redis and
+ * cluster2/cluster1.
+ *
+ * Options: `--rounds N` (3), `--duration S` (4), `--quick` (1 round of 2 s), `--no-pin`,
+ * `--only fanin-q0,fanin-q1,lat-p50`, `--setups plain,cluster2`, `--max-lag N` (the
+ * generator's flow control, default 2000 outstanding deliveries). `CLUSTER_BENCH_PROF=dir`
+ * runs the nodes with `--cpu-prof` into `dir`.
+ *
+ * What skews it: the generator's flow control keeps at most `--max-lag` deliveries
+ * outstanding, so a setup whose path is longer (two nodes: publisher → node → Redis → node →
+ * subscriber) is bounded by that window over its latency, not only by CPU; on a machine
+ * whose cores are busy with other work, each extra process hop costs scheduling delay.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -31,7 +44,7 @@ import { runThroughput } from '../scenarios/throughput.ts'
 import { benchDir, freePort, pinned, which } from './brokers.ts'
 
 const culexCli = path.resolve(benchDir, '..', 'broker', 'dist', 'cli.js')
-const SETUPS = ['plain', 'cluster1', 'cluster2'] as const
+const SETUPS = ['plain', 'plain-redis', 'cluster1', 'cluster2'] as const
 type Setup = typeof SETUPS[number]
 
 /** A RunContext whose clients go to different nodes: subscribers to the first, publishers round-robin. */
@@ -108,6 +121,15 @@ async function startSetup (setup: Setup, pin: boolean): Promise<{ ports: number[
     return { ports: [n.port], stop: n.stop }
   }
   const redis = await startRedis()
+  if (setup === 'plain-redis') {
+    try {
+      const n = await startCulex(['--store', `redis://127.0.0.1:${redis.port}`], pin ? '0' : null)
+      return { ports: [n.port], stop: async () => { await n.stop(); await redis.stop() } }
+    } catch (err) {
+      await redis.stop()
+      throw err
+    }
+  }
   const store = ['--store', `redis://127.0.0.1:${redis.port}`, '--cluster']
   const nodes: Proc[] = []
   try {
@@ -203,13 +225,14 @@ async function main (): Promise<void> {
   const med = (id: string, s: Setup): number => median(samples.get(id)?.get(s) ?? [NaN])
   console.log(`Run of ${started.toISOString()}: ${rounds} round(s), ${duration} s per entry, Node ${process.version}, pinning ${pin ? 'on (taskset)' : 'off'}; load average ${load0.map((x) => x.toFixed(2)).join(' / ')} at start, ${load1.map((x) => x.toFixed(2)).join(' / ')} at end.`)
   console.log('')
-  console.log('| entry | metric | plain | cluster1 | cluster2 | cluster1 / plain | cluster2 / cluster1 |')
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+  console.log('| entry | metric | plain | plain-redis | cluster1 | cluster2 | cluster1 / plain | cluster1 / plain-redis | cluster2 / cluster1 |')
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const e of list) {
     const lower = e.unit.endsWith(' ms')
     const r1 = lower ? med(e.id, 'plain') / med(e.id, 'cluster1') : med(e.id, 'cluster1') / med(e.id, 'plain')
     const r2 = lower ? med(e.id, 'cluster1') / med(e.id, 'cluster2') : med(e.id, 'cluster2') / med(e.id, 'cluster1')
-    console.log(`| ${e.title === '' ? '〃' : e.title} | ${e.unit} | ${cell(e.id, 'plain', e.unit)} | ${cell(e.id, 'cluster1', e.unit)} | ${cell(e.id, 'cluster2', e.unit)} | ${r1.toFixed(2)}× | ${r2.toFixed(2)}× |`)
+    const r3 = lower ? med(e.id, 'plain-redis') / med(e.id, 'cluster1') : med(e.id, 'cluster1') / med(e.id, 'plain-redis')
+    console.log(`| ${e.title === '' ? '〃' : e.title} | ${e.unit} | ${cell(e.id, 'plain', e.unit)} | ${cell(e.id, 'plain-redis', e.unit)} | ${cell(e.id, 'cluster1', e.unit)} | ${cell(e.id, 'cluster2', e.unit)} | ${r1.toFixed(2)}× | ${r3.toFixed(2)}× | ${r2.toFixed(2)}× |`)
   }
   console.log('')
   console.log('Ratios are of medians; for latency, lower is better and the ratio is inverted (> 1 = better).')
