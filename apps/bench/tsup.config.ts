@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts', 'src/compare/compare-cli.ts', 'src/compare/aedes-server.ts', 'src/compare/readme-table.ts'],
+  entry: ['src/index.ts', 'src/cli.ts', 'src/compare/compare-cli.ts', 'src/compare/aedes-server.ts', 'src/compare/readme-table.ts', 'src/compare/cluster.ts'],
   format: ['esm'],
   target: 'node20',
   dts: { entry: 'src/index.ts', compilerOptions: { composite: false } },

@@ -172,6 +172,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Bumped by invalidateAuthorization: every session's authorizeRead cache is stale. */
   #authEpoch = 1
   readonly #clustered: boolean
+  /** The last bus write a QoS 0 publish was sent with (one error handler per batch). */
+  #busSent: Promise<void> | null = null
   readonly #sys: SysPublisher | null
   // routing scratch (see route)
   #gen = 0
@@ -517,10 +519,18 @@ export class Broker extends EventEmitter<BrokerEvents> {
   dispatchMessage (m: Routed, from: Connection | null): Promise<unknown> | null {
     let retained: Promise<unknown> | null = null
     if (m.retain) retained = this.#putRetained(m)
-    if (this.#clustered) {
+    let sent: Promise<void> | null = null
+    if (this.#clustered && this.bus.interested?.(m.topic) !== false) {
       m.own()
-      this.bus.send({ type: 'publish', nodeId: this.id, message: m.stored(m.qos, m.retain) })
-        .catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
+      // sends of one tick share one write (RedisBus): one error handler per write
+      sent = this.bus.send({ type: 'publish', nodeId: this.id, message: m.stored(m.qos, m.retain) })
+      if (m.qos === 0) {
+        if (sent !== this.#busSent) {
+          this.#busSent = sent
+          sent.catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
+        }
+        sent = null
+      }
     }
     let routed: Promise<unknown> | null
     if (from !== null && from.protocolVersion === 5 && m.qos > 0 && this.queuePolicy === 'reject') {
@@ -541,6 +551,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     if (this.#local.size > 0) this.#local.deliver(m)
     if (this.listenerCount('publish') > 0) this.emit('publish', m, from)
+    // a QoS 1/2 acknowledgement waits for the bus write too
+    if (sent !== null) retained = retained === null ? sent : Promise.all([retained, sent])
     if (retained === null) return routed
     if (routed === null) return retained
     return Promise.all([retained, routed])
@@ -775,11 +787,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
         group = new SharedGroup(name, filter)
         this.#groups.set(key, group)
         this.#trie.add(filter, group)
+        this.bus.addRoute?.(filter)
       }
     }
     const sub = new Sub(s, topic, qos, nl, rap, rh, subId, group)
     if (group !== null) group.members.push(sub)
-    else this.#trie.add(filter, sub)
+    else {
+      this.#trie.add(filter, sub)
+      this.bus.addRoute?.(filter)
+    }
     s.subs.set(topic, sub)
     this.#subCount++
     return false
@@ -794,12 +810,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const g = sub.group
     if (g === null) {
       this.#trie.remove(topic, sub)
+      this.bus.removeRoute?.(topic)
       return true
     }
     const i = g.members.indexOf(sub)
     if (i >= 0) g.members.splice(i, 1)
     if (g.members.length === 0) {
       this.#trie.remove(g.filter, g)
+      this.bus.removeRoute?.(g.filter)
       this.#groups.delete(g.name + '\u0000' + g.filter)
     }
     return true

@@ -25,8 +25,25 @@ export type BusMessage =
 export interface Bus {
   /** This node's id, unique in the cluster. */
   readonly nodeId: string
-  /** Send to every other node. Resolves once handed to the transport. */
+  /**
+   * Send to every other node (a bus with a route table: a publish only to the nodes with a
+   * matching subscription). Resolves once handed to the transport; for a publish on a bus
+   * with durable delivery (RedisBus), once written durably: the broker's PUBACK/PUBREC of a
+   * QoS 1/2 message waits for it, and a rejection fails that acknowledgement.
+   */
   send (message: BusMessage): Promise<void>
+  /**
+   * Optional route table. `addRoute(filter)` once per subscription (a shared group counts
+   * once, by its filter) added to this node's router, `removeRoute(filter)` once per removal.
+   * A bus that implements them sends a publish only to nodes with a matching filter.
+   */
+  addRoute? (filter: string): void
+  removeRoute? (filter: string): void
+  /**
+   * Optional: false when no other node needs a publish on `topic` (the broker then skips
+   * `send`). Without it every publish is sent.
+   */
+  interested? (topic: string): boolean
   /** Register the single receiver of messages from other nodes. */
   onMessage (handler: (message: BusMessage) => void): void
   /** Node ids currently believed alive, including this one. */

@@ -1,10 +1,18 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { BusMessage } from '@culex/broker'
-import { richMessage, plain } from '@culex/store-suite'
+import { richMessage, plain, msg } from '@culex/store-suite'
+import { Redis } from 'ioredis'
 import { RedisBus } from '../src/index.ts'
 import { startRedis } from './redis-server.ts'
 
-t.test('RedisBus: messages reach every other node, never the sender; liveness', async (t) => {
+const until = async (cond: () => boolean, ms = 5000): Promise<boolean> => {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 10))
+  return cond()
+}
+
+t.test('RedisBus: control messages reach every other node, never the sender; publishes follow the route table; liveness', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())
   const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
@@ -15,38 +23,251 @@ t.test('RedisBus: messages reach every other node, never the sender; liveness', 
   a.onMessage((m) => got.A!.push(m))
   b.onMessage((m) => got.B!.push(m))
   c.onMessage((m) => got.C!.push(m))
+  c.addRoute('bus/#')
   await Promise.all([a.open(), b.open(), c.open()])
   t.same((await a.aliveNodes()).sort(), ['A', 'B', 'C'], 'all alive')
+  t.ok(await until(() => a.interested('bus/topic')), 'A learns C\'s filter')
+  t.notOk(a.interested('other/topic'), 'no node has other/#')
+  const late = new RedisBus({ url: server.url, nodeId: 'late', heartbeatMs: 100 })
+  t.teardown(() => late.close())
+  await late.open()
+  t.ok(late.interested('bus/topic'), 'a node knows the others\' tables once open() resolves')
+  await late.close()
 
   const m = richMessage('bus/topic')
   await a.send({ type: 'publish', nodeId: 'A', message: m })
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('other/topic') })
   await a.send({ type: 'takeover', nodeId: 'A', clientId: 'client-1' })
   await b.send({ type: 'subscriptions', nodeId: 'B', clientId: 'client-2' })
   await c.send({ type: 'alive', nodeId: 'C', at: 123 })
-  for (let i = 0; i < 50 && (got.A!.length < 2 || got.B!.length < 3 || got.C!.length < 3); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await until(() => got.A!.length >= 2 && got.B!.length >= 2 && got.C!.length >= 3)
+  await new Promise((resolve) => setTimeout(resolve, 50))
   t.same(got.A!.map((x) => x.type), ['subscriptions', 'alive'], 'A got what B and C sent, not its own')
-  t.same(got.B!.map((x) => x.type), ['publish', 'takeover', 'alive'])
-  const pub = got.C![0]!
-  t.equal(pub.type, 'publish')
+  t.same(got.B!.map((x) => x.type), ['takeover', 'alive'], 'B has no subscription: no publish')
+  t.equal(b.stats.entries, 0, 'nothing was even read on B')
+  t.same(got.C!.map((x) => x.type).sort(), ['publish', 'subscriptions', 'takeover'], 'C got A\'s publish and takeover, B\'s notice')
+  const pub = got.C!.find((x) => x.type === 'publish')!
   t.same(plain(pub.type === 'publish' ? pub.message : null), plain(m), 'message byte for byte')
-  t.same(got.C![1], { type: 'takeover', nodeId: 'A', clientId: 'client-1' })
+  t.equal(c.stats.delivered, 1, 'only the matching publish crossed')
+  const compact = msg('bus/ü', Buffer.from([0, 1, 2, 255]), { qos: 2, retain: true, origin: 'pub-é' })
+  await a.send({ type: 'publish', nodeId: 'A', message: compact })
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('bus/0', Buffer.alloc(0), { qos: 0 }) })
+  t.ok(await until(() => c.stats.delivered === 3))
+  const pubs = got.C!.filter((x) => x.type === 'publish').map((x) => x.type === 'publish' ? plain(x.message) : null)
+  t.same(pubs.slice(1), [plain(compact), plain(msg('bus/0', Buffer.alloc(0), { qos: 0 }))], 'compact frames (origin, retain, empty payload) byte for byte')
+  t.same(got.C!.find((x) => x.type === 'takeover'), { type: 'takeover', nodeId: 'A', clientId: 'client-1' })
+
+  // a removed route stops the traffic
+  c.removeRoute('bus/#')
+  t.ok(await until(() => !a.interested('bus/topic')), 'A forgets C\'s filter')
+  // a shared filter counts once per use: removed when the last use goes
+  b.addRoute('s/+')
+  b.addRoute('s/+')
+  b.removeRoute('s/+')
+  b.removeRoute('never/added')
+  t.ok(await until(() => a.interested('s/x')), 'A learns B\'s filter')
+  b.removeRoute('s/+')
+  t.ok(await until(() => !a.interested('s/x')), 'and forgets it after the last removal')
 
   await c.close()
   t.same((await a.aliveNodes()).sort(), ['A', 'B'], 'a closed node leaves at once')
   await t.rejects(c.send({ type: 'alive', nodeId: 'C', at: 1 }), { code: 'STORE_REDIS_ERR_CLOSED' })
 })
 
-t.test('RedisBus: a node that stops beating is dead after deadAfterMs', async (t) => {
+t.test('RedisBus: a node that stops beating is dead after deadAfterMs; its routes are dropped', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())
   const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 50, deadAfterMs: 300 })
   t.teardown(() => a.close())
   await a.open()
-  // a node that died without leaving: its last beat stays in the set
+  // a node that died without leaving: its last beat and its routes stay in Redis
   const ghost = new RedisBus({ url: server.url, nodeId: 'ghost', heartbeatMs: 60_000 })
+  ghost.addRoute('g/#')
   await ghost.open()
   t.same((await a.aliveNodes()).sort(), ['A', 'ghost'])
+  t.ok(await until(() => a.interested('g/1')), 'A routes g/# to ghost')
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.same(await a.aliveNodes(), ['A'], 'ghost is dead, A keeps beating')
+  t.notOk(a.interested('g/1'), 'a dead node gets nothing')
   await ghost.close()
+})
+
+/** The ids of the Redis connections named `name`. */
+async function clientIds (admin: Redis, name: string): Promise<string[]> {
+  const list = await admin.client('LIST') as string
+  return list.split('\n').filter((l) => l.includes(` name=${name} `)).map((l) => /id=(\d+)/.exec(l)![1]!)
+}
+
+t.test('RedisBus: publishes cross nodes exactly once and in order while connections are killed; the inbox is trimmed', { timeout: 60_000 }, async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100, blockMs: 200, redis: { connectionName: 'busA' } })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100, blockMs: 200, redis: { connectionName: 'busB' } })
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const got: number[] = []
+  b.onMessage((m) => { if (m.type === 'publish') got.push(Number(m.message.payload.toString())) })
+  b.addRoute('q/#')
+  await Promise.all([a.open(), b.open()])
+  t.ok(await until(() => a.interested('q/1')))
+
+  const acked: number[] = []
+  let failed = 0
+  const total = 3000
+  const state = { stop: false }
+  // kill B's connections (pub/sub and the blocking reader) and A's writer, several times, while A sends
+  const killer = (async () => {
+    let kills = 0
+    while (!state.stop && kills < 12) {
+      await new Promise((resolve) => setTimeout(resolve, 40))
+      const name = kills % 3 === 2 ? 'busA' : 'busB'
+      for (const id of await clientIds(admin, name)) await admin.client('KILL', 'ID', id).catch(() => {})
+      if (kills % 4 === 0) await admin.client('KILL', 'TYPE', 'pubsub').catch(() => {})
+      kills++
+    }
+    return kills
+  })()
+  // 10 publishes per tick, each awaited as a publisher's acknowledgement would be
+  for (let i = 0; i < total; i += 10) {
+    const sends: Array<Promise<void>> = []
+    for (let j = i; j < i + 10; j++) sends.push(a.send({ type: 'publish', nodeId: 'A', message: msg(`q/${j % 7}`, String(j)) }))
+    const res = await Promise.allSettled(sends)
+    for (let j = 0; j < 10; j++) {
+      if (res[j]!.status === 'fulfilled') acked.push(i + j)
+      else failed++
+    }
+  }
+  state.stop = true
+  const kills = await killer
+  t.ok(kills >= 6, `${kills} connection kills during the run`)
+  await until(() => got.length >= acked.length && (got.length === 0 || got[got.length - 1] === total - 1), 15_000)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const seen = new Set(got)
+  t.equal(acked.filter((x) => !seen.has(x)).length, 0, `0 of ${acked.length} acknowledged publishes lost (${failed} not acknowledged)`)
+  t.equal(got.length, seen.size, '0 duplicates')
+  t.same(got, [...got].sort((x, y) => x - y), 'in the order sent')
+  t.equal(b.stats.gaps, 0, 'no gaps counted (every failed write was retried by the client)')
+  t.comment(`entries ${b.stats.entries}, replays skipped ${b.stats.replays}, gaps ${b.stats.gaps}`)
+  let len = -1
+  for (let i = 0; i < 50 && len !== 0; i++) {
+    len = await admin.xlen('culex:bus:{B}')
+    if (len !== 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  t.equal(len, 0, 'B\'s inbox is trimmed once read')
+  const pos = await admin.hgetall('culex:bus:{B}:pos')
+  t.match(pos, { id: /^\d+-\d+$/, 's:A': /:\d+$/ }, 'B\'s position and A\'s sequence number are stored')
+})
+
+t.test('RedisBus: the same entry twice (a retried XADD) is delivered once; a gap is counted and logged', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const warnings: Array<Record<string, unknown>> = []
+  const b = new RedisBus({ url: server.url, nodeId: 'B', blockMs: 100, logger: { warn: (o) => { warnings.push(o as Record<string, unknown>) } } })
+  t.teardown(() => b.close())
+  const got: string[] = []
+  b.onMessage((m) => { if (m.type === 'publish') got.push(m.message.topic) })
+  await b.open()
+  // entries written as another node would: [u32 length][record] frames
+  const { packRecord, messageHead } = await import('@culex/broker')
+  const frame = (topic: string): Buffer => {
+    const r = packRecord(messageHead(msg(topic)), Buffer.from('x'))
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(r.length)
+    return Buffer.concat([len, r])
+  }
+  const add = async (seq: number, data: Buffer): Promise<void> => { await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc1', 's', String(seq), 'd', data) }
+  await add(1, Buffer.concat([frame('t/1'), frame('t/2')]))
+  await add(1, Buffer.concat([frame('t/1'), frame('t/2')]))
+  await add(2, frame('t/3'))
+  await add(5, frame('t/6'))
+  await admin.xadd('culex:bus:{B}', '*', 'junk', 'y')
+  await add(6, Buffer.from([0, 0, 0, 99, 1]))
+  await add(7, Buffer.concat([Buffer.from([0, 0, 0, 2, 1, 2]), frame('t/8')]))
+  t.ok(await until(() => b.stats.entries === 7))
+  t.same(got, ['t/1', 't/2', 't/3', 't/6', 't/8'], 'the replay is skipped, bad frames too, the rest delivered in order')
+  t.equal(b.stats.replays, 1)
+  t.equal(b.stats.gaps, 2, 'seq 3 and 4 never came')
+  t.equal(b.stats.corrupt, 3, 'an entry without fields, a truncated frame, an undecodable frame')
+  t.match(warnings, [{ from: 'X', expected: 3, got: 5 }], 'the gap is logged')
+  // a handler that throws is logged; the inbox goes on
+  b.onMessage((m) => {
+    if (m.type === 'publish' && m.message.topic === 't/throw') throw new Error('handler bug')
+    if (m.type === 'publish') got.push(m.message.topic)
+  })
+  await add(8, Buffer.concat([frame('t/throw'), frame('t/9')]))
+  t.ok(await until(() => got.includes('t/9')), 'the next message is still delivered')
+  t.match(warnings[1], { from: 'X', err: 'handler bug' })
+  // compact frames that do not parse are skipped; the next one is delivered
+  const framed = (...bytes: number[]): Buffer => Buffer.concat([Buffer.from([0, 0, 0, bytes.length]), Buffer.from(bytes)])
+  const corrupt = b.stats.corrupt
+  await add(9, Buffer.concat([
+    framed(0x83, 0, 1, 0x61), // QoS 3
+    framed(0x81, 0), // no topic length
+    framed(0x81, 0, 9, 0x61), // topic past the end
+    framed(0x89, 0, 1, 0x61, 0), // no origin length
+    framed(0x89, 0, 1, 0x61, 0, 5, 0x6f), // origin past the end
+    Buffer.from([0, 0, 0, 0]), // empty
+    frame('t/10')
+  ]))
+  t.ok(await until(() => got.includes('t/10')))
+  t.equal(b.stats.corrupt - corrupt, 6, 'six bad compact frames counted')
+  // a new incarnation of X starts again at 1; one that starts later has a gap
+  await add(1, frame('t/ignored-inc1'))
+  await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc2', 's', '1', 'd', frame('t/new'))
+  await admin.xadd('culex:bus:{B}', '*', 'n', 'Y', 'i', 'incY', 's', '3', 'd', frame('t/y'))
+  t.ok(await until(() => b.stats.entries === 12))
+  t.same(got.slice(7), ['t/new', 't/y'])
+  t.equal(b.stats.gaps, 4, 'Y started at 3')
+})
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+
+t.test('RedisBus: a node killed and restarted with the same id resumes from its stored position', { timeout: 60_000 }, async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100, deadAfterMs: 10_000 })
+  t.teardown(() => a.close())
+  await a.open()
+  // node B in a child process (this source, with the TypeScript loader tap gave us), killed with SIGKILL
+  const script = `
+    import { RedisBus } from '../src/index.ts'
+    const b = new RedisBus({ url: ${JSON.stringify(server.url)}, nodeId: 'B', heartbeatMs: 100, blockMs: 100 })
+    b.onMessage((m) => { if (m.type === 'publish') process.stdout.write(m.message.payload.toString() + '\\n') })
+    b.addRoute('r/#')
+    await b.open()
+    process.stdout.write('ready\\n')
+  `
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const lines: string[] = []
+  let buf = ''
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString()
+    const parts = buf.split('\n')
+    buf = parts.pop()!
+    lines.push(...parts)
+  })
+  t.ok(await until(() => lines.includes('ready'), 15_000), 'B started')
+  t.ok(await until(() => a.interested('r/1')), 'A routes to B')
+  for (let i = 0; i < 20; i++) await a.send({ type: 'publish', nodeId: 'A', message: msg('r/1', String(i)) })
+  t.ok(await until(() => lines.includes('19')), 'B received the first 20')
+  await new Promise((resolve) => setTimeout(resolve, 200)) // B stores its position
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+  // A still routes to B (not dead yet): these wait in B's inbox
+  for (let i = 20; i < 40; i++) await a.send({ type: 'publish', nodeId: 'A', message: msg('r/1', String(i)) })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100, blockMs: 100 })
+  t.teardown(() => b.close())
+  const got: string[] = []
+  b.onMessage((m) => { if (m.type === 'publish') got.push(m.message.payload.toString()) })
+  b.addRoute('r/#')
+  await b.open()
+  t.ok(await until(() => got.length >= 20))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(got, Array.from({ length: 20 }, (_, i) => String(20 + i)), 'the restarted node gets exactly what it missed, in order')
+  t.same(lines.filter((l) => l !== 'ready'), Array.from({ length: 20 }, (_, i) => String(i)))
 })
