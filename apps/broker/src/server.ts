@@ -347,6 +347,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         const nextHttp = access?.prepare()
         auth = next
         nextHttp?.commit()
+        // read decisions the engine cached per (session, topic) were made under the old rules
+        broker.invalidateAuthorization()
         result.reloaded.push('auth')
         logger.info({ users: next.users, aclRules: next.aclRules }, 'reload: password and ACL files loaded')
       } catch (err) {
