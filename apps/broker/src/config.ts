@@ -37,6 +37,8 @@ export interface Config {
   key: string | undefined
   ca: string | undefined
   requireClientCert: boolean
+  /** TCP and TLS listeners read a PROXY protocol v1/v2 header first. */
+  proxyProtocol: boolean
   httpStatic: string | undefined
   allowAnonymous: boolean
   passwordFile: string | undefined
@@ -342,6 +344,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     key: path(o.key),
     ca: path(o.ca),
     requireClientCert: o.requireClientCert ?? false,
+    proxyProtocol: o.proxyProtocol ?? false,
     httpStatic: path(o.httpStatic),
     allowAnonymous,
     passwordFile: path(o.passwordFile),

@@ -21,6 +21,7 @@ import type { Config } from './config.ts'
 import { buildAuthHooks } from './auth.ts'
 import { defaultNodeId, openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
+import { proxyProtocol } from './proxy-protocol.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
@@ -187,29 +188,22 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     return server
   }
 
+  // --proxy-protocol: the TCP and TLS handlers get the address from the PROXY header.
+  const proxy = proxyProtocol({ enabled: config.proxyProtocol, timeout: config.limits.connectTimeout ?? 30_000, logger })
   try {
-    await bindAll('mqtt', config.port, () => net.createServer({ noDelay: true }, (socket) => {
+    await bindAll('mqtt', config.port, () => net.createServer({ noDelay: true }, proxy.tcp((socket, peer) => {
       track(socket)
       socket.on('error', () => {})
-      broker.handle(socket, {
-        transport: 'tcp',
-        ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
-        ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort })
-      })
-    }))
+      broker.handle(socket, { transport: 'tcp', ...peer })
+    })))
     if (config.tlsPort !== undefined && tlsOptions !== undefined) {
       const opts = tlsOptions
       await bindAll('mqtts', config.tlsPort, () => {
-        const server = tls.createServer(opts, (socket) => {
+        const server = proxy.tlsServer(opts, (socket, peer) => {
           track(socket)
           socket.on('error', () => {})
           socket.setNoDelay(true)
-          broker.handle(socket, {
-            transport: 'tls',
-            ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
-            ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort }),
-            tlsCertificate: socket.getPeerCertificate()
-          })
+          broker.handle(socket, { transport: 'tls', ...peer, tlsCertificate: socket.getPeerCertificate() })
         })
         server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'))
         return server
