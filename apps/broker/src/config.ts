@@ -12,6 +12,7 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { AppError } from './errors.ts'
 import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
+import type { PluginSpec } from './plugins/index.ts'
 
 /** Options as given by one source; absent keys were not given. */
 export type PartialOptions = Partial<OptionValues>
@@ -65,6 +66,8 @@ export interface Config {
     maxSessionExpiryInterval?: number
   }
   verbose: boolean
+  /** `plugins:` of the config file, in order (empty without). */
+  plugins: PluginSpec[]
 }
 
 /** What the command line asks for besides options. */
@@ -243,6 +246,10 @@ export function parseConfigText (text: string, file: string): PartialOptions {
   }
   const out: PartialOptions = {}
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (key === 'plugins') {
+      if (value !== null && value !== undefined) out.plugins = parsePlugins(value, file)
+      continue
+    }
     const spec = BY_KEY.get(key)
     if (spec === undefined || spec.key === 'config') {
       throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `config file ${file}: unknown key ${JSON.stringify(key)} (known: ${OPTIONS.filter(o => o.key !== 'config').map(o => o.key).join(', ')})`)
@@ -251,6 +258,26 @@ export function parseConfigText (text: string, file: string): PartialOptions {
     set(out, spec, coerce(spec, value, `config file ${file} key ${JSON.stringify(key)}`))
   }
   return out
+}
+
+/**
+ * The `plugins:` list of a config file: each entry a module name, or a mapping with
+ * `module` and optional `options` (a mapping).
+ *
+ * @throws AppError CULEX_ERR_CONFIG_FILE
+ */
+function parsePlugins (value: unknown, file: string): NonNullable<PartialOptions['plugins']> {
+  const bad = (where: string, got: unknown): AppError => new AppError('CULEX_ERR_CONFIG_FILE',
+    `config file ${file} key "plugins"${where}: expected a module name or a mapping { module: <name or path>, options: { ... } }, got ${JSON.stringify(got)}`, { option: 'plugins' })
+  if (!Array.isArray(value)) throw bad('', value)
+  return value.map((entry: unknown, i) => {
+    if (typeof entry === 'string' && entry.trim() !== '') return { module: entry.trim(), options: {} }
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`[${i}]`, entry)
+    const { module, options, ...rest } = entry as Record<string, unknown>
+    if (typeof module !== 'string' || module.trim() === '' || Object.keys(rest).length > 0) throw bad(`[${i}]`, entry)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) throw bad(`[${i}].options`, options)
+    return { module: module.trim(), options: (options ?? {}) as Record<string, unknown> }
+  })
 }
 
 /** Merge sources, later ones winning: `merge(file, env, flags)`. */
@@ -355,7 +382,8 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     sysInterval: o.sysInterval ?? 10,
     persistInflight: o.persistInflight ?? true,
     limits,
-    verbose: o.verbose ?? false
+    verbose: o.verbose ?? false,
+    plugins: (o.plugins ?? []).map(p => ({ ...p, baseDir: cwd }))
   }
 }
 

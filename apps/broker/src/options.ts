@@ -61,6 +61,8 @@ export interface OptionValues {
   maxBufferedBytes: number | undefined
   maxSessionExpiry: number | undefined
   verbose: boolean | undefined
+  /** Config file only (`plugins:`, a list): plugin modules and their options. */
+  plugins?: Array<{ module: string, options: Record<string, unknown> }> | undefined
 }
 
 const PORT = { kind: 'int', min: 0, max: 65535 } as const

@@ -22,6 +22,7 @@ import { buildAuthHooks } from './auth.ts'
 import { defaultNodeId, openStore, openRedisBus } from './stores.ts'
 import { createHttpHandler, findClientBundle } from './static.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
+import { loadPlugins, composeHooks } from './plugins/index.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
@@ -72,7 +73,9 @@ function readPem (file: string, option: string): Buffer {
  * @throws AppError CULEX_ERR_PASSWORD_FILE, CULEX_ERR_ACL_FILE, CULEX_ERR_STORE, CULEX_ERR_LISTEN
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  const { hooks, users, aclRules } = buildAuthHooks(config)
+  const { hooks: fileHooks, users, aclRules } = buildAuthHooks(config)
+  const plugins = await loadPlugins(config.plugins, logger)
+  const hooks = composeHooks(fileHooks, plugins.plugins, logger)
   let tlsOptions: tls.TlsOptions | undefined
   if (config.cert !== undefined && config.key !== undefined) {
     tlsOptions = {
@@ -123,6 +126,15 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     await store?.close().catch(() => {})
     await bus?.close().catch(() => {})
     throw new AppError('CULEX_ERR_INVALID_OPTION', `engine rejected the options: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    await plugins.start(broker)
+  } catch (err) {
+    await broker.close().catch(() => {})
+    await plugins.close()
+    await store?.close().catch(() => {})
+    await bus?.close().catch(() => {})
+    throw err
   }
   broker.on('error', (err) => logger.error({ err }, 'broker error'))
   broker.on('clientError', (client, err) => logger.debug({ clientId: client.id, code: err.code, reasonCode: err.reasonCode, msg2: err.message }, 'client error'))
@@ -219,6 +231,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   } catch (err) {
     for (const s of servers) s.close()
     await broker.close().catch(() => {})
+    await plugins.close()
     await store?.close().catch(() => {})
     await bus?.close().catch(() => {})
     throw err
@@ -227,7 +240,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     s.on('connection', (socket: net.Socket) => { track(socket) })
   }
 
-  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
+  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id, plugins: plugins.plugins.map(p => p.name) }, 'culex broker started')
   for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
   // One machine-readable line with every bound address (tests and scripts parse it).
   logger.info({ ready: true, addresses: addresses.map(a => ({ protocol: a.protocol, host: a.host, port: a.port })) }, 'ready')
@@ -238,6 +251,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
       for (const w of wsServers) w.close()
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
+      await plugins.close()
       await store?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the store'))
       await bus?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the cluster bus'))
       // Let the DISCONNECTs flush; sockets still open after a grace period (e.g. in a TLS
