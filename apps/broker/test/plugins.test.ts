@@ -4,6 +4,8 @@
 // plugins-jwt-auth.test.ts.
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import mqtt from 'mqtt'
@@ -202,4 +204,91 @@ export default function init (ctx) {
   t.equal(await puback('t/ok'), 0, 'both allow')
   await new Promise(resolve => setTimeout(resolve, 100))
   t.same(got, ['t/ok'])
+})
+
+// ---- the built-in plugins in process, with an injected clock ----
+
+t.test('http-auth in process: TTL cache, background refresh and read misses with a fake clock', async t => {
+  const { default: httpAuth } = await import('../src/plugins/http-auth.ts')
+  const asked: Array<Record<string, unknown>> = []
+  let allow = true
+  const server = createServer((req, res) => {
+    let raw = ''
+    req.on('data', (d: Buffer) => { raw += String(d) })
+    req.on('end', () => { asked.push(JSON.parse(raw) as Record<string, unknown>); res.writeHead(allow ? 200 : 403).end() })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise(resolve => server.close(resolve)))
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  let now = 1_000_000
+  const hooks = httpAuth({ logger: silent, options: { authUrl: `${url}/auth`, aclUrl: `${url}/acl`, cacheTtl: 1000, cacheSize: 2, headers: { 'x-k': 'v' } } }, () => now)
+
+  t.equal(await hooks.authenticate!(client, 'u', Buffer.from('p')), true)
+  t.equal(await hooks.authenticate!(client, 'u', Buffer.from('p')), true)
+  t.equal(asked.length, 1, 'second answer from the cache')
+  now += 1000
+  t.equal(await hooks.authenticate!(client, 'u', Buffer.from('p')), true)
+  t.equal(asked.length, 2, 'expired after cacheTtl')
+  t.same(asked[0], { clientId: 'c1', username: 'u', password: 'p' })
+  const [x, y] = [hooks.authenticate!(client, undefined, undefined), hooks.authenticate!(client, undefined, undefined)]
+  t.same(await Promise.all([x, y]), [true, true])
+  t.equal(asked.length, 3, 'concurrent identical requests share one call')
+  t.same(asked[2], { clientId: 'c1', username: null, password: null })
+
+  // read grants
+  t.equal(await hooks.authorizeSubscribe!(client, { topic: '$share/g/r/#', qos: 1 }), true)
+  t.equal(hooks.authorizeRead!(client, 'r/1'), true, 'granted filter ($share looked through)')
+  const n = asked.length
+  now += 999
+  t.equal(hooks.authorizeRead!(client, 'r/2'), true)
+  t.equal(asked.length, n, 'fresh grant: nothing asked')
+  allow = false
+  now += 1
+  t.equal(hooks.authorizeRead!(client, 'r/3'), true, 'stale grant still answers at once')
+  t.equal(hooks.authorizeRead!(client, 'r/4'), true, 'one refresh at a time')
+  for (let i = 0; i < 200 && asked.length === n; i++) await new Promise(resolve => setTimeout(resolve, 5))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.match(asked[n], { topic: '$share/g/r/#', access: 'subscribe' }, 're-asked in the background')
+  t.equal(asked.length, n + 1)
+  t.equal(hooks.authorizeRead!(client, 'r/5'), false, 'grant revoked; unknown read refused')
+  for (let i = 0; i < 200 && asked.length === n + 1; i++) await new Promise(resolve => setTimeout(resolve, 5))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.match(asked[n + 1], { topic: 'r/5', access: 'read' })
+  t.equal(hooks.authorizeRead!(client, 'r/5'), false, 'cached refusal')
+  allow = true
+  t.equal(await hooks.authorizeSubscribe!(client, { topic: '$share/g/r/#', qos: 1 }), false, 'the background refusal is cached')
+  now += 1000
+  t.equal(await hooks.authorizeSubscribe!(client, { topic: '$share/g/r/#', qos: 1 }), true)
+  t.equal(await hooks.authorizeSubscribe!(client, { topic: '$share/g/r/#', qos: 1 }), true, 'granting the same filter again replaces the grant')
+  t.equal(hooks.authorizeRead!(client, 'r/6'), true)
+  t.equal(await hooks.authorizePublish!(client, pub('r/1')), true)
+})
+
+t.test('jwt-auth in process: exp, nbf and claims with a fake clock', async t => {
+  const { default: jwtAuth } = await import('../src/plugins/jwt-auth.ts')
+  const { SignJWT } = await import('jose')
+  const dir = tempDir(t)
+  const secret = 'x'.repeat(40)
+  writeFileSync(join(dir, 'secret'), `${secret}\n`)
+  let now = 1_700_000_000_000
+  const hooks = jwtAuth({ logger: silent, options: { secretFile: 'secret', subscribeClaim: 'subs', clockTolerance: 5 }, resolvePath: p => join(dir, p) }, () => now)
+  const sign = async (claims: Record<string, unknown>, exp: number, nbf?: number): Promise<Buffer> => {
+    const j = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp)
+    if (nbf !== undefined) j.setNotBefore(nbf)
+    return Buffer.from(await j.sign(new TextEncoder().encode(secret)))
+  }
+  const s = now / 1000
+  const c2 = { ...client, id: 'c2' } as Client
+  t.equal(await hooks.authenticate!(client, 'u', await sign({ subs: 'a/#' }, s + 60)), true)
+  t.equal(await hooks.authenticate!(c2, 'u', await sign({ subs: 'a/#' }, s + 60, s + 30)), false, 'nbf in the future')
+  t.equal(await hooks.authenticate!(c2, 'u', await sign({ subs: 'a/#' }, s - 4)), true, 'within clockTolerance')
+  t.equal(await hooks.authenticate!(c2, 'u', Buffer.alloc(0)), false, 'empty password')
+  t.equal(hooks.authorizeRead!(client, 'a/b'), true)
+  t.equal(hooks.authorizeRead!(client, 'b'), false)
+  t.equal(await hooks.authorizePublish!(client, pub('anything')), true, 'no publishClaim: publishing is not restricted')
+  t.equal(await hooks.authorizeSubscribe!({ ...client, id: 'unknown' } as Client, { topic: 'a/b', qos: 0 }), false, 'a client the plugin did not authenticate has no rights')
+  now += 65_000 // past exp + tolerance
+  t.equal(hooks.authorizeRead!(client, 'a/b'), false, 'expired')
+  t.equal(await hooks.authorizePublish!(client, pub('anything')), false)
 })
