@@ -14,6 +14,9 @@ import type { PublishPacket, ConnectPacket } from '@culex/packet'
 import { parseConfigText, finalize } from '../src/config.ts'
 import { loadPlugins, composeHooks, type LoadedPlugin } from '../src/plugins/index.ts'
 import { isAppError } from '../src/errors.ts'
+import { levelsMatch } from '../src/plugins/options.ts'
+import { filterMatches } from '../src/topic-match.ts'
+import fc from 'fast-check'
 import { hashPassword } from '../src/passwd.ts'
 import { startCulex, tempDir } from './helpers/culex.ts'
 
@@ -291,4 +294,12 @@ t.test('jwt-auth in process: exp, nbf and claims with a fake clock', async t => 
   now += 65_000 // past exp + tolerance
   t.equal(hooks.authorizeRead!(client, 'a/b'), false, 'expired')
   t.equal(await hooks.authorizePublish!(client, pub('anything')), false)
+})
+
+t.test('property: levelsMatch agrees with filterMatches', async t => {
+  const level = fc.constantFrom('a', 'b', '', '+', 'ab', '$x')
+  const filter = fc.array(level, { minLength: 1, maxLength: 5 }).chain(ls => fc.boolean().map(h => (h ? [...ls, '#'] : ls)))
+  const topic = fc.array(fc.constantFrom('a', 'b', '', 'ab', '$x'), { minLength: 1, maxLength: 6 }).map(ls => ls.join('/'))
+  fc.assert(fc.property(filter, topic, (f, tp) => levelsMatch(f, tp) === filterMatches(f.join('/'), tp)), { numRuns: 3000 })
+  t.ok(levelsMatch(['#'], 'a/b') && levelsMatch(['a', '#'], 'a') && !levelsMatch(['a', '+'], 'a') && levelsMatch(['a', '+'], 'a/'))
 })

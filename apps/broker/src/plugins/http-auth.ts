@@ -22,8 +22,7 @@
 import { createHash } from 'node:crypto'
 import type { Client } from '@culex/broker'
 import type { PluginContext, PluginHooks } from './index.ts'
-import { PluginOptionError, checkKnown, optInt, optString, optStringMap, unshare } from './options.ts'
-import { filterMatches } from '../topic-match.ts'
+import { PluginOptionError, checkKnown, levelsMatch, optInt, optString, optStringMap, unshare } from './options.ts'
 
 const KNOWN = ['authUrl', 'aclUrl', 'timeout', 'cacheTtl', 'cacheSize', 'headers'] as const
 
@@ -32,8 +31,8 @@ export type HttpAccess = 'publish' | 'subscribe' | 'read'
 
 interface Grant {
   filter: string
-  /** unshared filter used for matching */
-  match: string
+  /** the unshared filter's levels, for matching */
+  match: string[]
   checkedAt: number
   refreshing: boolean
 }
@@ -142,7 +141,7 @@ export default function httpAuth (ctx: Pick<PluginContext, 'logger' | 'options'>
       if (ok) {
         const list = grants.get(client) ?? []
         const i = list.findIndex(g => g.filter === sub.topic)
-        const g: Grant = { filter: sub.topic, match: unshare(sub.topic), checkedAt: clock(), refreshing: false }
+        const g: Grant = { filter: sub.topic, match: unshare(sub.topic).split('/'), checkedAt: clock(), refreshing: false }
         if (i === -1) list.push(g)
         else list[i] = g
         grants.set(client, list)
@@ -167,7 +166,7 @@ export default function httpAuth (ctx: Pick<PluginContext, 'logger' | 'options'>
       const list = grants.get(client)
       if (list !== undefined) {
         for (const g of list) {
-          if (!filterMatches(g.match, topic)) continue
+          if (!levelsMatch(g.match, topic)) continue
           if (!g.refreshing && clock() - g.checkedAt >= cacheTtl) refresh(client, g)
           return true
         }

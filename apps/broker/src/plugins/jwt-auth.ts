@@ -16,7 +16,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import type { Client } from '@culex/broker'
 import type { PluginContext, PluginHooks } from './index.ts'
-import { PluginOptionError, checkKnown, optBool, optInt, optString, optStrings, unshare } from './options.ts'
+import { PluginOptionError, checkKnown, levelsMatch, optBool, optInt, optString, optStrings, unshare } from './options.ts'
 import { filterMatches, filterCovers } from '../topic-match.ts'
 
 const KNOWN = ['secret', 'secretFile', 'publicKeyFile', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'requireExp', 'usernameClaim', 'publishClaim', 'subscribeClaim'] as const
@@ -26,6 +26,8 @@ interface Grant {
   expires: number
   publish: string[] | undefined
   subscribe: string[] | undefined
+  /** `subscribe` split into levels once, for the per-delivery check */
+  read: string[][] | undefined
 }
 
 function claimFilters (payload: JWTPayload, claim: string | undefined): string[] | undefined {
@@ -124,10 +126,12 @@ export default function jwtAuth (ctx: Pick<PluginContext, 'logger' | 'options' |
         log.debug({ clientId: client.id, username, claim: usernameClaim }, 'JWT refused: username does not match the claim')
         return false
       }
+      const subscribe = claimFilters(payload, subscribeClaim)
       grants.set(client, {
         expires: typeof payload.exp === 'number' ? payload.exp * 1000 + (verifyOptions.clockTolerance as number) * 1000 : Infinity,
         publish: claimFilters(payload, publishClaim),
-        subscribe: claimFilters(payload, subscribeClaim)
+        subscribe,
+        read: subscribe?.map(f => f.split('/'))
       })
       return true
     },
@@ -145,7 +149,12 @@ export default function jwtAuth (ctx: Pick<PluginContext, 'logger' | 'options' |
     authorizeRead: (client, topic) => {
       const g = valid(client)
       if (g === undefined) return false
-      return g.subscribe === undefined || g.subscribe.some(f => dollarOk(f, topic) && filterMatches(f, topic))
+      if (g.read === undefined) return true
+      for (let i = 0; i < g.read.length; i++) {
+        const levels = g.read[i]!
+        if (dollarOk(levels[0]!, topic) && levelsMatch(levels, topic)) return true
+      }
+      return false
     }
   }
   return hooks
