@@ -10,15 +10,15 @@
  * {@link proxyProtocol} wraps the listeners' connection handlers: with the option off it
  * only passes the socket's own address on; with it on it reads the header from the raw
  * socket (under a timeout), closes and logs once any connection whose header is missing or
- * malformed, and hands the rest of the bytes on — on the same socket (TCP, by `unshift`) or
- * through a TLS socket started on a small wrapping stream after the header (TLS: the PROXY
- * header precedes the handshake, as with HAProxy `send-proxy` in front of a TLS port).
+ * malformed, and hands the bytes after it on by `unshift` into the same socket — for TLS
+ * (the PROXY header precedes the handshake, as with HAProxy `send-proxy` in front of a TLS
+ * port) before a server `TLSSocket` takes over the socket's handle, which first reads what
+ * is buffered; after the handshake, TLS runs on the native handle as on a `tls.Server`.
  * A LOCAL command (a proxy's own health check) or an UNKNOWN / AF_UNSPEC / AF_UNIX address
  * keeps the socket's own address.
  */
 import net from 'node:net'
 import tls from 'node:tls'
-import { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 
 /** Longest v1 header, CRLF included (spec §2.1). */
@@ -268,29 +268,6 @@ function peerOf (header: ProxyHeader, socket: net.Socket): Peer {
 }
 
 /**
- * A Duplex over a socket whose first bytes were already read: yields `head`, then the
- * socket's data; writes go to the socket. TLS needs it (a `TLSSocket` on a net.Socket takes
- * over its handle and would lose the bytes read with the header).
- */
-class Rest extends Duplex {
-  readonly #socket: net.Socket
-  constructor (socket: net.Socket, head: Buffer) {
-    super({ allowHalfOpen: false })
-    this.#socket = socket
-    if (head.length > 0) this.push(head)
-    socket.on('data', (d: Buffer) => { if (!this.push(d)) socket.pause() })
-    socket.on('end', () => this.push(null))
-    socket.on('close', () => this.destroy())
-    socket.on('error', (err) => this.destroy(err))
-  }
-
-  override _read (): void { this.#socket.resume() }
-  override _write (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void { this.#socket.write(chunk, cb) }
-  override _final (cb: (err?: Error | null) => void): void { this.#socket.end(cb) }
-  override _destroy (err: Error | null, cb: (err?: Error | null) => void): void { this.#socket.destroy(); cb(err) }
-}
-
-/**
  * The chain verification result of a server-side TLSSocket made by hand. Unlike those of a
  * `tls.Server`, such sockets neither set `authorized` nor enforce `rejectUnauthorized` when a
  * certificate was sent (OpenSSL accepts the chain and Node checks it in JS); the result is
@@ -387,7 +364,10 @@ export function proxyProtocol (opts: ProxyProtocolOptions): ProxyProtocolWrapper
       const server = net.createServer({ noDelay: true }, socket => {
         readHeader(socket, (header, rest) => {
           const peer = peerOf(header, socket)
-          const secure = new tls.TLSSocket(new Rest(socket, rest), { isServer: true, secureContext, requestCert, rejectUnauthorized })
+          // The bytes read past the header go back into the socket's buffer; a TLSSocket
+          // made on a net.Socket takes over its handle and first feeds it what is buffered.
+          if (rest.length > 0) socket.unshift(rest)
+          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext, requestCert, rejectUnauthorized })
           const handshake = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), opts.timeout)
           const onError = (err: Error): void => {
             clearTimeout(handshake)

@@ -7,7 +7,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { once } from 'node:events'
 import { pino, type Logger } from 'pino'
-import { Writable } from 'node:stream'
+import { Writable, Duplex } from 'node:stream'
 import { ProxyHeaderParser, V2_SIGNATURE, V1_MAX_LENGTH, type ProxyParseResult } from '../src/proxy-protocol.ts'
 import { finalize, type PartialOptions } from '../src/config.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
@@ -316,6 +316,28 @@ t.test('TLS listener: the PROXY header comes before the handshake', async t => {
   t.equal(ack[0], 0x20, 'CONNACK over TLS after the PROXY header')
   t.same(seen, [['tls-proxied', '192.0.2.77']])
   secure.destroy()
+
+  // the header and the ClientHello in one TCP segment (as a proxy may send them)
+  const raw2 = net.connect(p, '127.0.0.1')
+  await once(raw2, 'connect')
+  let first = true
+  const joined = new Duplex({
+    read () { raw2.resume() },
+    write (chunk: Buffer, _e, cb) {
+      raw2.write(first ? Buffer.concat([Buffer.from('PROXY TCP6 2001:db8::9 ::1 7001 8883\r\n'), chunk]) : chunk, cb)
+      first = false
+    }
+  })
+  raw2.on('data', d => { if (!joined.push(d)) raw2.pause() })
+  raw2.on('end', () => joined.push(null))
+  const secure2 = tls.connect({ socket: joined, ca: pki.caPem, servername: 'localhost' })
+  await once(secure2, 'secureConnect')
+  secure2.write(rawConnect(4, 'tls-one-segment'))
+  const [ack2] = await once(secure2, 'data') as [Buffer]
+  t.equal(ack2[0], 0x20, 'CONNACK when the ClientHello came with the header')
+  t.same(seen[1], ['tls-one-segment', '2001:db8::9'])
+  secure2.destroy()
+  raw2.destroy()
 
   // a TLS client that sends no PROXY header: its ClientHello is not a header
   const direct = tls.connect({ port: p, host: '127.0.0.1', ca: pki.caPem, servername: 'localhost' })
