@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml'
 import { AppError } from './errors.ts'
 import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
 import type { QueuePolicy } from '@culex/broker'
+import type { PluginSpec } from './plugins/index.ts'
 
 /** Options as given by one source; absent keys were not given. */
 export type PartialOptions = Partial<OptionValues>
@@ -38,6 +39,8 @@ export interface Config {
   key: string | undefined
   ca: string | undefined
   requireClientCert: boolean
+  /** TCP and TLS listeners read a PROXY protocol v1/v2 header first. */
+  proxyProtocol: boolean
   httpStatic: string | undefined
   allowAnonymous: boolean
   passwordFile: string | undefined
@@ -91,6 +94,8 @@ export interface Config {
     token: string | undefined
     maxBody: number
   }
+  /** `plugins:` of the config file, in order (empty without). */
+  plugins: PluginSpec[]
 }
 
 /** Levels of --log-level. */
@@ -274,6 +279,10 @@ export function parseConfigText (text: string, file: string): PartialOptions {
   }
   const out: PartialOptions = {}
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    if (key === 'plugins') {
+      if (value !== null && value !== undefined) out.plugins = parsePlugins(value, file)
+      continue
+    }
     const spec = BY_KEY.get(key)
     if (spec === undefined || spec.key === 'config') {
       throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `config file ${file}: unknown key ${JSON.stringify(key)} (known: ${OPTIONS.filter(o => o.key !== 'config').map(o => o.key).join(', ')})`)
@@ -282,6 +291,26 @@ export function parseConfigText (text: string, file: string): PartialOptions {
     set(out, spec, coerce(spec, value, `config file ${file} key ${JSON.stringify(key)}`))
   }
   return out
+}
+
+/**
+ * The `plugins:` list of a config file: each entry a module name, or a mapping with
+ * `module` and optional `options` (a mapping).
+ *
+ * @throws AppError CULEX_ERR_CONFIG_FILE
+ */
+function parsePlugins (value: unknown, file: string): NonNullable<PartialOptions['plugins']> {
+  const bad = (where: string, got: unknown): AppError => new AppError('CULEX_ERR_CONFIG_FILE',
+    `config file ${file} key "plugins"${where}: expected a module name or a mapping { module: <name or path>, options: { ... } }, got ${JSON.stringify(got)}`, { option: 'plugins' })
+  if (!Array.isArray(value)) throw bad('', value)
+  return value.map((entry: unknown, i) => {
+    if (typeof entry === 'string' && entry.trim() !== '') return { module: entry.trim(), options: {} }
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`[${i}]`, entry)
+    const { module, options, ...rest } = entry as Record<string, unknown>
+    if (typeof module !== 'string' || module.trim() === '' || Object.keys(rest).length > 0) throw bad(`[${i}]`, entry)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) throw bad(`[${i}].options`, options)
+    return { module: module.trim(), options: (options ?? {}) as Record<string, unknown> }
+  })
 }
 
 /** Merge sources, later ones winning: `merge(file, env, flags)`. */
@@ -404,6 +433,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     key: path(o.key),
     ca: path(o.ca),
     requireClientCert: o.requireClientCert ?? false,
+    proxyProtocol: o.proxyProtocol ?? false,
     httpStatic: path(o.httpStatic),
     allowAnonymous,
     passwordFile: path(o.passwordFile),
@@ -426,7 +456,8 @@ export function finalize (o: PartialOptions, cwd: string): Config {
       defaultHosts: o.httpHost === undefined,
       token: o.httpToken,
       maxBody: o.httpMaxBody ?? 1024 * 1024
-    }
+    },
+    plugins: (o.plugins ?? []).map(p => ({ ...p, baseDir: cwd }))
   }
 }
 

@@ -25,6 +25,8 @@ export const AppErrorCodes = {
   CULEX_ERR_PASSWORD_FILE: 2,
   /** An ACL file line cannot be parsed, or the file cannot be read. */
   CULEX_ERR_ACL_FILE: 2,
+  /** A `plugins:` module cannot be loaded, exports no hooks, or its init refused its options. */
+  CULEX_ERR_PLUGIN: 2,
   /** `culex passwd` was called with wrong arguments. */
   CULEX_ERR_USAGE: 2,
   /** The selected store package is not installed or not built, or the store failed to open. */

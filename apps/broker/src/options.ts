@@ -38,6 +38,7 @@ export interface OptionValues {
   requireClientCert: boolean | undefined
   wsPort: number | undefined
   wssPort: number | undefined
+  proxyProtocol: boolean | undefined
   httpStatic: string | undefined
   allowAnonymous: boolean | undefined
   passwordFile: string | undefined
@@ -81,6 +82,8 @@ export interface OptionValues {
   httpHost: string | undefined
   httpToken: string | undefined
   httpMaxBody: number | undefined
+  /** Config file only (`plugins:`, a list): plugin modules and their options. */
+  plugins?: Array<{ module: string, options: Record<string, unknown> }> | undefined
 }
 
 const PORT = { kind: 'int', min: 0, max: 65535 } as const
@@ -98,6 +101,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'requireClientCert', flag: 'require-client-cert', kind: 'bool', defaultText: 'false', description: 'TLS/WSS clients must present a certificate signed by --ca.' },
   { key: 'wsPort', flag: 'ws-port', ...PORT, defaultText: 'off', description: 'MQTT over WebSocket port (any path, or only --ws-path); the same HTTP server serves --http-static and /culex-client.js.' },
   { key: 'wssPort', flag: 'wss-port', ...PORT, defaultText: 'off', description: 'MQTT over secure WebSocket port (any path, or only --ws-path); needs --cert and --key.' },
+  { key: 'proxyProtocol', flag: 'proxy-protocol', kind: 'bool', defaultText: 'false', description: 'The TCP and TLS listeners expect a PROXY protocol v1 or v2 header (HAProxy send-proxy / send-proxy-v2, cloud load balancers) before MQTT (TLS: before the handshake) and use its client address; connections without a valid header within --connect-timeout are closed and logged.' },
   { key: 'httpStatic', flag: 'http-static', kind: 'path', defaultText: 'none', description: 'Directory served over HTTP(S) on the WebSocket listeners.' },
   { key: 'allowAnonymous', flag: 'allow-anonymous', kind: 'bool', defaultText: 'true without --password-file, else false', description: 'Accept clients that send no username.' },
   { key: 'passwordFile', flag: 'password-file', kind: 'path', defaultText: 'none', description: 'Mosquitto password file (user:$7$... or user:$6$...), made by `culex passwd` or mosquitto_passwd.' },

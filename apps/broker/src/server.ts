@@ -25,6 +25,8 @@ import { createHttpHandler, findClientBundle } from './static.ts'
 import { HttpAccess } from './access.ts'
 import { logClientEvents } from './client-log.ts'
 import { reloadableHooks } from './reload.ts'
+import { proxyProtocol } from './proxy-protocol.ts'
+import { loadPlugins, composeHooks } from './plugins/index.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
@@ -89,7 +91,9 @@ function readPem (file: string, option: string): Buffer {
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
   let auth = buildAuthHooks(config)
   const { users, aclRules } = auth
-  const hooks = reloadableHooks(auth.hooks, () => auth.hooks)
+  const plugins = await loadPlugins(config.plugins, logger)
+  // the files' hooks (reloadable on SIGHUP), then every plugin's: all must allow
+  const hooks = composeHooks(reloadableHooks(auth.hooks, () => auth.hooks), plugins.plugins, logger)
   const httpOn = config.http.port !== undefined || config.http.httpsPort !== undefined
   const access = httpOn ? new HttpAccess({ passwordFile: config.passwordFile, aclFile: config.aclFile }, config.http.token) : undefined
   const readTls = (): tls.TlsOptions => {
@@ -110,7 +114,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let tlsOptions: tls.TlsOptions | undefined
   if (config.cert !== undefined && config.key !== undefined) tlsOptions = readTls()
   // servers that take the new certificate on reload
-  const secureServers: tls.Server[] = []
+  const secureServers: Array<Pick<tls.Server, 'setSecureContext'>> = []
 
   const opened = await openStore(config.store, { ...(config.limits.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: config.limits.maxQueuedMessages }) })
   const store: Store | undefined = opened.store
@@ -150,6 +154,15 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
   // store and bus failures are logged once, by the engine (its logger is a child of ours)
   logClientEvents(broker, logger)
+  try {
+    await plugins.start(broker)
+  } catch (err) {
+    await broker.close().catch(() => {})
+    await plugins.close()
+    await store?.close().catch(() => {})
+    await bus?.close().catch(() => {})
+    throw err
+  }
 
   const servers: Closable[] = []
   const wsServers: WebSocketServer[] = []
@@ -236,29 +249,22 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     return server
   }
 
+  // --proxy-protocol: the TCP and TLS handlers get the address from the PROXY header.
+  const proxy = proxyProtocol({ enabled: config.proxyProtocol, timeout: config.limits.connectTimeout ?? 30_000, logger })
   try {
-    await bindAll('mqtt', config.port, () => net.createServer({ noDelay: true }, (socket) => {
+    await bindAll('mqtt', config.port, () => net.createServer({ noDelay: true }, proxy.tcp((socket, peer) => {
       track(socket)
       socket.on('error', () => {})
-      broker.handle(socket, {
-        transport: 'tcp',
-        ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
-        ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort })
-      })
-    }))
+      broker.handle(socket, { transport: 'tcp', ...peer })
+    })))
     if (config.tlsPort !== undefined && tlsOptions !== undefined) {
       const opts = tlsOptions
       await bindAll('mqtts', config.tlsPort, () => {
-        const server = tls.createServer(opts, (socket) => {
+        const server = proxy.tlsServer(opts, (socket, peer) => {
           track(socket)
           socket.on('error', () => {})
           socket.setNoDelay(true)
-          broker.handle(socket, {
-            transport: 'tls',
-            ...(socket.remoteAddress === undefined ? {} : { remoteAddress: socket.remoteAddress }),
-            ...(socket.remotePort === undefined ? {} : { remotePort: socket.remotePort }),
-            tlsCertificate: socket.getPeerCertificate()
-          })
+          broker.handle(socket, { transport: 'tls', ...peer, tlsCertificate: socket.getPeerCertificate() })
         })
         server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'))
         secureServers.push(server)
@@ -302,6 +308,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   } catch (err) {
     for (const s of servers) s.close()
     await broker.close().catch(() => {})
+    await plugins.close()
     await store?.close().catch(() => {})
     await bus?.close().catch(() => {})
     throw err
@@ -310,7 +317,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     s.on('connection', (socket: net.Socket) => { track(socket) })
   }
 
-  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id }, 'culex broker started')
+  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id, plugins: plugins.plugins.map(p => p.name) }, 'culex broker started')
   for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
   // One machine-readable line with every bound address (tests and scripts parse it).
   logger.info({ ready: true, addresses: addresses.map(a => ({ protocol: a.protocol, host: a.host, port: a.port })) }, 'ready')
@@ -321,6 +328,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
       for (const w of wsServers) w.close()
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
+      await plugins.close()
       await store?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the store'))
       await bus?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the cluster bus'))
       // Let the DISCONNECTs flush; sockets still open after a grace period (e.g. in a TLS
