@@ -457,31 +457,33 @@ t.test('a session resumes while messages keep arriving for it (the resume does n
   t.equal(first?.payload.toString(), 'm0', 'the oldest first')
 })
 
-t.test('[MQTT-4.3.3] a QoS 2 delivery released while its store write was pending resumes at PUBREL after a reconnect', async (t) => {
-  // the write of the live delivery finishes after the client dropped; the PUBREL state it
-  // then records is a second, slower write, which the resume must wait for as well
+t.test('[MQTT-4.3.3] a QoS 2 delivery goes out once its record is written, and its PUBREL once the record says so: a reconnect resumes at PUBREL', async (t) => {
+  // the write of the live delivery is held back, and the PUBREL state is a second, slower
+  // write: neither packet may leave before its write landed (a crash would undo it)
   const store = new MemoryStore()
   const enqueue = store.enqueue.bind(store)
   let finish!: () => void
   const gate = new Promise<void>((resolve) => { finish = resolve })
   store.enqueue = async (...args) => { await gate; return enqueue(...args) }
   const update = store.updateOutgoing.bind(store)
-  store.updateOutgoing = async (...args) => { await delay(30); return await update(...args) }
+  let updated = 0
+  store.updateOutgoing = async (...args) => { await delay(30); await update(...args); updated++ }
   const broker = setup(t, { store })
   const opts = { clientId: 'late', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 60 } }
   const a = await connect(t, broker, opts)
   await a.subscribe('l/#', 2)
   const pub = await connect(t, broker, {})
   pub.publish('l/x', 'once', 2)
+  t.ok(await a.nothing(50, 'publish'), 'no PUBLISH while its record is not written')
+  finish()
   const m = await a.next('publish')
+  t.same((await store.outgoing('late', Date.now())).map((r) => [r.state, r.messageId]), [['sent', m.messageId]], 'written with its packet id first')
   a.send({ cmd: 'pubrec', messageId: m.messageId })
   await a.next('pubrel')
+  t.equal(updated, 1, 'the PUBREL went after the write of its state')
   a.drop()
   await a.closed()
-  const b = connect(t, broker, opts)
-  await delay(10)
-  finish()
-  const again = await b
+  const again = await connect(t, broker, opts)
   t.equal(again.connack.sessionPresent, true)
   const rel = await again.next('pubrel', 1000)
   t.equal(rel.messageId, m.messageId, 'PUBREL resent with the packet id, not the PUBLISH')
