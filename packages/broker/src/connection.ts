@@ -584,7 +584,7 @@ export class Connection implements Client {
   /**
    * Once per tick: write the packet ids (and PUBREL states) of the held entries, together,
    * then send their packets. An entry whose record is still being written waits for that
-   * write (stored); one with no record at all (not stored, e.g. retained on SUBSCRIBE) goes.
+   * write (stored); one with no record yet (retained on SUBSCRIBE) gets one, with its id.
    */
   flushHeld (): void {
     const list = this.heldOut!
@@ -601,6 +601,17 @@ export class Connection implements Client {
         e.storedId = e.id
         ;(writes ??= []).push(this.broker.store.updateOutgoing(s.clientId, e.seq, { messageId: e.id, state: rel ? 'pubrel' : 'sent' }))
         ;(batch ??= []).push(e)
+      } else if (e.seq < 0) {
+        // no record at all (a retained message on SUBSCRIBE): written now, with its id
+        e.storing = true
+        e.storedId = e.id
+        const p = this.broker.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined, { messageId: e.id, state: 'sent' })
+        const gen = s.track(p)
+        p.then((r) => { this.stored(e, r.seq, gen) }, (err: unknown) => {
+          e.storing = false
+          this.broker.storeError('storing a delivery', err)
+          this.storeFailed(e)
+        })
       } else {
         e.ready = true
       }

@@ -514,3 +514,20 @@ t.test('persistInflight: a live delivery is stored with its packet id in one wri
   t.same([again.payload.toString(), again.dup, again.messageId], ['exactly once', true, m.messageId],
     'resent with DUP and the same packet id, which the client knows [MQTT-4.3.3-9]')
 })
+
+t.test('a retained QoS 2 message sent on SUBSCRIBE to a persistent session is stored with its packet id before it goes', async (t) => {
+  const store = new MemoryStore()
+  const first = setup(t, { store })
+  await first.publish({ topic: 'k/x', payload: Buffer.from('kept'), qos: 2, retain: true })
+  const sub = await connect(t, first, { clientId: 'kept', clean: false })
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'k/#', qos: 2 }] })
+  const m = await sub.next('publish')
+  t.same((await store.outgoing('kept', Date.now())).map((r) => [r.message.payload.toString(), r.state, r.messageId]), [['kept', 'sent', m.messageId]],
+    'in the store with the packet id the client now holds')
+  // the first broker dies here; a second one on the same store resends it, same id
+  const second = setup(t, { store })
+  await second.ready()
+  const back = await connect(t, second, { clientId: 'kept', clean: false })
+  const again = await back.next('publish')
+  t.same([again.payload.toString(), again.dup, again.messageId], ['kept', true, m.messageId], 'resent with DUP and its packet id [MQTT-4.3.3-9]')
+})
