@@ -29,8 +29,8 @@ export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, C
 const SENT = 1
 const PUBREL = 2
 /**
- * QoS 2 with a packet id the store does not know yet: in the inflight window, its PUBLISH
- * (or, with `relHeld`, its PUBREL) waits until the store acknowledged the write recording it.
+ * In the inflight window, its PUBLISH not sent yet: a QoS 2 entry whose packet id the store
+ * does not know yet (or an entry behind one, keeping its turn); see Connection.send.
  */
 const WAITING = 3
 
@@ -732,6 +732,7 @@ export class Connection implements Client {
       this.pump()
       return
     }
+    if (e.state === PUBREL && this.waitOut !== null && this.waitOut.includes(e)) return // a repeated PUBREC: its PUBREL is on the way
     e.state = PUBREL
     if (e.seq >= 0 && this.session !== null && this.session.persistent) {
       // the PUBREL goes once the record says so: after a crash before that, the next run

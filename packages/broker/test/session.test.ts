@@ -531,3 +531,24 @@ t.test('a retained QoS 2 message sent on SUBSCRIBE to a persistent session is st
   const again = await back.next('publish')
   t.same([again.payload.toString(), again.dup, again.messageId], ['kept', true, m.messageId], 'resent with DUP and its packet id [MQTT-4.3.3-9]')
 })
+
+t.test('a PUBREC repeated while the PUBREL waits for its write: one PUBREL, and later QoS 2 deliveries still go', async (t) => {
+  const store = new MemoryStore()
+  const update = store.updateOutgoing.bind(store)
+  store.updateOutgoing = async (...args) => { await delay(20); await update(...args) }
+  const broker = setup(t, { store })
+  const sub = await connect(t, broker, { clientId: 'twice', clean: false })
+  await sub.subscribe('w/#', 2)
+  const pub = await connect(t, broker, {})
+  pub.publish('w/x', 'one', 2)
+  const m = await sub.next('publish')
+  sub.send({ cmd: 'pubrec', messageId: m.messageId })
+  sub.send({ cmd: 'pubrec', messageId: m.messageId })
+  const rel = await sub.next('pubrel')
+  t.equal(rel.messageId, m.messageId)
+  t.ok(await sub.nothing(60, 'pubrel'), 'one PUBREL for the two PUBRECs')
+  // no PUBCOMP yet: the flow stays open, and takes one slot of the window only
+  pub.publish('w/x', 'two', 2)
+  const next = await sub.next('publish', 1000)
+  t.equal(next.payload.toString(), 'two', 'the next delivery is not stuck behind it')
+})
