@@ -1,9 +1,8 @@
 import t from 'tap'
-import { durabilitySuite, heldQos2Suite } from '@culex/store-suite/e2e'
+import { durabilitySuite } from '@culex/store-suite/e2e'
 import { clusterStoreArgs, standaloneStoreArgs } from './redis-server.ts'
 
 durabilitySuite(t, { name: 'RedisStore', storeArgs: standaloneStoreArgs })
-heldQos2Suite(t, { name: 'RedisStore', storeArgs: standaloneStoreArgs })
 
 // the same end-to-end run with culex on `--store redis+cluster://…` (3 masters): the
 // client's queue, its packet ids and the retained message live in different slots
