@@ -154,8 +154,8 @@ export function heldQos2Suite (t: Test, opts: DurabilityOptions & { cycles?: num
     const missing = [...acked].filter((b) => !r.got.has(b))
     const twice = [...r.got].filter(([, k]) => k > 1).map(([b]) => b)
     t.ok(acked.size > 0, `${acked.size} QoS 2 messages acknowledged over ${cycles} kills`)
-    t.same(missing, [], `every acknowledged message delivered (${r.got.size} delivered, ${r.repeats} repeated under a held id)`)
-    t.same(twice, [], 'no message delivered twice')
+    t.same(missing, [], `every acknowledged message delivered (${missing.length} missing; ${r.got.size} delivered, ${r.repeats} repeated under a held id)`)
+    t.same(twice, [], `no message delivered twice (${twice.length} twice)`)
     t.equal(r.held.size, 0, 'every held id released')
   })
 }
