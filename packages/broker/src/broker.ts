@@ -667,6 +667,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
           c.stored(e, r.seq, gen)
         }, (err: unknown) => {
       e.storing = false
+      c.storeFailed(e)
       throw err
     })
     // a reconnect of this session reads the store after the write, and the state update it issues

@@ -28,6 +28,11 @@ export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, C
 
 const SENT = 1
 const PUBREL = 2
+/**
+ * In the inflight window, its PUBLISH not sent yet: a QoS 2 entry whose packet id the store
+ * does not know yet (or an entry behind one, keeping its turn); see Connection.send.
+ */
+const WAITING = 3
 
 /** A QoS 1/2 delivery waiting in the queue or inflight. */
 export class OutEntry {
@@ -53,6 +58,10 @@ export class OutEntry {
   settled = false
   /** Bytes this entry counts in its connection's queuedBytes while queued (0: not counted). */
   bytes = 0
+  /** In its connection's list of state writes to issue at the end of the tick (see Connection.send). */
+  held = false
+  /** Held, and its state write landed (or it needs none): its packet may go, in turn. */
+  ready = false
   constructor (msg: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null) {
     this.msg = msg
     this.qos = qos
@@ -60,6 +69,10 @@ export class OutEntry {
     this.ids = ids
     this.group = group
   }
+}
+
+function flushHeld (c: Connection): void {
+  c.flushHeld()
 }
 
 const CONN = Symbol('culex.connection')
@@ -179,6 +192,10 @@ export class Connection implements Client {
   ackWaiting = 0
   /** Reading from this (3.x) publisher is paused: ackWaiting reached limits.maxInflight. */
   flowPaused = false
+  /** QoS 2 entries whose packet id or PUBREL state is written at the end of this tick (see send). */
+  heldOut: OutEntry[] | null = null
+  /** Held entries in the order their packets go (each once `ready`). */
+  waitOut: OutEntry[] | null = null
 
   constructor (broker: Broker, stream: Duplex, info: ConnectionInfo) {
     this.broker = broker
@@ -529,6 +546,16 @@ export class Connection implements Client {
     // the record carries the state the entry had when written (storedId): bring it up to date
     if (e.state === PUBREL) this.markStored(e, 'pubrel', gen)
     else if (e.state === SENT && e.storedId !== e.id) this.markStored(e, 'sent', gen)
+    else if (e.state === WAITING) {
+      // written with its packet id: the PUBLISH may go; else the id is written first
+      if (e.storedId === e.id) this.#ready(e)
+      else this.#hold(e)
+    }
+  }
+
+  /** The store write of `e` failed (reported by the caller): a held PUBLISH goes anyway, as without a store. */
+  storeFailed (e: OutEntry): void {
+    if (e.state === WAITING) this.#ready(e)
   }
 
   inflightSize (): number {
@@ -655,10 +682,131 @@ export class Connection implements Client {
     }
   }
 
-  /** Send a QoS 1/2 entry (assigning a packet id unless it has one) and track it inflight. */
+  /**
+   * Send a QoS 1/2 entry (assigning a packet id unless it has one) and track it inflight.
+   *
+   * A QoS 2 entry of a persistent session that has (or is getting) a store record goes out
+   * only once that record carries its packet id: a crash then never finds a delivery the
+   * client holds under an id the store does not know (the next run would send it again
+   * under a new id, a second delivery, and could give that id to another message, which the
+   * client would take for the one it holds: a loss). The writes of one tick go together
+   * (flushHeld). QoS 1 needs no such wait (a duplicate is allowed, and a client holds no
+   * state for a QoS 1 id); it only keeps its turn behind a held QoS 2 entry.
+   */
   send (e: OutEntry): void {
     if (e.id === 0) e.id = this.nextId()
     else if (this.heldIds !== null) this.heldIds.delete(e.id) // inflight from now on
+    if (e.qos === 2 && e.storedId !== e.id && e.group === null && (e.seq >= 0 || e.storing || this.broker.persistInflight) &&
+      this.session !== null && this.session.persistent) {
+      e.state = WAITING
+      ;(this.inflight ??= new Map()).set(e.id, e)
+      this.#wait(e)
+      return
+    }
+    if (this.waitOut !== null) {
+      // behind a held one: in turn, so deliveries keep their order
+      e.state = WAITING
+      ;(this.inflight ??= new Map()).set(e.id, e)
+      e.ready = true
+      this.waitOut.push(e)
+      return
+    }
+    this.#transmit(e)
+  }
+
+  /** Hold `e`'s packet until its state write landed; packets go in the order held. */
+  #wait (e: OutEntry): void {
+    e.ready = false
+    ;(this.waitOut ??= []).push(e)
+    this.#hold(e)
+  }
+
+  /** Issue `e`'s state write with the others of this tick. */
+  #hold (e: OutEntry): void {
+    if (e.held) return
+    e.held = true
+    if (this.heldOut === null) {
+      this.heldOut = []
+      process.nextTick(flushHeld, this)
+    }
+    this.heldOut.push(e)
+  }
+
+  /**
+   * Once per tick: write the packet ids (and PUBREL states) of the held entries, together,
+   * then send their packets. An entry whose record is still being written waits for that
+   * write (stored); one with no record yet (retained on SUBSCRIBE) gets one, with its id.
+   */
+  flushHeld (): void {
+    const list = this.heldOut!
+    this.heldOut = null
+    const s = this.session
+    let batch: OutEntry[] | null = null
+    let writes: Array<Promise<void>> | null = null
+    for (const e of list) {
+      e.held = false
+      if (this.state === State.CLOSED || s === null || this.inflight?.get(e.id) !== e) continue
+      if (e.storing) continue // its write is in flight: stored() takes it from there
+      const rel = e.state === PUBREL
+      if (e.seq >= 0 && (rel || e.storedId !== e.id)) {
+        e.storedId = e.id
+        ;(writes ??= []).push(this.broker.store.updateOutgoing(s.clientId, e.seq, { messageId: e.id, state: rel ? 'pubrel' : 'sent' }))
+        ;(batch ??= []).push(e)
+      } else if (e.seq < 0) {
+        // no record at all (a retained message on SUBSCRIBE): written now, with its id
+        e.storing = true
+        e.storedId = e.id
+        const p = this.broker.store.enqueue(s.clientId, e.msg.stored(e.qos, e.retain), e.ids ?? undefined, { messageId: e.id, state: 'sent' })
+        const gen = s.track(p)
+        p.then((r) => { this.stored(e, r.seq, gen) }, (err: unknown) => {
+          e.storing = false
+          this.broker.storeError('storing a delivery', err)
+          this.storeFailed(e)
+        })
+      } else {
+        e.ready = true
+      }
+    }
+    if (batch !== null) {
+      const done = batch
+      s!.track(Promise.all(writes!).then(() => { this.#readyAll(done) }, (err: unknown) => {
+        // not durable: sent anyway, as before this write existed (the store error is reported)
+        this.broker.storeError('recording sent packet ids', err)
+        this.#readyAll(done)
+      }))
+    }
+    this.#release()
+  }
+
+  #ready (e: OutEntry): void {
+    e.ready = true
+    this.#release()
+  }
+
+  #readyAll (list: OutEntry[]): void {
+    for (const e of list) e.ready = true
+    this.#release()
+  }
+
+  /** Send the held packets that may go, in order: each one's state write landed. */
+  #release (): void {
+    const w = this.waitOut
+    if (w === null) return
+    let i = 0
+    for (; i < w.length; i++) {
+      const e = w[i]!
+      // no longer current (acknowledged, dropped, or the connection closed): skipped
+      if (this.state === State.CLOSED || this.inflight?.get(e.id) !== e || (e.state !== WAITING && e.state !== PUBREL)) continue
+      if (!e.ready) break
+      e.ready = false
+      if (e.state === WAITING) this.#transmit(e)
+      else this.writePacket({ cmd: 'pubrel', messageId: e.id })
+    }
+    if (i === w.length) this.waitOut = null
+    else if (i > 0) w.splice(0, i)
+  }
+
+  #transmit (e: OutEntry): void {
     e.state = SENT
     const v5 = this.protocolVersion === 5
     const m = e.msg
@@ -668,6 +816,7 @@ export class Connection implements Client {
     }
     const shared = own === null ? m.wire(v5, e.qos, e.retain) : own
     if (shared.length > this.maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
+      if (this.inflight?.get(e.id) === e) this.inflight.delete(e.id) // held until now
       this.settleStored(e)
       this.broker.stats.publishDropped++
       this.broker.counters.drops.tooLarge++
@@ -745,7 +894,7 @@ export class Connection implements Client {
   /** PUBACK from the client. */
   onPuback (id: number): void {
     const e = this.inflight?.get(id)
-    if (e === undefined || e.qos !== 1) return
+    if (e === undefined || e.qos !== 1 || e.state === WAITING) return
     this.inflight!.delete(id)
     this.settleStored(e)
     this.pump()
@@ -754,6 +903,7 @@ export class Connection implements Client {
   /** PUBREC from the client. */
   onPubrec (id: number, reasonCode: number): void {
     const e = this.inflight?.get(id)
+    if (e !== undefined && e.state === WAITING) return // its PUBLISH has not gone: not for it
     if (e === undefined || e.qos !== 2) {
       // [MQTT-4.3.3-?] answer an unknown id with PUBREL 0x92 (5.0) so the client can clean up
       this.writePacket(this.protocolVersion === 5 ? { cmd: 'pubrel', messageId: id, reasonCode: 0x92 } : { cmd: 'pubrel', messageId: id })
@@ -765,7 +915,14 @@ export class Connection implements Client {
       this.pump()
       return
     }
+    if (e.state === PUBREL && this.waitOut !== null && this.waitOut.includes(e)) return // a repeated PUBREC: its PUBREL is on the way
     e.state = PUBREL
+    if (e.seq >= 0 && this.session !== null && this.session.persistent) {
+      // the PUBREL goes once the record says so: after a crash before that, the next run
+      // would send the PUBLISH again, which a client that already released the id delivers twice
+      this.#wait(e)
+      return
+    }
     if (e.seq >= 0) this.markStored(e, 'pubrel')
     this.writePacket({ cmd: 'pubrel', messageId: id })
   }

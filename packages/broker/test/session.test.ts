@@ -469,31 +469,33 @@ t.test('a session resumes while messages keep arriving for it (the resume does n
   t.equal(first?.payload.toString(), 'm0', 'the oldest first')
 })
 
-t.test('[MQTT-4.3.3] a QoS 2 delivery released while its store write was pending resumes at PUBREL after a reconnect', async (t) => {
-  // the write of the live delivery finishes after the client dropped; the PUBREL state it
-  // then records is a second, slower write, which the resume must wait for as well
+t.test('[MQTT-4.3.3] a QoS 2 delivery goes out once its record is written, and its PUBREL once the record says so: a reconnect resumes at PUBREL', async (t) => {
+  // the write of the live delivery is held back, and the PUBREL state is a second, slower
+  // write: neither packet may leave before its write landed (a crash would undo it)
   const store = new MemoryStore()
   const enqueue = store.enqueue.bind(store)
   let finish!: () => void
   const gate = new Promise<void>((resolve) => { finish = resolve })
   store.enqueue = async (...args) => { await gate; return enqueue(...args) }
   const update = store.updateOutgoing.bind(store)
-  store.updateOutgoing = async (...args) => { await delay(30); return await update(...args) }
+  let updated = 0
+  store.updateOutgoing = async (...args) => { await delay(30); await update(...args); updated++ }
   const broker = setup(t, { store })
   const opts = { clientId: 'late', clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 60 } }
   const a = await connect(t, broker, opts)
   await a.subscribe('l/#', 2)
   const pub = await connect(t, broker, {})
   pub.publish('l/x', 'once', 2)
+  t.ok(await a.nothing(50, 'publish'), 'no PUBLISH while its record is not written')
+  finish()
   const m = await a.next('publish')
+  t.same((await store.outgoing('late', Date.now())).map((r) => [r.state, r.messageId]), [['sent', m.messageId]], 'written with its packet id first')
   a.send({ cmd: 'pubrec', messageId: m.messageId })
   await a.next('pubrel')
+  t.equal(updated, 1, 'the PUBREL went after the write of its state')
   a.drop()
   await a.closed()
-  const b = connect(t, broker, opts)
-  await delay(10)
-  finish()
-  const again = await b
+  const again = await connect(t, broker, opts)
   t.equal(again.connack.sessionPresent, true)
   const rel = await again.next('pubrel', 1000)
   t.equal(rel.messageId, m.messageId, 'PUBREL resent with the packet id, not the PUBLISH')
@@ -523,4 +525,42 @@ t.test('persistInflight: a live delivery is stored with its packet id in one wri
   const again = await back.next('publish')
   t.same([again.payload.toString(), again.dup, again.messageId], ['exactly once', true, m.messageId],
     'resent with DUP and the same packet id, which the client knows [MQTT-4.3.3-9]')
+})
+
+t.test('a retained QoS 2 message sent on SUBSCRIBE to a persistent session is stored with its packet id before it goes', async (t) => {
+  const store = new MemoryStore()
+  const first = setup(t, { store })
+  await first.publish({ topic: 'k/x', payload: Buffer.from('kept'), qos: 2, retain: true })
+  const sub = await connect(t, first, { clientId: 'kept', clean: false })
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'k/#', qos: 2 }] })
+  const m = await sub.next('publish')
+  t.same((await store.outgoing('kept', Date.now())).map((r) => [r.message.payload.toString(), r.state, r.messageId]), [['kept', 'sent', m.messageId]],
+    'in the store with the packet id the client now holds')
+  // the first broker dies here; a second one on the same store resends it, same id
+  const second = setup(t, { store })
+  await second.ready()
+  const back = await connect(t, second, { clientId: 'kept', clean: false })
+  const again = await back.next('publish')
+  t.same([again.payload.toString(), again.dup, again.messageId], ['kept', true, m.messageId], 'resent with DUP and its packet id [MQTT-4.3.3-9]')
+})
+
+t.test('a PUBREC repeated while the PUBREL waits for its write: one PUBREL, and later QoS 2 deliveries still go', async (t) => {
+  const store = new MemoryStore()
+  const update = store.updateOutgoing.bind(store)
+  store.updateOutgoing = async (...args) => { await delay(20); await update(...args) }
+  const broker = setup(t, { store })
+  const sub = await connect(t, broker, { clientId: 'twice', clean: false })
+  await sub.subscribe('w/#', 2)
+  const pub = await connect(t, broker, {})
+  pub.publish('w/x', 'one', 2)
+  const m = await sub.next('publish')
+  sub.send({ cmd: 'pubrec', messageId: m.messageId })
+  sub.send({ cmd: 'pubrec', messageId: m.messageId })
+  const rel = await sub.next('pubrel')
+  t.equal(rel.messageId, m.messageId)
+  t.ok(await sub.nothing(60, 'pubrel'), 'one PUBREL for the two PUBRECs')
+  // no PUBCOMP yet: the flow stays open, and takes one slot of the window only
+  pub.publish('w/x', 'two', 2)
+  const next = await sub.next('publish', 1000)
+  t.equal(next.payload.toString(), 'two', 'the next delivery is not stuck behind it')
 })

@@ -185,3 +185,5 @@ export function benchTable (results: BenchResult[], n: number, r: number): strin
   }
   return rows.join('\n')
 }
+
+export { runQos2Bench, qos2BenchTable, type BrokerClass, type Qos2BenchSide, type Qos2BenchResult } from './qos2-bench.ts'

@@ -5,6 +5,7 @@
  * process.
  */
 export { durabilitySuite, type DurabilityOptions } from './durability.ts'
+export { heldQos2Suite } from './durability-qos2.ts'
 export { clusterSuite, type ClusterOptions } from './cluster.ts'
 export { CULEX_CLI } from './culex.ts'
 export { overloadSuite, type OverloadOptions } from './overload.ts'
