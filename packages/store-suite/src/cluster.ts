@@ -52,14 +52,14 @@ async function untilRouted (pub: MqttClient, sub: MqttClient, topic: string): Pr
 export function clusterSuite (t: Test, opts: ClusterOptions): void {
   const skip = culexSkip(t, 'the cluster tests')
   if (skip === null) return
-  t.test(`${opts.name}: two culex nodes with --cluster act as one broker`, { skip, timeout: 60_000 }, async (t) => {
+  void t.test(`${opts.name}: two culex nodes with --cluster act as one broker`, { skip, timeout: 60_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'culex-cluster-'))
     t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
     const store = await opts.storeArgs(dir, t)
     const a = await startCulex(t, [...store, '--cluster', '--node-id', 'node-a'], dir)
     const b = await startCulex(t, [...store, '--cluster', '--node-id', 'node-b'], dir)
 
-    t.test('a publish on one node reaches a subscriber on the other', async (t) => {
+    void t.test('a publish on one node reaches a subscriber on the other', async (t) => {
       const onA = await client(t, a.port, { protocolVersion: 5 })
       await onA.subscribeAsync('cl/#', { qos: 1 })
       const pubB = await client(t, b.port)
@@ -77,7 +77,7 @@ export function clusterSuite (t: Test, opts: ClusterOptions): void {
       t.same(got, Array.from({ length: 50 }, (_, i) => String(i)), '50 QoS 1 messages from B arrive on A, in order')
     })
 
-    t.test('a client id connecting on the other node takes the session over', async (t) => {
+    void t.test('a client id connecting on the other node takes the session over', async (t) => {
       const first = await client(t, a.port, { clientId: 'same-id', protocolVersion: 5 })
       const kicked = new Promise<number | undefined>((resolve) => { first.once('disconnect', (p) => { resolve(p.reasonCode) }) })
       await client(t, b.port, { clientId: 'same-id', protocolVersion: 5 })

@@ -32,7 +32,7 @@ export function durabilitySuite (t: Test, opts: DurabilityOptions): void {
   const skip = culexSkip(t, 'the durability tests')
   if (skip === null) return
   for (const qos of [1, 2] as const) {
-    t.test(`${opts.name}: QoS ${qos} acknowledged messages survive a SIGKILL of culex at a random moment`, { skip, timeout: 60_000 }, async (t) => {
+    void t.test(`${opts.name}: QoS ${qos} acknowledged messages survive a SIGKILL of culex at a random moment`, { skip, timeout: 60_000 }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'culex-durability-'))
       t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
       const args = await opts.storeArgs(dir, t)

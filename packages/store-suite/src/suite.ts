@@ -70,7 +70,7 @@ async function dispose (h: StoreHarness): Promise<void> {
  */
 export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
   const withStore = (name: string, max: number, fn: (t: Test, store: Store) => Promise<void>): void => {
-    t.test(`${opts.name}: ${name}`, async (t) => {
+    void t.test(`${opts.name}: ${name}`, async (t) => {
       const h = await opts.build({ maxQueuedMessages: max })
       t.teardown(() => dispose(h))
       await fn(t, h.store)
@@ -404,10 +404,10 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
   })
 
   if (opts.buildPair === undefined) {
-    t.test(`${opts.name}: two instances sharing one backend`, { skip: opts.pairSkipReason ?? 'no buildPair given' }, async () => {})
+    void t.test(`${opts.name}: two instances sharing one backend`, { skip: opts.pairSkipReason ?? 'no buildPair given' }, async () => {})
   } else {
     const buildPair = opts.buildPair
-    t.test(`${opts.name}: two instances sharing one backend (two broker nodes)`, async (t) => {
+    void t.test(`${opts.name}: two instances sharing one backend (two broker nodes)`, async (t) => {
       const h = await buildPair({ maxQueuedMessages: 1000 })
       t.teardown(async () => {
         await h.a.close().catch(() => {})
@@ -446,7 +446,7 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     })
   }
 
-  t.test(`${opts.name}: model test (random operation sequences agree with an in-memory model)`, async (t) => {
+  void t.test(`${opts.name}: model test (random operation sequences agree with an in-memory model)`, async (t) => {
     await modelTest(t, opts.build, opts.modelRuns ?? 100)
   })
 }
