@@ -92,7 +92,7 @@ export function heldQos2Suite (t: Test, opts: DurabilityOptions & { cycles?: num
   if (skip === null) return
   const env = Number(process.env.CULEX_DURABILITY_CYCLES)
   const cycles = Number.isInteger(env) && env > 0 ? env : opts.cycles ?? 4
-  t.test(`${opts.name}: QoS 2 exactly once over ${cycles} SIGKILLs of culex, with a subscriber that holds PUBREL state across them`, { skip, timeout: 30_000 + cycles * 8_000 }, async (t) => {
+  void t.test(`${opts.name}: QoS 2 exactly once over ${cycles} SIGKILLs of culex, with a subscriber that holds PUBREL state across them`, { skip, timeout: 30_000 + cycles * 8_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'culex-held-'))
     t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
     const args = await opts.storeArgs(dir, t)

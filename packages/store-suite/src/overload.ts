@@ -31,7 +31,7 @@ export function overloadSuite (t: Test, opts: OverloadOptions): void {
   if (skip === null) return
   const count = opts.count ?? 500
   for (const qos of [1, 2] as const) {
-    t.test(`${opts.name}: overload, QoS ${qos}, persistent slow subscriber: 0 acknowledged messages lost${qos === 2 ? ', no duplicate' : ''}`, { skip, timeout: 120_000 }, async (t) => {
+    void t.test(`${opts.name}: overload, QoS ${qos}, persistent slow subscriber: 0 acknowledged messages lost${qos === 2 ? ', no duplicate' : ''}`, { skip, timeout: 120_000 }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'culex-overload-'))
       t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
       const args = await opts.storeArgs(dir, t)
