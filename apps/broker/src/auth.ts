@@ -18,6 +18,19 @@ export interface AuthConfig {
   passwordFile: string | undefined
   aclFile: string | undefined
   allowAnonymous: boolean
+  /**
+   * Clients of the TLS and secure WebSocket listeners are known by the CN of their
+   * certificate (Mosquitto's use_identity_as_username): it replaces the CONNECT username for
+   * authorization and session ownership, and the password file is not asked for them.
+   */
+  useIdentityAsUsername?: boolean
+}
+
+/** The CN of a verified client certificate, if any. */
+function certificateCn (cert: unknown): string | undefined {
+  const cn = (cert as { subject?: { CN?: unknown } } | undefined)?.subject?.CN
+  if (typeof cn === 'string' && cn.length > 0) return cn
+  return Array.isArray(cn) && typeof cn[0] === 'string' && cn[0].length > 0 ? cn[0] : undefined
 }
 
 type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead'>
@@ -41,8 +54,13 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
   let aclRules = 0
   const db = cfg.passwordFile === undefined ? undefined : new PasswordDb(parsePasswordFile(read(cfg.passwordFile, 'CULEX_ERR_PASSWORD_FILE', 'password file'), cfg.passwordFile))
   if (db !== undefined) users = db.size
-  if (db !== undefined || !cfg.allowAnonymous) {
-    hooks.authenticate = (_client, username, password) => {
+  if (db !== undefined || !cfg.allowAnonymous || cfg.useIdentityAsUsername === true) {
+    hooks.authenticate = (client, username, password) => {
+      const transport = client.info.transport
+      if (cfg.useIdentityAsUsername === true && (transport === 'tls' || transport === 'wss')) {
+        const cn = certificateCn(client.info.tlsCertificate)
+        return cn === undefined ? { reasonCode: NOT_AUTHORIZED, reasonString: 'a client certificate with a CN is required' } : { username: cn }
+      }
       if (username === undefined) return cfg.allowAnonymous ? true : { reasonCode: NOT_AUTHORIZED, reasonString: 'anonymous clients are not allowed' }
       // Without a password file any username is accepted, as in Mosquitto.
       if (db === undefined) return true

@@ -39,6 +39,7 @@ export interface Config {
   key: string | undefined
   ca: string | undefined
   requireClientCert: boolean
+  useIdentityAsUsername: boolean
   /** TCP and TLS listeners read a PROXY protocol v1/v2 header first. */
   proxyProtocol: boolean
   httpStatic: string | undefined
@@ -357,6 +358,9 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     if (o.ca === undefined) throw conflict('requireClientCert', 'option --require-client-cert: expected --ca (the CA that signs client certificates), got none')
     if (o.tlsPort === undefined && o.wssPort === undefined) throw conflict('requireClientCert', 'option --require-client-cert: expected a --tls-port or --wss-port listener, got none')
   }
+  if (o.useIdentityAsUsername === true && o.requireClientCert !== true) {
+    throw conflict('useIdentityAsUsername', 'option --use-identity-as-username: expected --require-client-cert (only a verified certificate is an identity), got none')
+  }
   if (o.httpStatic !== undefined && o.wsPort === undefined && o.wssPort === undefined) {
     throw conflict('httpStatic', 'option --http-static: expected a --ws-port or --wss-port listener to serve it on, got none')
   }
@@ -433,6 +437,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     key: path(o.key),
     ca: path(o.ca),
     requireClientCert: o.requireClientCert ?? false,
+    useIdentityAsUsername: o.useIdentityAsUsername ?? false,
     proxyProtocol: o.proxyProtocol ?? false,
     httpStatic: path(o.httpStatic),
     allowAnonymous,

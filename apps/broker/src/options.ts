@@ -36,6 +36,7 @@ export interface OptionValues {
   key: string | undefined
   ca: string | undefined
   requireClientCert: boolean | undefined
+  useIdentityAsUsername: boolean | undefined
   wsPort: number | undefined
   wssPort: number | undefined
   proxyProtocol: boolean | undefined
@@ -99,6 +100,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'key', flag: 'key', kind: 'path', defaultText: 'none', description: 'PEM private key for --cert.' },
   { key: 'ca', flag: 'ca', kind: 'path', defaultText: 'none', description: 'PEM CA bundle used to verify client certificates.' },
   { key: 'requireClientCert', flag: 'require-client-cert', kind: 'bool', defaultText: 'false', description: 'TLS/WSS clients must present a certificate signed by --ca.' },
+  { key: 'useIdentityAsUsername', flag: 'use-identity-as-username', kind: 'bool', defaultText: 'false', description: 'TLS/WSS clients are known by their certificate CN instead of the CONNECT username (for the ACL, %u and session ownership); needs --require-client-cert.' },
   { key: 'wsPort', flag: 'ws-port', ...PORT, defaultText: 'off', description: 'MQTT over WebSocket port (any path, or only --ws-path); the same HTTP server serves --http-static and /culex-client.js.' },
   { key: 'wssPort', flag: 'wss-port', ...PORT, defaultText: 'off', description: 'MQTT over secure WebSocket port (any path, or only --ws-path); needs --cert and --key.' },
   { key: 'proxyProtocol', flag: 'proxy-protocol', kind: 'bool', defaultText: 'false', description: 'The TCP and TLS listeners expect a PROXY protocol v1 or v2 header (HAProxy send-proxy / send-proxy-v2, cloud load balancers) before MQTT (TLS: before the handshake) and use its client address; connections without a valid header within --connect-timeout are closed and logged.' },

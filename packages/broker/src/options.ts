@@ -36,8 +36,13 @@ export interface Client {
   close (reasonCode?: number, reasonString?: string): void
 }
 
-/** Result of `authenticate` and `preConnect`: allow, or refuse with a reason. */
-export type AuthResult = boolean | { reasonCode: number, reasonString?: string }
+/**
+ * Result of `authenticate` and `preConnect`: allow, or refuse with a reason; `authenticate`
+ * may also allow under another username (`{ username }`, e.g. the CN of a TLS client
+ * certificate): the connection then has that username for every later decision, and its
+ * session belongs to it.
+ */
+export type AuthResult = boolean | { reasonCode: number, reasonString?: string } | { username: string }
 
 /** One step of MQTT 5 enhanced authentication, given to `authenticateEnhanced`. */
 export interface EnhancedAuthRequest {

@@ -267,3 +267,21 @@ t.test('subscriptions kept in a resumed session deliver only what the resuming i
   t.equal((await again.next('publish')).topic, 'kept/open')
   t.ok(await again.nothing(50, 'publish'))
 })
+
+t.test('authenticate may allow under another username: later decisions and the session owner use it', async (t) => {
+  const seen: Array<string | undefined> = []
+  const broker = setup(t, {
+    authenticate: () => ({ username: 'from-certificate' }),
+    authorizeRead: (client) => { seen.push(client.username); return true }
+  })
+  const a = await connect(t, broker, { clientId: 'ident', clean: false, username: 'claimed' })
+  await a.subscribe('i', 0)
+  const pub = await connect(t, broker, {})
+  pub.publish('i', 'x', 0)
+  await a.next('publish')
+  t.ok(seen.length > 0 && seen.every((u) => u === 'from-certificate'), 'authorizeRead sees the established username')
+  a.drop()
+  await a.closed()
+  const again = await connect(t, broker, { clientId: 'ident', clean: false, username: 'someone-else' })
+  t.equal(again.connack.sessionPresent, true, 'the session belongs to the established username, whatever CONNECT claims')
+})

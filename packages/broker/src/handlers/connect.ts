@@ -5,6 +5,7 @@
  */
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
 import { State, type Connection } from '../connection.ts'
+import type { AuthResult } from '../options.ts'
 import { Session } from '../session.ts'
 import { encodeWithin } from '../within.ts'
 
@@ -41,8 +42,9 @@ export function refuse (c: Connection, reasonCode: number, message: string, reas
   c.teardown(true)
 }
 
-function refusal (r: boolean | { reasonCode: number, reasonString?: string }, fallback: number): { code: number, text?: string } | null {
+function refusal (r: AuthResult, fallback: number): { code: number, text?: string } | null {
   if (r === true) return null
+  if (typeof r === 'object' && 'username' in r) return null
   if (r === false) return { code: fallback }
   return r.reasonString !== undefined ? { code: r.reasonCode, text: r.reasonString } : { code: r.reasonCode }
 }
@@ -129,11 +131,14 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
     }
     authData = r.data
   } else if (hooks.authenticate !== undefined) {
-    const no = refusal(await hooks.authenticate(c, p.username, p.password), 0x86)
+    const r = await hooks.authenticate(c, p.username, p.password)
+    const no = refusal(r, 0x86)
     if (no !== null) {
       refuse(c, no.code, 'authenticate refused', no.text)
       return
     }
+    // allowed under the identity the hook established (e.g. a certificate's CN)
+    if (typeof r === 'object' && 'username' in r) c.username = r.username
   }
   await finishConnect(c, { packet: p, assigned, serverKeepAlive }, authData)
 }
