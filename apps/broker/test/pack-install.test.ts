@@ -83,6 +83,12 @@ t.test('the packed @culex/cli installs with npm install -g and runs', async t =>
   t.ok(cli?.files.some(f => f.path === 'bin/culex.js'), 'the CLI tarball has its bin')
   t.ok(cli?.files.some(f => f.path === 'dist/cli.js'), 'the CLI tarball has dist/cli.js')
 
+  // What `npm publish` would say: nothing but the missing login (no auto-corrected package.json).
+  const dry = await run('npm', ['publish', '--dry-run', '--offline', ...names.flatMap(n => ['-w', n])])
+  t.equal(dry.code, 0, 'npm publish --dry-run exits 0')
+  t.same(dry.stderr.split('\n').filter(l => l.startsWith('npm warn') && !l.includes('requires you to be logged in')), [],
+    'npm publish --dry-run warns about nothing but the login')
+
   const prefix = join(dir, 'prefix')
   const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund',
     '--allow-scripts=classic-level', ...tarballs.map(p => join(dir, p.filename))], { cwd: dir })
