@@ -12,7 +12,7 @@ const cli = join(root, 'apps', 'broker', 'dist', 'cli.js')
 if (!existsSync(cli)) {
   console.error('culex: building the broker first (npm run build for the app and its packages)…')
   const turbo = join(root, 'node_modules', '.bin', 'turbo')
-  const built = spawnSync(turbo, ['run', 'build', '--filter=culex...', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
+  const built = spawnSync(turbo, ['run', 'build', '--filter=@culex/cli...', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' })
   if (built.status !== 0 || !existsSync(cli)) {
     console.error('culex: the build failed; run `npm run build` to see why.')
     process.exit(1)

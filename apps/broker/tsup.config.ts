@@ -1,15 +1,11 @@
 import { defineConfig } from 'tsup'
+import { config } from '../../tsup.base.ts'
 
-export default defineConfig({
+export default defineConfig(config({
   // index: the library surface; cli: the `culex` command (package bin). One build so the
   // clean step cannot race a second build writing to the same dist/.
   entry: ['src/index.ts', 'src/cli.ts'],
-  format: ['esm'],
-  target: 'node20',
-  dts: { entry: 'src/index.ts', compilerOptions: { composite: false } },
-  tsconfig: 'tsconfig.build.json',
-  sourcemap: true,
-  clean: true,
+  dts: { entry: 'src/index.ts' },
   // The shebang makes dist/cli.js runnable as the bin (harmless at the top of index.js).
   banner: { js: '#!/usr/bin/env node' },
   async onSuccess () {
@@ -20,4 +16,4 @@ export default defineConfig({
     await build({ entryPoints: ['console/main.js'], bundle: true, minify: true, format: 'esm', target: 'es2020', outfile: 'dist/console/app.js', logLevel: 'warning' })
     await copyFile('console/index.html', 'dist/console/index.html')
   }
-})
+}))

@@ -1,11 +1,4 @@
 import { defineConfig } from 'tsup'
+import { config } from '../../tsup.base.ts'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  dts: { compilerOptions: { composite: false } },
-  tsconfig: 'tsconfig.build.json',
-  sourcemap: true,
-  clean: true
-})
+export default defineConfig(config())

@@ -1,13 +1,8 @@
 import { defineConfig } from 'tsup'
+import { config } from '../../tsup.base.ts'
 
-export default defineConfig({
+export default defineConfig(config({
   entry: ['src/index.ts', 'src/bench.ts', 'src/e2e.ts'],
-  format: ['esm'],
-  target: 'node20',
-  dts: { compilerOptions: { composite: false } },
-  tsconfig: 'tsconfig.build.json',
-  sourcemap: true,
-  clean: true,
   // test tools come from the repository root, never bundled
   external: ['mqtt', 'fast-check', 'tap', 'aedes']
-})
+}))

@@ -11,7 +11,7 @@ const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..
 
 t.test('culex-bench against culex --store memory', async (t) => {
   if (!existsSync(cli)) {
-    t.comment(`skipped: ${cli} is not built (npm run build -w culex)`)
+    t.comment(`skipped: ${cli} is not built (npm run build -w @culex/cli)`)
     t.pass('culex app not built')
     return
   }

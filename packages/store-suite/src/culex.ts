@@ -67,5 +67,5 @@ export function culexSkip (t: Test, what: string): string | false | null {
     t.fail(`the culex app is not built (${CULEX_CLI} missing): ${what} cannot run`)
     return null
   }
-  return `the culex app is not built (${CULEX_CLI} missing; npm run build -w culex)`
+  return `the culex app is not built (${CULEX_CLI} missing; npm run build -w @culex/cli)`
 }

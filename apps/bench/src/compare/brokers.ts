@@ -47,7 +47,7 @@ export function which (name: string): string | null {
 /** Whether each broker can be started here, and why not. */
 export function availability (kind: BrokerKind): { ok: boolean, reason: string } {
   switch (kind) {
-    case 'culex': return existsSync(culexCli) ? { ok: true, reason: culexCli } : { ok: false, reason: `${culexCli} not built (npm run build -w culex)` }
+    case 'culex': return existsSync(culexCli) ? { ok: true, reason: culexCli } : { ok: false, reason: `${culexCli} not built (npm run build -w @culex/cli)` }
     case 'aedes': return existsSync(aedesServer) ? { ok: true, reason: aedesServer } : { ok: false, reason: `${aedesServer} not built (npm run build -w culex-bench)` }
     case 'mosquitto': {
       const bin = which('mosquitto')

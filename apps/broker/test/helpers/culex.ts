@@ -36,10 +36,15 @@ export function tempDir (t: Tap, prefix = 'culex-test-'): string {
   return dir
 }
 
-/** Spawn culex with `args` (defaults: --port 0 --store memory) and wait for its "ready" line. */
-export async function startCulex (t: Tap, args: string[] = [], opts: { env?: Record<string, string>, cwd?: string } = {}): Promise<Culex> {
-  const full = [CLI, ...(args.includes('--port') ? [] : ['--port', '0']), ...(args.includes('--store') ? [] : ['--store', 'memory']), ...args]
-  const proc = spawn(process.execPath, full, { cwd: opts.cwd ?? tmpdir(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Spawn culex with `args` (defaults: --port 0 --store memory) and wait for its "ready" line.
+ * `opts.command` runs another `culex` executable (e.g. an installed bin) instead of dist/cli.js.
+ */
+export async function startCulex (t: Tap, args: string[] = [], opts: { env?: Record<string, string>, cwd?: string, command?: string } = {}): Promise<Culex> {
+  const full = [...(args.includes('--port') ? [] : ['--port', '0']), ...(args.includes('--store') ? [] : ['--store', 'memory']), ...args]
+  const proc = opts.command === undefined
+    ? spawn(process.execPath, [CLI, ...full], { cwd: opts.cwd ?? tmpdir(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(opts.command, full, { cwd: opts.cwd ?? tmpdir(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {

@@ -21,7 +21,7 @@ export interface Culex {
 
 /** Why the culex suites cannot run here, or undefined when they can. */
 export function culexMissing (): string | undefined {
-  if (!existsSync(CULEX_CLI)) return `${CULEX_CLI} not built (npm run build -w culex)`
+  if (!existsSync(CULEX_CLI)) return `${CULEX_CLI} not built (npm run build -w @culex/cli)`
   return undefined
 }
 
