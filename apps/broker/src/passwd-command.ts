@@ -42,8 +42,9 @@ async function promptHidden (question: string): Promise<string> {
   if (!stdin.isTTY) {
     throw new AppError('CULEX_ERR_USAGE', 'culex passwd: expected a terminal to read the password from, got none (use -b to pass it as an argument)')
   }
-  process.stdout.write(question)
+  // raw mode (no echo) before the prompt: a password typed as soon as the prompt shows is never echoed
   stdin.setRawMode(true)
+  process.stdout.write(question)
   stdin.resume()
   stdin.setEncoding('utf8')
   return await new Promise((resolve, reject) => {
