@@ -40,6 +40,8 @@ export class Counters {
   authFailures = 0
   /** CONNECTs refused for any reason (auth failures included). */
   connectsRefused = 0
+  /** Persistent sessions ended because their Session Expiry Interval passed while offline. */
+  sessionsExpired = 0
 }
 
 /** Three numbers, one per QoS level (index 0, 1, 2). */
@@ -64,6 +66,8 @@ export interface BrokerMetrics {
     online: number
     /** Persistent sessions whose client is away. */
     offline: number
+    /** Persistent sessions ended by their expiry interval while offline (counter). */
+    expired: number
   }
   /** Subscriptions of MQTT sessions (shared members included). */
   subscriptions: number
@@ -141,7 +145,7 @@ export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iter
   return {
     uptimeSeconds: Math.max(0, (now - stats.startedAt) / 1000),
     connections: { open, connected: stats.clientsConnected, maximum: stats.clientsMaximum, total: stats.connectionsTotal },
-    sessions: { online, offline },
+    sessions: { online, offline, expired: counters.sessionsExpired },
     subscriptions,
     localSubscriptions,
     packets: { received: stats.messagesReceived, sent: stats.messagesSent },
