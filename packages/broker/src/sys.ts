@@ -329,7 +329,7 @@ export class SysPublisher {
       const node = this.#peers.get(level)
       if (level !== this.#level && node !== undefined) nodes.push(node.values)
     }
-    const out: Array<[string, string]> = []
+    const out: Array<[string, string]> = [['nodes', String(nodes.length)]]
     for (const [name, payload, mine] of values) {
       const how = AGGREGATE.get(name)!
       if (how === 'own') {
@@ -344,7 +344,6 @@ export class SysPublisher {
       const text = name.startsWith('load/') ? total.toFixed(2) : String(total)
       out.push([name, name === 'uptime' ? `${text} seconds` : text])
     }
-    out.push(['nodes', String(nodes.length)])
     for (const [name, payload] of out) {
       if (b.closed) return
       await b.publish({ topic: CLUSTER_PREFIX + name, payload, qos: 0, retain: true })
