@@ -66,8 +66,6 @@ export interface BrokerMetrics {
     online: number
     /** Persistent sessions whose client is away. */
     offline: number
-    /** Persistent sessions ended by their expiry interval while offline (counter). */
-    expired: number
   }
   /** Subscriptions of MQTT sessions (shared members included). */
   subscriptions: number
@@ -145,7 +143,7 @@ export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iter
   return {
     uptimeSeconds: Math.max(0, (now - stats.startedAt) / 1000),
     connections: { open, connected: stats.clientsConnected, maximum: stats.clientsMaximum, total: stats.connectionsTotal },
-    sessions: { online, offline, expired: counters.sessionsExpired },
+    sessions: { online, offline },
     subscriptions,
     localSubscriptions,
     packets: { received: stats.messagesReceived, sent: stats.messagesSent },

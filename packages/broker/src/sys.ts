@@ -247,7 +247,7 @@ export class SysPublisher {
       n('clients/active', m.connections.connected),
       n('clients/disconnected', m.sessions.offline),
       n('clients/inactive', m.sessions.offline),
-      n('clients/expired', m.sessions.expired),
+      n('clients/expired', b.counters.sessionsExpired),
       n('heap/current', heap),
       n('heap/maximum', this.#heapMax),
       n('messages/stored', stored),

@@ -129,7 +129,7 @@ t.test('an injected clock drives uptime and the loads; clients/expired counts ex
   t.equal(await value('clients/inactive'), '1')
   t.equal(await value('clients/total'), '1')
   t.equal(await value('load/sockets/1min'), (2 * Math.exp(-1)).toFixed(2))
-  t.ok(await until(() => broker.metrics().sessions.expired === 1, 3000), 'the session expires')
+  t.ok(await until(() => broker.counters.sessionsExpired === 1, 3000), 'the session expires')
   await sys.publish()
   t.equal(await value('clients/expired'), '1')
   t.equal(await value('clients/disconnected'), '0')
