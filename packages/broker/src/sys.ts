@@ -11,9 +11,10 @@
  * `$SYS/broker/nodes/<node id>/<name>`, NOT retained: the retained store is shared by every
  * node, so retained per-node values would outlive their node there. The messages cross the
  * bus like any publish, so a `$SYS/#` subscriber on any node sees every node's values (from
- * the next interval on). Each node also takes the other nodes' values in (an in-process
- * subscription plus a bus route on `$SYS/broker/nodes/#`), and the alive node with the lowest
- * id (`bus.aliveNodes()`, no extra coordination) publishes the cluster totals retained under
+ * the next interval on). The alive node with the lowest id (`bus.aliveNodes()`, no extra
+ * coordination) takes the other nodes' values in (an in-process subscription plus a bus route
+ * on `$SYS/broker/nodes/#`, from the interval it finds itself lowest; its first totals come
+ * one interval later) and publishes the cluster totals retained under
  * `$SYS/broker/cluster/<name>`: the sum of the alive nodes' last values (the maximum for
  * uptime and clients/maximum; the leader's own for version and the retained count, which
  * every node reads from the same store), and `$SYS/broker/cluster/nodes`, how many nodes
@@ -180,11 +181,6 @@ export class SysPublisher {
     this.#prefix = this.#clustered ? `${NODES_PREFIX}${this.#level}/` : '$SYS/broker/'
     this.#loads = new LoadAverage(LOAD_NAMES.length, broker.stats.startedAt)
     broker.on('client', this.#onClient)
-    if (this.#clustered) {
-      this.#unsubscribe = broker.subscribe(`${NODES_PREFIX}#`, (m) => { this.#fromNode(m) }, { qos: 0 })
-      // a bus with a route table sends a node's $SYS only where someone subscribed to it
-      broker.bus.addRoute?.(`${NODES_PREFIX}#`)
-    }
     this.#timer = setInterval(() => {
       if (this.#running) return // a slow store: skip a beat rather than pile up
       this.#running = true
@@ -198,11 +194,25 @@ export class SysPublisher {
   stop (): void {
     clearInterval(this.#timer)
     this.#broker.off('client', this.#onClient)
-    if (this.#unsubscribe !== null) {
-      this.#unsubscribe()
-      this.#unsubscribe = null
-      this.#broker.bus.removeRoute?.(`${NODES_PREFIX}#`)
+    this.#gather(false)
+  }
+
+  /**
+   * Take the other nodes' values in (`on`), or stop. Only the node that publishes the totals
+   * does: the others pay no in-process subscription on their message path and, on a bus with
+   * a route table, receive no other node's `$SYS`.
+   */
+  #gather (on: boolean): void {
+    if (on === (this.#unsubscribe !== null)) return
+    if (on) {
+      this.#unsubscribe = this.#broker.subscribe(`${NODES_PREFIX}#`, (m) => { this.#fromNode(m) }, { qos: 0 })
+      this.#broker.bus.addRoute?.(`${NODES_PREFIX}#`)
+      return
     }
+    this.#unsubscribe!()
+    this.#unsubscribe = null
+    this.#broker.bus.removeRoute?.(`${NODES_PREFIX}#`)
+    this.#peers.clear()
   }
 
   /** Every value of this node now: [name, payload, number] in {@link SYS_TOPICS} order. */
@@ -321,9 +331,18 @@ export class SysPublisher {
     const alive = (await b.bus.aliveNodes()).map(nodeLevel)
     // forget nodes that left: their last values must not count any more
     for (const level of this.#peers.keys()) if (!alive.includes(level)) this.#peers.delete(level)
-    let leader = this.#level
-    for (const level of alive) if (level < leader) leader = level
-    if (leader !== this.#level) return
+    // the lowest alive id; a node missing from the alive set (its heartbeat late) is not it
+    let leader: string | null = null
+    for (const level of alive) if (leader === null || level < leader) leader = level
+    if (leader !== this.#level) {
+      this.#gather(false)
+      return
+    }
+    if (this.#unsubscribe === null) {
+      // just became the one: totals from the next interval on, once the others' values came in
+      this.#gather(true)
+      return
+    }
     const nodes: Array<Map<string, number>> = [this.#own]
     for (const level of alive) {
       const node = this.#peers.get(level)

@@ -177,6 +177,8 @@ t.test('cluster: each node publishes under $SYS/broker/nodes/<id>/, not retained
   }
   t.ok((await a.store.matchRetained('$SYS/broker/cluster/clients/connected')).length === 1, 'a (lowest id) retains the totals')
   t.same(await b.store.matchRetained('$SYS/broker/cluster/#'), [], 'b does not')
+  t.equal(a.metrics().localSubscriptions, 1, 'only the node that sums takes the others\' values in')
+  t.equal(b.metrics().localSubscriptions, 0, 'the others pay nothing on their message path')
   t.equal(nodeLevel('x/y+z#\u0000'), 'x_y_z__', 'a node id becomes one valid topic level')
 
   // a leaves the alive set: b becomes the one that publishes totals, counting only itself
@@ -184,4 +186,6 @@ t.test('cluster: each node publishes under $SYS/broker/nodes/<id>/, not retained
   t.ok(await until(async () => (await b.store.matchRetained('$SYS/broker/cluster/nodes'))[0]?.payload.toString() === '1'), 'b takes over the totals')
   const connected = (await b.store.matchRetained('$SYS/broker/cluster/clients/connected'))[0]?.payload.toString()
   t.equal(connected, '1', 'a dead node\'s last values no longer count')
+  t.equal(b.metrics().localSubscriptions, 1, 'b gathers now')
+  t.ok(await until(() => a.metrics().localSubscriptions === 0), 'a stopped gathering')
 })
