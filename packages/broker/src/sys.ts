@@ -185,7 +185,7 @@ export class SysPublisher {
       if (this.#running) return // a slow store: skip a beat rather than pile up
       this.#running = true
       this.publish()
-        .catch((err: unknown) => { broker.storeError('publishing $SYS', err) })
+        .catch((err: unknown) => { if (!broker.closed) broker.storeError('publishing $SYS', err) })
         .finally(() => { this.#running = false })
     }, everySeconds * 1000)
     this.#timer.unref()
@@ -328,7 +328,9 @@ export class SysPublisher {
 
   async #publishTotals (values: Array<[string, string, number]>): Promise<void> {
     const b = this.#broker
+    if (b.closed) return
     const alive = (await b.bus.aliveNodes()).map(nodeLevel)
+    if (b.closed) return // stopped meanwhile: gather nothing
     // forget nodes that left: their last values must not count any more
     for (const level of this.#peers.keys()) if (!alive.includes(level)) this.#peers.delete(level)
     // the lowest alive id; a node missing from the alive set (its heartbeat late) is not it
