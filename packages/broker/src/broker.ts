@@ -847,6 +847,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         this.#armExpiry(s, expiresAt)
         return
       }
+      this.counters.sessionsExpired++
       this.#expire(s)
     }, Math.max(0, Math.min(left, TIMER_MAX)))
     s.expiryTimer.unref()

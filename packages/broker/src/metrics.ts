@@ -40,6 +40,8 @@ export class Counters {
   authFailures = 0
   /** CONNECTs refused for any reason (auth failures included). */
   connectsRefused = 0
+  /** Persistent sessions ended because their Session Expiry Interval passed while offline. */
+  sessionsExpired = 0
 }
 
 /** Three numbers, one per QoS level (index 0, 1, 2). */
