@@ -11,8 +11,9 @@ import { connect, type Client, type Message } from '@culex/client'
 import { parseConfigText } from '../src/config.ts'
 import { isAppError } from '../src/errors.ts'
 import { startCulex, runCulex, tempDir, type Culex } from './helpers/culex.ts'
-import { startMosquitto, mosquittoMissing } from './helpers/mosquitto.ts'
+import { startMosquitto, mosquittoMissing, freePort } from './helpers/mosquitto.ts'
 import { request } from './helpers/http.ts'
+import { startInProcess } from './helpers/in-process.ts'
 
 const TOKEN = 'bridge-test-token-0123456789'
 
@@ -227,4 +228,93 @@ t.test('Mosquitto stopped and restarted during QoS 1 traffic both ways: nothing 
   t.same(missingUp, [], `out: every message culex acknowledged reached the remote subscriber (${remoteSeen.size}/${N})`)
   t.same(missingDown, [], `in: every message Mosquitto acknowledged reached the local subscriber (${localSeen.size}/${N})`)
   t.ok(culex.logs.some(l => l.bridge === 'r' && /connected/.test(String(l.msg)) && l.sessionPresent === true), 'the bridge resumed its persistent session on the restarted remote')
+})
+
+t.test('culex killed (SIGKILL) during QoS 1 traffic coming in over a bridge: nothing Mosquitto acknowledged is lost', { skip: mosquittoMissing }, async (t) => {
+  const N = 400
+  const mosq = await startMosquitto(t)
+  const murl = `mqtt://127.0.0.1:${mosq.port}`
+  const dir = tempDir(t)
+  const file = join(dir, 'culex.json')
+  writeFileSync(file, JSON.stringify({ bridges: [{ name: 'r', url: murl, reconnect: { initialDelay: 50, maxDelay: 500 }, topics: [{ pattern: 'down/#', direction: 'in', qos: 1, localPrefix: 'hq/' }] }] }))
+  const port = await freePort()
+  const args = ['--config', file, '--port', String(port), '--store', 'level', '--data-dir', join(dir, 'data')]
+  let culex = await startCulex(t, args, { cwd: dir })
+  const lurl = `mqtt://127.0.0.1:${port}`
+  // the local subscriber keeps a persistent session in culex's LevelDB store
+  const localSub = await client(t, lurl, { clientId: 'hq-sub', clean: false, properties: { sessionExpiryInterval: 3600 } })
+  const localSeen = new Set<number>()
+  const probed = { seen: false }
+  localSub.on('message', (m) => {
+    if (m.topic === 'hq/down/probe') probed.seen = true
+    else if (m.topic.startsWith('hq/down/')) localSeen.add(Number(m.payload.toString()))
+  })
+  await localSub.subscribe('hq/down/#', { qos: 1 })
+  const remotePub = await client(t, murl, { clientId: 'remote-pub2', clean: false, properties: { sessionExpiryInterval: 3600 } })
+  for (let i = 0; !probed.seen; i++) {
+    if (i > 100) throw new Error('the probe never came through the bridge')
+    await remotePub.publish('down/probe', 'probe', { qos: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const acked = new Set<number>()
+  const traffic = (async () => {
+    const inflight: Array<Promise<void>> = []
+    for (let i = 0; i < N; i++) {
+      inflight.push(remotePub.publish(`down/${i % 5}`, String(i), { qos: 1 }).then(() => { acked.add(i) }))
+      if (inflight.length >= 20) await inflight.shift()
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    await Promise.all(inflight)
+  })()
+  await until(() => localSeen.size > N / 3, 20_000, 'a third of the traffic')
+  culex.proc.kill('SIGKILL')
+  await culex.exited
+  t.comment(`culex killed after ${localSeen.size} delivered, ${acked.size} acknowledged by Mosquitto`)
+  culex = await startCulex(t, args, { cwd: dir })
+  await traffic
+  t.equal(acked.size, N, 'Mosquitto acknowledged every publish')
+  await until(() => localSeen.size === N, 30_000, 'every message').catch(() => {})
+  t.same([...acked].filter(i => !localSeen.has(i)), [], `every message Mosquitto acknowledged reached the local persistent session (${localSeen.size}/${N})`)
+})
+
+t.test('in-process: a message whose local publish fails is not acknowledged to the remote, and arrives on the resend', { skip: mosquittoMissing }, async (t) => {
+  const mosq = await startMosquitto(t)
+  const murl = `mqtt://127.0.0.1:${mosq.port}`
+  const dir = tempDir(t)
+  const file = join(dir, 'culex.yaml')
+  writeFileSync(file, `bridges:\n  - name: r\n    url: ${murl}\n    reconnect: { initialDelay: 50, maxDelay: 200 }\n    topics:\n      - { pattern: 'down/#', direction: in, qos: 1, localPrefix: 'hq/' }\n      - { pattern: 'up/#', direction: out, qos: 1 }\n`)
+  const { server, ports, logs } = await startInProcess(t, ['--config', file], dir)
+  const store = server.broker.store
+  const put = store.putRetained.bind(store)
+  let failures = 0
+  store.putRetained = async (m) => {
+    if (m.topic === 'hq/down/r' && failures++ === 0) throw new Error('disk full (injected once)')
+    await put(m)
+  }
+  const localSub = await client(t, `mqtt://127.0.0.1:${ports.mqtt}`)
+  const localGot = collect(localSub)
+  await localSub.subscribe(['hq/down/#', '$SYS/broker/bridges/r/state'], { qos: 1 })
+  await until(() => localGot.some(m => m.topic === '$SYS/broker/bridges/r/state' && m.payload.toString() === '1'), 10_000, 'the bridge to connect')
+  const remote = await client(t, murl)
+  const remoteGot = collect(remote)
+  await remote.subscribe('up/#', { qos: 1 })
+  for (let i = 0; !localGot.some(m => m.topic === 'hq/down/probe'); i++) {
+    if (i > 100) throw new Error('the probe never came through the bridge')
+    await remote.publish('down/probe', 'probe', { qos: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  await remote.publish('down/r', 'kept', { qos: 1, retain: true })
+  await until(() => failures >= 2, 10_000, 'the resend after the failed local publish')
+  const reader = await client(t, `mqtt://127.0.0.1:${ports.mqtt}`)
+  const readerGot = collect(reader)
+  await reader.subscribe('hq/down/r', { qos: 1 })
+  await until(() => readerGot.length > 0, 5000, 'the retained message')
+  t.equal(readerGot[0]!.payload.toString(), 'kept', 'the retained message is stored after the resend')
+  t.ok(logs.some(l => l.bridge === 'r' && /connected/.test(String(l.msg)) && l.sessionPresent === true), 'the bridge dropped the connection and resumed its session')
+
+  await localSub.publish('up/x', 'out', { qos: 1 })
+  await until(() => remoteGot.some(m => m.topic === 'up/x'), 5000, 'up/x at the remote')
+  t.equal(remoteGot.find(m => m.topic === 'up/x')!.payload.toString(), 'out', 'out works in process too')
+  await server.close()
+  t.ok(logs.some(l => l.bridge === 'r' && /cannot connect|disconnected|connected/.test(String(l.msg))), 'bridge lines are logged with the bridge name')
 })
