@@ -14,8 +14,8 @@
  *   Session Expiry Interval) keeps what arrives there while the bridge is away.
  * - **loops**: messages a bridge publishes locally are not sent back out over that same
  *   bridge; on MQTT 5 the remote subscriptions use No Local, so what the bridge published
- *   there does not come back in. MQTT 3.1.1 has no No Local: a topic mapped `both` with
- *   the same prefixes comes back once from the remote (use distinct prefixes there).
+ *   there does not come back in. MQTT 3.1.1 has no No Local: a topic mapped out whose
+ *   remote topic an in mapping also covers comes back once (use distinct prefixes there).
  * - **state**: `$SYS/broker/bridges/<name>/state` (retained, `1` connected / `0` not), the
  *   log, and the `culex_bridge_*` metrics.
  */
@@ -167,8 +167,8 @@ export class Bridge {
     const v5 = this.spec.protocolVersion === 5
     const filters: Record<string, { qos: 0 | 1 | 2, nl?: boolean, rap?: boolean }> = {}
     for (const t of this.#in) {
-      // No Local: what this bridge publishes there does not come back in (MQTT 5 only)
-      filters[t.remotePrefix + t.pattern] = v5 ? { qos: t.qos, nl: t.direction === 'both', rap: true } : { qos: t.qos }
+      // No Local: what this bridge publishes there (any out mapping) does not come back in (MQTT 5 only)
+      filters[t.remotePrefix + t.pattern] = v5 ? { qos: t.qos, nl: true, rap: true } : { qos: t.qos }
     }
     client.subscribe(filters).then((sub) => {
       sub.close() // messages come through handleMessage; the stream is not needed
