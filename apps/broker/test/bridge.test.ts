@@ -97,7 +97,8 @@ for (const { version, scheme } of cases) {
       { pattern: 'in/#', direction: 'in', qos: 1, localPrefix: 'remote/' }
     ]
     // 3.1.1 has no No Local: a `both` mapping with the same prefixes would echo once
-    if (version === 5) topics.push({ pattern: 'both/#', direction: 'both', qos: 1 })
+    // and an out mapping whose remote topics an in mapping also covers
+    if (version === 5) topics.push({ pattern: 'both/#', direction: 'both', qos: 1 }, { pattern: 'ov/#', direction: 'out', qos: 1 }, { pattern: 'ov/#', direction: 'in', qos: 1 })
     const remote = await client(t, `mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 })
     const remoteGot = collect(remote)
     await remote.subscribe(['site1/#', 'both/#', 'in/#'], { qos: 1 })
@@ -105,7 +106,7 @@ for (const { version, scheme } of cases) {
     const culex = await startBridged(t, [{ name: 'mosq', url, protocolVersion: version, topics }])
     const local = await client(t, `mqtt://127.0.0.1:${culex.ports.mqtt}`)
     const localGot = collect(local)
-    await local.subscribe(['remote/#', 'both/#', '$SYS/broker/bridges/+/state', 'out/#'], { qos: 1 })
+    await local.subscribe(['remote/#', 'both/#', '$SYS/broker/bridges/+/state', 'out/#', 'ov/#'], { qos: 1 })
     await until(() => localGot.some(m => m.topic === '$SYS/broker/bridges/mosq/state' && m.payload.toString() === '1'), 10_000, 'the bridge state 1')
     t.pass('$SYS/broker/bridges/mosq/state is 1 once connected')
 
@@ -126,6 +127,7 @@ for (const { version, scheme } of cases) {
       localGot.length = 0
       remoteGot.length = 0
       await local.publish('both/l', 'from-local', { qos: 1 })
+      await local.publish('ov/l', 'overlap', { qos: 1 })
       await remote.publish('both/r', 'from-remote', { qos: 1 })
       await until(() => remoteGot.some(m => m.topic === 'both/l') && localGot.some(m => m.topic === 'both/r'), 5000, 'both ways')
       await new Promise((resolve) => setTimeout(resolve, 300)) // room for an echo to show up
@@ -133,6 +135,7 @@ for (const { version, scheme } of cases) {
       t.equal(remoteGot.filter(m => m.topic === 'both/r').length, 1, 'both: the remote\'s own message is not echoed back to it')
       t.equal(localGot.filter(m => m.topic === 'both/r').length, 1, 'both: remote → local once')
       t.equal(localGot.filter(m => m.topic === 'both/l').length, 1, 'both: the local message does not come back in (No Local)')
+      t.equal(localGot.filter(m => m.topic === 'ov/l').length, 1, 'out overlapped by in: the message does not come back in (No Local)')
     }
 
     const metrics = await request(culex.ports.http!, '/metrics', { auth: `Bearer ${TOKEN}` })
