@@ -14,6 +14,7 @@ import { AppError } from './errors.ts'
 import { OPTIONS, BY_FLAG, BY_ENV, BY_KEY, envName, type OptionSpec, type OptionValues } from './options.ts'
 import type { QueuePolicy } from '@culex/broker'
 import type { PluginSpec } from './plugins/index.ts'
+import { parseBridges, resolveBridgePaths, type BridgeSpec } from './bridge-config.ts'
 
 /** Options as given by one source; absent keys were not given. */
 export type PartialOptions = Partial<OptionValues>
@@ -97,6 +98,8 @@ export interface Config {
   }
   /** `plugins:` of the config file, in order (empty without). */
   plugins: PluginSpec[]
+  /** `bridges:` of the config file (empty without). */
+  bridges: BridgeSpec[]
 }
 
 /** Levels of --log-level. */
@@ -284,6 +287,10 @@ export function parseConfigText (text: string, file: string): PartialOptions {
       if (value !== null && value !== undefined) out.plugins = parsePlugins(value, file)
       continue
     }
+    if (key === 'bridges') {
+      if (value !== null && value !== undefined) out.bridges = parseBridges(value, file)
+      continue
+    }
     const spec = BY_KEY.get(key)
     if (spec === undefined || spec.key === 'config') {
       throw new AppError('CULEX_ERR_UNKNOWN_OPTION', `config file ${file}: unknown key ${JSON.stringify(key)} (known: ${OPTIONS.filter(o => o.key !== 'config').map(o => o.key).join(', ')})`)
@@ -462,7 +469,8 @@ export function finalize (o: PartialOptions, cwd: string): Config {
       token: o.httpToken,
       maxBody: o.httpMaxBody ?? 1024 * 1024
     },
-    plugins: (o.plugins ?? []).map(p => ({ ...p, baseDir: cwd }))
+    plugins: (o.plugins ?? []).map(p => ({ ...p, baseDir: cwd })),
+    bridges: resolveBridgePaths(o.bridges ?? [], cwd)
   }
 }
 

@@ -27,6 +27,8 @@ export const AppErrorCodes = {
   CULEX_ERR_ACL_FILE: 2,
   /** A `plugins:` module cannot be loaded, exports no hooks, or its init refused its options. */
   CULEX_ERR_PLUGIN: 2,
+  /** A `bridges:` entry of the config file is malformed, or its TLS files cannot be read. */
+  CULEX_ERR_BRIDGE: 2,
   /** `culex passwd` was called with wrong arguments. */
   CULEX_ERR_USAGE: 2,
   /** The selected store package is not installed or not built, or the store failed to open. */

@@ -8,6 +8,7 @@
  */
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
 import type { Broker, BrokerMetrics } from '@culex/broker'
+import type { BridgeStats } from './bridge.ts'
 
 /** Every culex_* metric this module defines (process metrics from prom-client come on top). */
 export const METRIC_NAMES = [
@@ -34,7 +35,13 @@ export const METRIC_NAMES = [
   'culex_inflight_messages',
   'culex_auth_failures_total',
   'culex_connects_refused_total',
-  'culex_http_requests_total'
+  'culex_http_requests_total',
+  'culex_bridge_connected',
+  'culex_bridge_messages_total',
+  'culex_bridge_dropped_total',
+  'culex_bridge_pending_messages',
+  'culex_bridge_connects_total',
+  'culex_bridge_errors_total'
 ] as const
 
 const QOS = ['0', '1', '2'] as const
@@ -74,9 +81,10 @@ function mirroredCounter<L extends string> (registry: Registry, name: string, he
 /**
  * Build the registry for `broker`.
  *
- * @param opts - `processMetrics` (default true): prom-client's process and Node.js metrics
+ * @param opts - `processMetrics` (default true): prom-client's process and Node.js metrics;
+ *   `bridges`: the bridges' counters, read per scrape
  */
-export function createBrokerRegistry (broker: Broker, opts: { processMetrics?: boolean } = {}): BrokerRegistry {
+export function createBrokerRegistry (broker: Broker, opts: { processMetrics?: boolean, bridges?: () => BridgeStats[] } = {}): BrokerRegistry {
   const registry = new Registry()
   if (opts.processMetrics !== false) {
     collectDefaultMetrics({ register: registry, prefix: 'culex_' })
@@ -153,6 +161,41 @@ export function createBrokerRegistry (broker: Broker, opts: { processMetrics?: b
   })
   mirroredCounter(registry, 'culex_auth_failures_total', 'CONNECTs refused for bad credentials or not authorized.', [], (set) => { set({}, m().auth.failures) })
   mirroredCounter(registry, 'culex_connects_refused_total', 'CONNECTs refused for any reason.', [], (set) => { set({}, m().auth.connectsRefused) })
+  const bridges = opts.bridges ?? (() => [])
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'culex_bridge_connected',
+    help: 'Bridges: 1 when connected to the remote broker, 0 otherwise.',
+    labelNames: ['bridge'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const b of bridges()) this.set({ bridge: b.name }, b.connected ? 1 : 0)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'culex_bridge_pending_messages',
+    help: 'Bridges: messages taken for the remote and not yet acknowledged by it.',
+    labelNames: ['bridge'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const b of bridges()) this.set({ bridge: b.name }, b.pending)
+    }
+  })
+  mirroredCounter(registry, 'culex_bridge_messages_total', 'Bridges: messages bridged, by direction (in: remote to local, out: local to remote).', ['bridge', 'direction'], (set) => {
+    for (const b of bridges()) { set({ bridge: b.name, direction: 'in' }, b.messagesIn); set({ bridge: b.name, direction: 'out' }, b.messagesOut) }
+  })
+  mirroredCounter(registry, 'culex_bridge_dropped_total', 'Bridges: messages not bridged (queue full, refused by the remote, not publishable locally, closing), by direction.', ['bridge', 'direction'], (set) => {
+    for (const b of bridges()) { set({ bridge: b.name, direction: 'in' }, b.droppedIn); set({ bridge: b.name, direction: 'out' }, b.droppedOut) }
+  })
+  mirroredCounter(registry, 'culex_bridge_connects_total', 'Bridges: successful connections to the remote broker.', ['bridge'], (set) => {
+    for (const b of bridges()) set({ bridge: b.name }, b.connects)
+  })
+  mirroredCounter(registry, 'culex_bridge_errors_total', 'Bridges: errors (failed connects, lost connections, refused publishes or subscriptions).', ['bridge'], (set) => {
+    for (const b of bridges()) set({ bridge: b.name }, b.errors)
+  })
   const httpRequests = new Counter<'route' | 'status'>({
     name: 'culex_http_requests_total',
     help: 'Requests to the operator HTTP(S) listener, by route and status code.',

@@ -3,6 +3,7 @@
  * key, type, range and default. Parsing (config.ts), `--help` (help.ts) and the README are
  * all driven by this one table, so they cannot drift apart.
  */
+import type { BridgeSpec } from './bridge-config.ts'
 
 /** How a raw value is checked and converted. */
 export type OptionKind = 'int' | 'string' | 'bool' | 'path' | 'store'
@@ -85,6 +86,8 @@ export interface OptionValues {
   httpMaxBody: number | undefined
   /** Config file only (`plugins:`, a list): plugin modules and their options. */
   plugins?: Array<{ module: string, options: Record<string, unknown> }> | undefined
+  /** Config file only (`bridges:`, a list): connections to remote brokers. */
+  bridges?: BridgeSpec[] | undefined
 }
 
 const PORT = { kind: 'int', min: 0, max: 65535 } as const

@@ -27,6 +27,7 @@ import { logClientEvents } from './client-log.ts'
 import { reloadableHooks } from './reload.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
+import { startBridges, readBridgeTls, type Bridge } from './bridge.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
@@ -90,6 +91,8 @@ function readPem (file: string, option: string): Buffer {
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
   let auth = buildAuthHooks(config)
+  // bridges' TLS files are checked before anything opens
+  for (const b of config.bridges) readBridgeTls(b)
   const { users, aclRules } = auth
   const plugins = await loadPlugins(config.plugins, logger)
   // the files' hooks (reloadable on SIGHUP), then every plugin's: all must allow
@@ -154,9 +157,12 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
   // store and bus failures are logged once, by the engine (its logger is a child of ours)
   logClientEvents(broker, logger)
+  let bridges: Bridge[] = []
   try {
     await plugins.start(broker)
+    bridges = startBridges(config.bridges, broker, logger)
   } catch (err) {
+    await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
     await plugins.close()
     await store?.close().catch(() => {})
@@ -290,7 +296,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       const operator = createOperatorHandler({
         broker,
         access,
-        metrics: createBrokerRegistry(broker),
+        metrics: createBrokerRegistry(broker, { bridges: () => bridges.map(b => b.stats()) }),
         logger: logger.child({ component: 'http' }),
         maxBody: config.http.maxBody,
         console: createConsoleHandler()
@@ -307,6 +313,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     }
   } catch (err) {
     for (const s of servers) s.close()
+    await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
     await plugins.close()
     await store?.close().catch(() => {})
@@ -317,7 +324,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     s.on('connection', (socket: net.Socket) => { track(socket) })
   }
 
-  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id, plugins: plugins.plugins.map(p => p.name) }, 'culex broker started')
+  logger.info({ store: opened.description, cluster: bus !== undefined, users, aclRules, allowAnonymous: config.allowAnonymous, nodeId: broker.id, plugins: plugins.plugins.map(p => p.name), bridges: bridges.map(b => b.spec.name) }, 'culex broker started')
   for (const a of addresses) logger.info({ listener: a.protocol, host: a.host, port: a.port, url: a.url }, `listening on ${a.url}`)
   // One machine-readable line with every bound address (tests and scripts parse it).
   logger.info({ ready: true, addresses: addresses.map(a => ({ protocol: a.protocol, host: a.host, port: a.port })) }, 'ready')
@@ -327,6 +334,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     closing ??= (async () => {
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
       for (const w of wsServers) w.close()
+      await Promise.all(bridges.map(b => b.close()))
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
       await plugins.close()
       await store?.close().catch((err: unknown) => logger.error({ err }, 'error while closing the store'))

@@ -128,6 +128,10 @@ export class ClientCore extends Emitter<ClientEvents> {
   #resend: number[] = []
   #offline: Op[] = []
   readonly #incomingQos2 = new Set<number>()
+  /** handleMessage: acknowledgements waiting, in arrival order (this connection only). */
+  #acks: Array<{ cmd: 'puback' | 'pubrec', id: number, done: boolean }> = []
+  /** handleMessage: QoS 2 ids whose handling has not settled (a resend waits for it). */
+  readonly #handlingQos2 = new Map<number, Promise<void>>()
 
   // server limits from CONNACK
   #receiveMaximum = MAX_ID
@@ -423,6 +427,7 @@ export class ClientCore extends Emitter<ClientEvents> {
     this.#state = STATE_CONNECTING
     const gen = ++this.#gen
     this.#closeError = undefined
+    this.#acks = []
     this.#parser = new Parser({
       protocolVersion: this.#version,
       ...(this.#opts.maxPacketSize === undefined ? {} : { maxPacketSize: this.#opts.maxPacketSize }),
@@ -960,6 +965,11 @@ export class ClientCore extends Emitter<ClientEvents> {
       }
     }
     const qos = p.qos
+    const hook = this.#opts.handleMessage
+    if (hook !== undefined) {
+      this.#handleThenAck(p, hook)
+      return
+    }
     if (qos === 2) {
       const id = p.messageId!
       if (!this.#incomingQos2.has(id)) {
@@ -971,6 +981,56 @@ export class ClientCore extends Emitter<ClientEvents> {
     }
     this.#deliver(p)
     if (qos === 1) this.#write({ cmd: 'puback', messageId: p.messageId! })
+  }
+
+  /** `handleMessage` set: acknowledge once the hook settled, in arrival order. */
+  #handleThenAck (p: PublishPacket, hook: (m: Message) => void | Promise<void>): void {
+    const qos = p.qos
+    const gen = this.#gen
+    const id = p.messageId!
+    const entry = { cmd: qos === 2 ? 'pubrec' as const : 'puback' as const, id, done: false }
+    if (qos > 0) this.#acks.push(entry)
+    const failed = (err: unknown): void => {
+      if (qos === 2) this.#incomingQos2.delete(id)
+      const e = new ClientError('CLIENT_ERR_HANDLER_FAILED', `handleMessage failed for ${p.topic}; not acknowledged: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+      if (qos === 0) { this.emit('error', e); return }
+      if (gen === this.#gen) this.#destroy(e)
+    }
+    const settled = (): void => {
+      if (gen !== this.#gen) return // the server resends on the new connection
+      entry.done = true
+      this.#flushAcks()
+    }
+    let run: Promise<void>
+    if (qos === 2 && this.#incomingQos2.has(id)) {
+      // a resend of a message already handled, or still being handled: acknowledge once that settles
+      run = this.#handlingQos2.get(id) ?? Promise.resolve()
+    } else {
+      if (qos === 2) this.#incomingQos2.add(id)
+      try {
+        run = Promise.resolve(hook(p))
+      } catch (err) {
+        run = Promise.reject(err)
+      }
+      this.#deliver(p)
+      if (qos === 2) {
+        const tracked = run.finally(() => { if (this.#handlingQos2.get(id) === tracked) this.#handlingQos2.delete(id) })
+        this.#handlingQos2.set(id, tracked)
+        run = tracked
+      }
+    }
+    if (qos === 0) run.then(undefined, failed)
+    else run.then(settled, failed)
+  }
+
+  #flushAcks (): void {
+    const acks = this.#acks
+    let n = 0
+    while (n < acks.length && acks[n]!.done) {
+      const a = acks[n++]!
+      this.#write({ cmd: a.cmd, messageId: a.id })
+    }
+    if (n > 0) acks.splice(0, n)
   }
 
   #deliver (msg: Message): void {

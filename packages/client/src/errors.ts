@@ -38,7 +38,9 @@ export const ClientErrorCodes = {
   /** The transport (socket, TLS, WebSocket) failed. */
   CLIENT_ERR_TRANSPORT: 'transport error',
   /** Enhanced authentication failed (no `onAuth` hook, or the hook threw). */
-  CLIENT_ERR_AUTH: 'enhanced authentication failed'
+  CLIENT_ERR_AUTH: 'enhanced authentication failed',
+  /** The `handleMessage` option threw or rejected: the message was not acknowledged. */
+  CLIENT_ERR_HANDLER_FAILED: 'handleMessage failed; the message was not acknowledged'
 } as const
 
 /** One of the codes in {@link ClientErrorCodes}. */

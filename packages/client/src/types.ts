@@ -84,6 +84,14 @@ export interface ClientOptions {
   wsProtocol?: string
   /** Replaces the transport (mainly for tests and custom runtimes). */
   transport?: TransportFactory
+  /**
+   * Called with every incoming PUBLISH before the `message` event. For QoS 1 and 2 the
+   * PUBACK / PUBREC waits until the returned promise resolves (acknowledgements still go out
+   * in the order the PUBLISH packets arrived [MQTT-4.6.0-2]); when it throws or rejects,
+   * nothing is acknowledged and the connection is dropped with `CLIENT_ERR_HANDLER_FAILED`,
+   * so a server holding a persistent session sends the message again after the reconnect.
+   */
+  handleMessage?: (message: Message) => void | Promise<void>
 }
 
 /** Options of `publish`. */

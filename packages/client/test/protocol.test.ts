@@ -385,3 +385,54 @@ t.test('options the encoder rejects fail the call instead of throwing from a soc
   t.equal(s.code, 'CLIENT_ERR_INVALID_OPTION')
   t.ok(c.connected, 'the connection stays usable')
 })
+
+t.test('handleMessage: PUBACK / PUBREC wait for the hook and go out in arrival order', async (t) => {
+  const acks: string[] = []
+  const pub = (id: number, qos: 1 | 2): Packet => ({ cmd: 'publish', topic: `h/${id}`, payload: Buffer.from(String(id)), qos, dup: false, retain: false, messageId: id })
+  const { url } = await scripted(t, (peer, p) => {
+    if (p.cmd === 'connect') { accept(peer); peer.send(pub(1, 1)); peer.send(pub(2, 1)); peer.send(pub(3, 2)) }
+    if (p.cmd === 'puback' || p.cmd === 'pubrec') acks.push(`${p.cmd}:${p.messageId}`)
+  })
+  const release = new Map<number, () => void>()
+  const seen: string[] = []
+  const c = make(t, url, { handleMessage: (m) => new Promise<void>((resolve) => release.set(Number(m.payload.toString()), resolve)) })
+  c.on('message', (m) => seen.push(m.topic))
+  await c.connect()
+  await until(() => release.size === 3, 2000, 'three messages handed to the hook')
+  t.same(seen, ['h/1', 'h/2', 'h/3'], 'the message event still fires')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(acks, [], 'nothing acknowledged before the hook resolved')
+  release.get(2)!()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(acks, [], 'message 2 waits for message 1 (acknowledgements in arrival order)')
+  release.get(1)!()
+  await until(() => acks.length === 2, 2000, 'two PUBACKs')
+  t.same(acks, ['puback:1', 'puback:2'])
+  release.get(3)!()
+  await until(() => acks.length === 3, 2000, 'the PUBREC')
+  t.equal(acks[2], 'pubrec:3', 'QoS 2: PUBREC once the hook resolved')
+})
+
+t.test('handleMessage: a rejecting hook acknowledges nothing and drops the connection; the resend is acknowledged', async (t) => {
+  const acks: string[] = []
+  let connects = 0
+  const { url } = await scripted(t, (peer, p) => {
+    if (p.cmd === 'connect') {
+      connects++
+      accept(peer, {}, connects > 1)
+      peer.send({ cmd: 'publish', topic: 'h/4', payload: Buffer.from('4'), qos: 1, dup: connects > 1, retain: false, messageId: 4 })
+    }
+    if (p.cmd === 'puback') acks.push(`${connects}:${p.messageId}`)
+  })
+  let calls = 0
+  const c = make(t, url, {
+    reconnect: { initialDelay: 10, maxDelay: 10, factor: 1, jitter: 0 },
+    handleMessage: async () => { if (++calls === 1) throw new Error('store down') }
+  })
+  c.on('error', () => {})
+  await c.connect()
+  await until(() => acks.length === 1, 3000, 'the PUBACK of the resend')
+  t.equal(connects, 2, 'the failure dropped the connection and the client reconnected')
+  t.equal(calls, 2, 'the hook saw the message twice')
+  t.same(acks, ['2:4'], 'only the resend on the second connection was acknowledged')
+})
