@@ -27,11 +27,12 @@ import { logClientEvents } from './client-log.ts'
 import { reloadableHooks } from './reload.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
+import type { CoapGateway } from './coap.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
-  /** `mqtt`, `mqtts`, `ws`, `wss`, and the operator's `http`, `https`. */
-  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http' | 'https'
+  /** `mqtt`, `mqtts`, `ws`, `wss`, the operator's `http`, `https`, and `coap` (UDP). */
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http' | 'https' | 'coap'
   host: string
   port: number
   /** e.g. `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`. */
@@ -165,6 +166,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
 
   const servers: Closable[] = []
+  let coap: CoapGateway | undefined
   const wsServers: WebSocketServer[] = []
   const sockets = new Set<Duplex>()
   const addresses: BoundAddress[] = []
@@ -305,6 +307,11 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         })
       }
     }
+    if (config.coap !== undefined) {
+      const { startCoap } = await import('./coap.ts')
+      coap = await startCoap(broker, { ...config.coap, allowAnonymous: config.allowAnonymous, acl: () => auth.acl, maxPacketSize: broker.limits.maxPacketSize }, logger.child({ component: 'coap' }))
+      for (const a of coap.addresses) addresses.push({ protocol: 'coap', ...a, url: `coap://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/r/` })
+    }
   } catch (err) {
     for (const s of servers) s.close()
     await broker.close().catch(() => {})
@@ -326,6 +333,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
+      await coap?.close()
       for (const w of wsServers) w.close()
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
       await plugins.close()
