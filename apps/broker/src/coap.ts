@@ -37,6 +37,14 @@ import { AppError } from './errors.ts'
 /** Most observations the gateway keeps at once; beyond it a registration gets 5.03. */
 export const MAX_OBSERVATIONS = 10_000
 
+/**
+ * Largest payload of one notification. A larger message is notified by its first block
+ * (Block2 0/more/1024, RFC 7959 section 2.6); the client GETs the rest block-wise.
+ */
+const BLOCK = 1024
+/** Block2 option: num 0, more, size 1024 (szx 6). */
+const FIRST_OF_MORE = Buffer.of(0x0e)
+
 /** What the gateway needs from the app. */
 export interface CoapOptions {
   port: number
@@ -167,6 +175,11 @@ export async function startCoap (broker: Broker, opts: CoapOptions, logger: Logg
     const notify = (payload: Buffer, contentType: string | undefined): void => {
       if (res.writableEnded) return
       setFormat(res, contentType)
+      res._packet.options = (res._packet.options ?? []).filter(o => o.name !== 'Block2')
+      if (payload.length > BLOCK) {
+        res.setOption('Block2', FIRST_OF_MORE)
+        payload = payload.subarray(0, BLOCK)
+      }
       res.write(payload)
     }
     const stop = broker.subscribe(topic, (m) => {

@@ -293,4 +293,38 @@ export async function coapSuite (t: Test, start: StartTarget): Promise<void> {
     t.same(got, ['before'], 'no notification the identity may no longer read')
     obs.close()
   })
+  t.test('a message over 1024 bytes: GET is block-wise, a notification carries its first block', async (t) => {
+    const c = await start(t, ['--coap-port', '0', '--sys-interval', '0'])
+    const big = Buffer.alloc(3000)
+    for (let i = 0; i < big.length; i++) big[i] = 97 + (i % 26)
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.ports.mqtt}`, { reconnectPeriod: 0, connectTimeout: 5000 })
+    t.teardown(() => { pub.end(true) })
+    await pub.publishAsync('big/x', big, { qos: 1, retain: true })
+    const get = await coap(c, { pathname: '/r/big/x' })
+    t.equal(get.code, '2.05')
+    t.ok(get.payload.equals(big), 'GET: the whole message (Block2 transfer)')
+    // observe over raw UDP to see the options of each notification
+    const sock = dgram.createSocket('udp4')
+    t.teardown(() => { sock.close() })
+    sock.bind(0, '127.0.0.1')
+    await once(sock, 'listening')
+    const inbox: ParsedPacket[] = []
+    sock.on('message', (b) => {
+      const p = parse(b)
+      inbox.push(p)
+      if (p.confirmable) sock.send(generate({ messageId: p.messageId, code: '0.00', ack: true, confirmable: false }), c.ports.coap!, '127.0.0.1')
+    })
+    sock.send(generate({ messageId: 4242, token: Buffer.from('b10c', 'hex'), code: '0.01', confirmable: true, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('r') }, { name: 'Uri-Path', value: Buffer.from('big') }, { name: 'Uri-Path', value: Buffer.from('x') }] }), c.ports.coap!, '127.0.0.1')
+    await until('the first notification', () => inbox.length === 1)
+    const first = inbox[0]!
+    t.equal(first.code, '2.05')
+    t.ok(first.payload.equals(big.subarray(0, 1024)), 'the first 1024 bytes')
+    t.same(first.options.find(o => o.name === 'Block2')?.value, Buffer.of(0x0e), 'Block2: block 0, more, size 1024')
+    await pub.publishAsync('big/x', 'small', { qos: 1 })
+    await until('the next notification', () => inbox.length === 2)
+    t.equal(inbox[1]!.payload.toString(), 'small', 'the observation goes on')
+    t.notOk(inbox[1]!.options.some(o => o.name === 'Block2'), 'no Block2 on a message that fits')
+    sock.send(generate({ messageId: 4243, token: Buffer.from('b10c', 'hex'), code: '0.01', confirmable: true, options: [{ name: 'Observe', value: Buffer.of(1) }, { name: 'Uri-Path', value: Buffer.from('r') }, { name: 'Uri-Path', value: Buffer.from('big') }, { name: 'Uri-Path', value: Buffer.from('x') }] }), c.ports.coap!, '127.0.0.1')
+    await until('the deregistration answer', () => inbox.some(p => p.messageId === 4243))
+  })
 }
