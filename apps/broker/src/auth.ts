@@ -48,8 +48,9 @@ function read (file: string, code: 'CULEX_ERR_PASSWORD_FILE' | 'CULEX_ERR_ACL_FI
  *
  * @throws AppError CULEX_ERR_PASSWORD_FILE, CULEX_ERR_ACL_FILE
  */
-export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number, aclRules: number } {
+export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number, aclRules: number, acl: Acl | undefined } {
   const hooks: Hooks = {}
+  let parsed: Acl | undefined
   let users = 0
   let aclRules = 0
   const db = cfg.passwordFile === undefined ? undefined : new PasswordDb(parsePasswordFile(read(cfg.passwordFile, 'CULEX_ERR_PASSWORD_FILE', 'password file'), cfg.passwordFile))
@@ -71,6 +72,7 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
     const rules = parseAcl(read(cfg.aclFile, 'CULEX_ERR_ACL_FILE', 'ACL file'), cfg.aclFile)
     aclRules = rules.anonymous.length + rules.patterns.length + [...rules.users.values()].reduce((n, l) => n + l.length, 0)
     const acl = new Acl(rules)
+    parsed = acl
     // write decisions per (connection, topic): a connection's identity does not change, and a
     // publisher on one topic asks once instead of walking the file per PUBLISH
     const writes = new WeakMap<object, Map<string, boolean>>()
@@ -89,5 +91,5 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
     // decided per delivery on every path (live, retained, queued, resumed, shared, wills); the engine caches it per (session, topic)
     hooks.authorizeRead = (client, topic) => acl.canRead({ clientId: client.id, username: client.username }, topic)
   }
-  return { hooks, users, aclRules }
+  return { hooks, users, aclRules, acl: parsed }
 }

@@ -100,6 +100,8 @@ export interface Config {
   plugins: PluginSpec[]
   /** `bridges:` of the config file (empty without). */
   bridges: BridgeSpec[]
+  /** The CoAP gateway (off when undefined). */
+  coap: { port: number, hosts: string[], defaultHosts: boolean, username: string | undefined } | undefined
 }
 
 /** Levels of --log-level. */
@@ -399,6 +401,10 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     throw new AppError('CULEX_ERR_INSECURE', `option --http-host: to listen on ${o.httpHost} (not a loopback address) expected --password-file or --http-token, got neither`, { option: 'httpHost' })
   }
 
+  if (o.coapHost !== undefined && !isLoopback(o.coapHost) && o.aclFile === undefined && o.allowAnonymous !== true) {
+    throw new AppError('CULEX_ERR_INSECURE', `option --coap-host: to listen on ${o.coapHost} (not a loopback address) expected --acl-file or --allow-anonymous, got neither (CoAP requests carry no credentials)`, { option: 'coapHost' })
+  }
+
   if (o.cluster === true && !(o.store ?? '').startsWith('redis')) {
     throw conflict('cluster', `option --cluster: expected --store redis://..., rediss://... or redis+cluster://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
   }
@@ -470,7 +476,10 @@ export function finalize (o: PartialOptions, cwd: string): Config {
       maxBody: o.httpMaxBody ?? 1024 * 1024
     },
     plugins: (o.plugins ?? []).map(p => ({ ...p, baseDir: cwd })),
-    bridges: resolveBridgePaths(o.bridges ?? [], cwd)
+    bridges: resolveBridgePaths(o.bridges ?? [], cwd),
+    coap: o.coapPort === undefined
+      ? undefined
+      : { port: o.coapPort, hosts: o.coapHost === undefined ? ['127.0.0.1', '::1'] : [o.coapHost], defaultHosts: o.coapHost === undefined, username: o.coapUsername }
   }
 }
 

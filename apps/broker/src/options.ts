@@ -84,6 +84,9 @@ export interface OptionValues {
   httpHost: string | undefined
   httpToken: string | undefined
   httpMaxBody: number | undefined
+  coapPort: number | undefined
+  coapHost: string | undefined
+  coapUsername: string | undefined
   /** Config file only (`plugins:`, a list): plugin modules and their options. */
   plugins?: Array<{ module: string, options: Record<string, unknown> }> | undefined
   /** Config file only (`bridges:`, a list): connections to remote brokers. */
@@ -149,7 +152,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'httpsPort', flag: 'https-port', ...PORT, defaultText: 'off', description: 'Operator HTTPS port (same routes as --http-port); needs --cert and --key.' },
   { key: 'httpHost', flag: 'http-host', kind: 'string', defaultText: 'loopback (127.0.0.1 and ::1)', description: 'Address the operator HTTP(S) listeners bind to.' },
   { key: 'httpToken', flag: 'http-token', kind: 'string', defaultText: 'none', description: 'Bearer token for the operator HTTP(S) listeners: full access (metrics, admin API, every topic). Users of --password-file may log in with HTTP Basic instead.' },
-  { key: 'httpMaxBody', flag: 'http-max-body', kind: 'int', min: 0, max: 268435455, defaultText: '1048576', description: 'Largest HTTP request body accepted, bytes (larger: 413).' }
+  { key: 'httpMaxBody', flag: 'http-max-body', kind: 'int', min: 0, max: 268435455, defaultText: '1048576', description: 'Largest HTTP request body accepted, bytes (larger: 413).' },
+  { key: 'coapPort', flag: 'coap-port', ...PORT, defaultText: 'off', description: 'CoAP gateway UDP port (coap://host/r/<topic>: GET reads the retained message, PUT publishes retained, POST publishes, GET with Observe subscribes).' },
+  { key: 'coapHost', flag: 'coap-host', kind: 'string', defaultText: 'loopback (127.0.0.1 and ::1)', description: 'Address the CoAP gateway binds to. A non-loopback address needs --acl-file or --allow-anonymous (CoAP requests carry no credentials).' },
+  { key: 'coapUsername', flag: 'coap-username', kind: 'string', defaultText: 'none (anonymous)', description: 'The MQTT username whose ACL rights CoAP requests have; without it they are an anonymous client (refused with 4.01 when anonymous clients are not allowed).' }
 ]
 
 /** `--port` → spec, `-p` → spec. */

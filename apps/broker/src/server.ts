@@ -28,11 +28,12 @@ import { reloadableHooks } from './reload.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
 import { startBridges, readBridgeTls, type Bridge } from './bridge.ts'
+import type { CoapGateway } from './coap.ts'
 
 /** One bound listener. */
 export interface BoundAddress {
-  /** `mqtt`, `mqtts`, `ws`, `wss`, and the operator's `http`, `https`. */
-  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http' | 'https'
+  /** `mqtt`, `mqtts`, `ws`, `wss`, the operator's `http`, `https`, and `coap` (UDP). */
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http' | 'https' | 'coap'
   host: string
   port: number
   /** e.g. `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`. */
@@ -171,6 +172,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
 
   const servers: Closable[] = []
+  let coap: CoapGateway | undefined
   const wsServers: WebSocketServer[] = []
   const sockets = new Set<Duplex>()
   const addresses: BoundAddress[] = []
@@ -311,6 +313,11 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         })
       }
     }
+    if (config.coap !== undefined) {
+      const { startCoap } = await import('./coap.ts')
+      coap = await startCoap(broker, { ...config.coap, allowAnonymous: config.allowAnonymous, acl: () => auth.acl, maxPacketSize: broker.limits.maxPacketSize }, logger.child({ component: 'coap' }))
+      for (const a of coap.addresses) addresses.push({ protocol: 'coap', ...a, url: `coap://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/r/` })
+    }
   } catch (err) {
     for (const s of servers) s.close()
     await Promise.all(bridges.map(b => b.close()))
@@ -333,6 +340,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
+      await coap?.close()
       for (const w of wsServers) w.close()
       await Promise.all(bridges.map(b => b.close()))
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))
