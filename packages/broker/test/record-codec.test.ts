@@ -31,9 +31,9 @@ t.test('user properties as [name, value] pairs keep their order, integer-like an
   const userProperties: Array<[string, string]> = [['2', 'a'], ['k', 'b'], ['10', 'c'], ['1', 'd'], ['k', 'e']]
   const m: StoredMessage = { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: { userProperties } }
   const r = unpackRecord(packRecord(messageHead(m), m.payload))!
-  t.same(messageFromHead(r.head, r.payload).properties?.userProperties, userProperties)
+  t.strictSame(messageFromHead(r.head, r.payload).properties?.userProperties, userProperties)
   const w: WillRecord = { clientId: 'c', nodeId: 'n', topic: 'w', payload: Buffer.from('bye'), qos: 1, retain: false, properties: { userProperties } }
-  t.same(willFromRecord(unpackRecord(packWill(w))!).properties?.userProperties, userProperties)
+  t.strictSame(willFromRecord(unpackRecord(packWill(w))!).properties?.userProperties, userProperties)
 })
 
 t.test('a will round-trips with and without its optional fields', async (t) => {

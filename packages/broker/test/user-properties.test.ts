@@ -40,7 +40,7 @@ t.test('live: a subscriber gets the user properties in the publisher\'s order', 
   await publishOrdered(pub, 'u/live', 1)
   await publishOrdered(pub, 'u/live0', 0)
   await until(t, got, 2)
-  t.same(got.map((p) => p.properties?.userProperties), [UP, UP], 'QoS 1 and QoS 0, same order')
+  t.strictSame(got.map((p) => p.properties?.userProperties), [UP, UP], 'QoS 1 and QoS 0, same order')
 })
 
 t.test('offline queue (MemoryStore): the queued message keeps the order', async (t) => {
@@ -58,7 +58,7 @@ t.test('offline queue (MemoryStore): the queued message keeps the order', async 
   again.sendRaw(encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'q', clean: false, keepalive: 0, properties: props }, 5))
   t.equal((await again.next('connack')).sessionPresent, true)
   await until(t, got, 1)
-  t.same(got[0]?.properties?.userProperties, UP)
+  t.strictSame(got[0]?.properties?.userProperties, UP)
 })
 
 t.test('retained: a later subscriber gets the order of the retained message', async (t) => {
@@ -70,7 +70,7 @@ t.test('retained: a later subscriber gets the order of the retained message', as
   await sub.subscribe('u/#', 1)
   await until(t, got, 1)
   t.equal(got[0]?.retain, true)
-  t.same(got[0]?.properties?.userProperties, UP)
+  t.strictSame(got[0]?.properties?.userProperties, UP)
 })
 
 async function willOf (t: T & { fail: (m: string) => void }, broker: Broker): Promise<PublishPacket | undefined> {
@@ -91,7 +91,7 @@ t.test('will: the will message keeps the order of its user properties', async (t
   const broker = setup(t)
   const m = await willOf(t, broker)
   t.equal(m?.topic, 'w/gone')
-  t.same(m?.properties?.userProperties, UP)
+  t.strictSame(m?.properties?.userProperties, UP)
 })
 
 t.test('an object given to broker.publish is sent in its own key order', async (t) => {
@@ -101,7 +101,7 @@ t.test('an object given to broker.publish is sent in its own key order', async (
   await sub.subscribe('u/#', 0)
   await broker.publish({ topic: 'u/api', payload: Buffer.from('x'), qos: 0, retain: false, properties: { userProperties: { b: '1', a: ['2', '3'] } } })
   await until(t, got, 1)
-  t.same(got[0]?.properties?.userProperties, [['b', '1'], ['a', '2'], ['a', '3']])
+  t.strictSame(got[0]?.properties?.userProperties, [['b', '1'], ['a', '2'], ['a', '3']])
 })
 
 // the broker's own packets read with the default (object) parser are unchanged

@@ -405,9 +405,9 @@ t.test('user properties keep their order both ways (pairs by default; object on 
   await c.connect()
   const res = await c.publish('out', 'x', { qos: 1, properties: { userProperties: UP } })
   await until(() => got.length === 1 && sent.length === 1, 2000, 'the message both ways')
-  t.same(got, [UP], 'received in the server\'s order')
-  t.same(res?.userProperties, UP, 'PUBACK user properties in order')
-  t.same(sent, [UP], 'sent in the given order')
+  t.strictSame(got, [UP], 'received in the server\'s order')
+  t.strictSame(res?.userProperties, UP, 'PUBACK user properties in order')
+  t.strictSame(sent, [UP], 'sent in the given order')
 
   const o = make(t, url, { userProperties: 'object' })
   const gotObj: unknown[] = []

@@ -100,5 +100,6 @@ t.test('the listed divergences are real', async (t) => {
   t.same(Object.entries(theirs.properties.userProperties), [['1', 'c'], ['2', 'a'], ['k', ['b', 'd']]], 'D6: their object reorders and groups')
   const pairs: Packet[] = []
   new Parser({ protocolVersion: 5, userProperties: 'pairs', onPacket: (p) => pairs.push(p) }).parse(encode(ordered, 5))
-  t.same(pairs, [ordered], 'D6: our pairs keep the wire order')
+  t.same(pairs, [ordered], 'D6: our pairs parse to the packet encoded')
+  t.strictSame((pairs[0] as { properties?: unknown } | undefined)?.properties, { userProperties: [['2', 'a'], ['k', 'b'], ['1', 'c'], ['k', 'd']] }, 'D6: our pairs keep the wire order')
 })

@@ -57,14 +57,14 @@ t.test('the wire order is the array order; the object form is mqtt-packet\'s', a
   const text = bytes.toString('latin1')
   const at = up.map(([k, v]) => text.indexOf(`\u0026\u0000${String.fromCharCode(k.length)}${k}\u0000\u0001${v}`))
   t.ok(at.every((x, i) => x > 0 && (i === 0 || x > (at[i - 1] as number))), 'written in array order')
-  t.same(userPropertiesOf(parse(bytes, 5, 'pairs').packets[0]), up, 'pairs: same order back')
+  t.strictSame(userPropertiesOf(parse(bytes, 5, 'pairs').packets[0]), up, 'pairs: same order back')
   const obj = userPropertiesOf(parse(bytes, 5).packets[0]) as Record<string, unknown>
   t.same(Object.keys(obj), ['1', '2', '10', 'k'], 'object (default): integer-like names first, repeated grouped')
   t.same(obj.k, ['b', 'e'])
   t.same(userPropertiesOf(parse(bytes, 5, 'object').packets[0]), obj, "'object' is the default")
   // the object form still encodes as before
   const again = encode({ ...p, properties: { userProperties: { k: ['b', 'e'], z: 'y' } } }, 5)
-  t.same(userPropertiesOf(parse(again, 5, 'pairs').packets[0]), [['k', 'b'], ['k', 'e'], ['z', 'y']])
+  t.strictSame(userPropertiesOf(parse(again, 5, 'pairs').packets[0]), [['k', 'b'], ['k', 'e'], ['z', 'y']])
 })
 
 t.test('pairs are validated when encoding', async (t) => {
