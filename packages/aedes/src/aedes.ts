@@ -482,7 +482,7 @@ export class Aedes extends EventEmitter<AedesEvents> {
         resolve(false)
       }
       try {
-        fn.call(this, this.#wrap(c), packet, callback)
+        fn.call(this, this.#wrap(c), packet.properties === undefined ? packet : { ...packet, properties: aedesProperties(packet.properties) }, callback)
       } catch (err) {
         callback(err as HookError)
       }
@@ -563,7 +563,7 @@ export class Aedes extends EventEmitter<AedesEvents> {
       brokerId: this.id,
       brokerCounter: ++this.#counter
     }
-    if (m.properties !== undefined) p.properties = m.properties
+    if (m.properties !== undefined) p.properties = aedesProperties(m.properties)
     if (m.origin !== undefined) p.clientId = m.origin
     return p
   }
@@ -678,4 +678,20 @@ export class Aedes extends EventEmitter<AedesEvents> {
 /** `Aedes.createBroker(options)` as a function. */
 export function createBroker (opts: AedesOptions = {}): Promise<Aedes> {
   return Aedes.createBroker(opts)
+}
+
+/**
+ * Properties as Aedes code sees them: the engine keeps user properties as ordered
+ * `[name, value]` pairs; Aedes (mqtt-packet) gives them as an object, a repeated name's
+ * values in an array.
+ */
+function aedesProperties (props: PublishProperties): PublishProperties {
+  const up = props.userProperties
+  if (!Array.isArray(up)) return props
+  const obj: Record<string, string | string[]> = Object.create(null)
+  for (const [name, value] of up) {
+    const had = obj[name]
+    obj[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
+  }
+  return { ...props, userProperties: obj }
 }

@@ -200,3 +200,20 @@ t.test('published', async (t) => {
   await new Promise<void>((resolve, reject) => { aedes.publish({ topic: 'from/broker', payload: 'y' }, (err) => { if (err) reject(err); else resolve() }) })
   t.same(seen, [{ topic: 'from/client', client: 'pubd' }, { topic: 'from/broker', client: null }], 'called for client and broker messages')
 })
+
+t.test('user properties reach Aedes code as an object (a repeated name as an array), as mqtt-packet gives them', async (t) => {
+  const seen: unknown[] = []
+  const { aedes, url } = await startBroker(t, {
+    authorizePublish (_client, packet, callback) {
+      seen.push(packet.properties?.userProperties)
+      callback(null)
+    }
+  })
+  const published = new Promise<unknown>((resolve) => {
+    aedes.on('publish', (packet) => { if (packet.topic === 'up') resolve(packet.properties?.userProperties) })
+  })
+  const pub = await connect(t, url, { clientId: 'up-pub', protocolVersion: 5 })
+  await pub.publishAsync('up', 'x', { qos: 1, properties: { userProperties: { a: ['1', '2'], b: '3' } } })
+  t.strictSame({ ...(seen[0] as object) }, { a: ['1', '2'], b: '3' }, 'authorizePublish')
+  t.strictSame({ ...(await published as object) }, { a: ['1', '2'], b: '3' }, 'the publish event')
+})

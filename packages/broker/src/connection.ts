@@ -211,6 +211,7 @@ export class Connection implements Client {
       connectFirst: true,
       maxUserProperties: limits.maxUserProperties,
       maxUserPropertyBytes: limits.maxUserPropertyBytes,
+      userProperties: 'pairs', // forwarded in their order [MQTT-3.3.2-18]
       onPacket: onParsed,
       onError: onParseError,
       context: this

@@ -23,7 +23,11 @@ export interface MemoryStoreOptions extends StoreOptions {}
 function copyProps<P extends PublishProperties | WillProperties> (p: P): P {
   const out = { ...p }
   if (p.correlationData !== undefined) out.correlationData = Buffer.from(p.correlationData)
-  if (p.userProperties !== undefined) out.userProperties = { ...p.userProperties }
+  const up = p.userProperties
+  if (up !== undefined) {
+    // [name, value] pairs keep their order (the broker's own form); an object is copied as is
+    out.userProperties = Array.isArray(up) ? up.map(([k, v]): [string, string] => [k, v]) : { ...up }
+  }
   return out
 }
 

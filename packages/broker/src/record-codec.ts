@@ -3,6 +3,9 @@
  * [payload]`. The payload is stored raw (never base64); every other field is in the header
  * under short keys; binary correlation data goes into the header as base64 under `cd`.
  *
+ * User properties are kept in the form given: `[name, value]` pairs (what the broker parses)
+ * come back in the same order, which JSON keeps for arrays [MQTT-3.3.2-18].
+ *
  * Shared by the stores that keep bytes (LevelDB, Redis) so that one record format exists, not
  * one per store. Decoded payloads are views of the buffer passed to `unpackRecord`.
  */

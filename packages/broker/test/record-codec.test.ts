@@ -27,6 +27,15 @@ t.test('a message round-trips byte for byte, payload raw after the header', asyn
   t.same(messageFromHead(r2.head, r2.payload), bare, 'no optional fields appear')
 })
 
+t.test('user properties as [name, value] pairs keep their order, integer-like and repeated names too', async (t) => {
+  const userProperties: Array<[string, string]> = [['2', 'a'], ['k', 'b'], ['10', 'c'], ['1', 'd'], ['k', 'e']]
+  const m: StoredMessage = { topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, properties: { userProperties } }
+  const r = unpackRecord(packRecord(messageHead(m), m.payload))!
+  t.strictSame(messageFromHead(r.head, r.payload).properties?.userProperties, userProperties)
+  const w: WillRecord = { clientId: 'c', nodeId: 'n', topic: 'w', payload: Buffer.from('bye'), qos: 1, retain: false, properties: { userProperties } }
+  t.strictSame(willFromRecord(unpackRecord(packWill(w))!).properties?.userProperties, userProperties)
+})
+
 t.test('a will round-trips with and without its optional fields', async (t) => {
   const w: WillRecord = { clientId: 'c', nodeId: 'n', topic: 'w', payload: Buffer.from('bye'), qos: 2, retain: true, properties: { willDelayInterval: 5, correlationData: Buffer.from([1]) }, publishAt: 99 }
   t.same(willFromRecord(unpackRecord(packWill(w))!), w)

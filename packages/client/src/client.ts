@@ -166,6 +166,9 @@ export class ClientCore extends Emitter<ClientEvents> {
     if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) {
       throw new ClientError('CLIENT_ERR_INVALID_OPTION', `keepalive: expected an integer 0..65535 (seconds), got ${String(keepalive)}`)
     }
+    if (opts.userProperties !== undefined && opts.userProperties !== 'pairs' && opts.userProperties !== 'object') {
+      throw new ClientError('CLIENT_ERR_INVALID_OPTION', `userProperties: expected 'pairs' or 'object', got ${String(opts.userProperties)}`)
+    }
     this.#opts = opts
     this.#url = url
     this.#factory = opts.transport ?? transport
@@ -431,6 +434,7 @@ export class ClientCore extends Emitter<ClientEvents> {
     this.#parser = new Parser({
       protocolVersion: this.#version,
       ...(this.#opts.maxPacketSize === undefined ? {} : { maxPacketSize: this.#opts.maxPacketSize }),
+      userProperties: this.#opts.userProperties ?? 'pairs',
       onPacket: (p) => { if (gen === this.#gen) this.#onPacket(p) },
       onError: (err) => { if (gen === this.#gen) this.#onParseError(err) }
     })

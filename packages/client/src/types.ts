@@ -76,6 +76,13 @@ export interface ClientOptions {
   topicAliases?: boolean
   /** Largest packet accepted from the server, in bytes. Default: no limit beyond MQTT's. */
   maxPacketSize?: number
+  /**
+   * Shape of the MQTT 5 user properties the client hands you (messages, acks, DISCONNECT).
+   * Default `'pairs'`: `[name, value][]` in the order the server sent them [MQTT-3.3.2-18].
+   * `'object'`: MQTT.js / mqtt-packet's `{ name: value | value[] }`, which loses the order
+   * across names. What you send may use either shape.
+   */
+  userProperties?: 'pairs' | 'object'
   /** TLS options (Node only). */
   tls?: TlsOptions
   /** Extra WebSocket options for `ws` in Node (headers, ...). */

@@ -4,7 +4,7 @@
  * limits, the offline queue and argument validation.
  */
 import t from 'tap'
-import type { Packet, PublishPacket } from '@culex/packet'
+import { Parser, type Packet, type PublishPacket, type UserPropertyPairs } from '@culex/packet'
 import { Client, ClientError, connect, isClientError, type ClientOptions } from '../src/index.ts'
 import { accept, scripted } from './helpers/scripted.ts'
 import { until } from './helpers/suite.ts'
@@ -435,4 +435,35 @@ t.test('handleMessage: a rejecting hook acknowledges nothing and drops the conne
   t.equal(connects, 2, 'the failure dropped the connection and the client reconnected')
   t.equal(calls, 2, 'the hook saw the message twice')
   t.same(acks, ['2:4'], 'only the resend on the second connection was acknowledged')
+
+t.test('user properties keep their order both ways (pairs by default; object on request)', async (t) => {
+  const UP: UserPropertyPairs = [['2', 'a'], ['k', 'b'], ['10', 'c'], ['1', 'd'], ['k', 'e']]
+  const sent: unknown[] = []
+  const { url } = await scripted(t, (peer, p) => {
+    if (p.cmd === 'connect') {
+      // the wire order of what the client sends, read as pairs
+      const parser = new Parser({ protocolVersion: 5, userProperties: 'pairs', onPacket: (q) => { if (q.cmd === 'publish') sent.push(q.properties?.userProperties) } })
+      peer.socket.on('data', (d: Buffer) => parser.parse(d))
+      accept(peer)
+      peer.send({ cmd: 'publish', topic: 'in', payload: Buffer.from('1'), qos: 0, dup: false, retain: false, properties: { userProperties: UP } })
+    }
+    if (p.cmd === 'publish' && p.qos === 1) peer.send({ cmd: 'puback', messageId: p.messageId!, reasonCode: 0x10, properties: { userProperties: UP } })
+  })
+  const c = make(t, url)
+  const got: unknown[] = []
+  c.on('message', (m) => got.push(m.properties?.userProperties))
+  await c.connect()
+  const res = await c.publish('out', 'x', { qos: 1, properties: { userProperties: UP } })
+  await until(() => got.length === 1 && sent.length === 1, 2000, 'the message both ways')
+  t.strictSame(got, [UP], 'received in the server\'s order')
+  t.strictSame(res?.userProperties, UP, 'PUBACK user properties in order')
+  t.strictSame(sent, [UP], 'sent in the given order')
+
+  const o = make(t, url, { userProperties: 'object' })
+  const gotObj: unknown[] = []
+  o.on('message', (m) => gotObj.push(m.properties?.userProperties))
+  await o.connect()
+  await until(() => gotObj.length === 1, 2000, 'the message')
+  t.same(gotObj, [{ 1: 'd', 2: 'a', 10: 'c', k: ['b', 'e'] }], 'the object shape on request')
+  t.throws(() => new Client({ url, userProperties: 'map' as 'pairs' }), { code: 'CLIENT_ERR_INVALID_OPTION' })
 })

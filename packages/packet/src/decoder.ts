@@ -19,7 +19,7 @@ import {
 import type {
   AuthPacket, ConnackPacket, ConnectPacket, DisconnectPacket, Packet, ProtocolVersion,
   PublishPacket, QoS, SubackPacket, SubscribePacket, Subscription, UnsubackPacket,
-  UnsubscribePacket, UserProperties, Will
+  UnsubscribePacket, UserPropertiesObject, UserPropertyPairs, Will
 } from './types.ts'
 import { decodeString } from './utf8.ts'
 
@@ -41,6 +41,8 @@ export class Decoder {
   userLeft: number
   /** Bytes (names and values, as on the wire) the rest of this packet's user properties may still take. */
   userBytesLeft: number
+  /** Deliver user properties as `[name, value]` pairs (Parser option userProperties: 'pairs'). */
+  pairs: boolean
 
   constructor () {
     this.buf = EMPTY
@@ -50,6 +52,7 @@ export class Decoder {
     this.version = 4
     this.userLeft = Infinity
     this.userBytesLeft = Infinity
+    this.pairs = false
   }
 
   /** Drop the reference to the last input (an idle connection must not keep its last read alive). */
@@ -63,7 +66,7 @@ export class Decoder {
    * the user properties of the whole packet (count, and bytes of names and values).
    * @throws PacketError
    */
-  decode (header: number, buf: Buffer, start: number, end: number, version: ProtocolVersion, maxUser = Infinity, maxUserBytes = Infinity): Packet {
+  decode (header: number, buf: Buffer, start: number, end: number, version: ProtocolVersion, maxUser = Infinity, maxUserBytes = Infinity, pairs = false): Packet {
     this.buf = buf
     this.pos = start
     this.start = start
@@ -71,6 +74,7 @@ export class Decoder {
     this.version = version
     this.userLeft = maxUser
     this.userBytesLeft = maxUserBytes
+    this.pairs = pairs
     switch (header >> 4) {
       case 3: return this.publish(header)
       case 4: case 5: case 6: case 7: return this.ack(header >> 4)
@@ -217,16 +221,22 @@ export class Decoder {
           if ((this.userBytesLeft -= this.pos - at) < 0) {
             throw this.fail('PACKET_ERR_PROPERTIES_LIMIT', 'expected user properties of fewer bytes, got more than the limit')
           }
-          let up = props.userProperties as UserProperties | undefined
-          if (up === undefined) {
-            // A null-prototype object, so that a key named "__proto__" is kept as data.
-            up = Object.create(null) as UserProperties
-            props.userProperties = up
+          if (this.pairs) {
+            const list = props.userProperties as UserPropertyPairs | undefined
+            if (list === undefined) props.userProperties = [[k, v]]
+            else list.push([k, v])
+          } else {
+            let up = props.userProperties as UserPropertiesObject | undefined
+            if (up === undefined) {
+              // A null-prototype object, so that a key named "__proto__" is kept as data.
+              up = Object.create(null) as UserPropertiesObject
+              props.userProperties = up
+            }
+            const prev = up[k]
+            if (prev === undefined) up[k] = v
+            else if (typeof prev === 'string') up[k] = [prev, v]
+            else prev.push(v)
           }
-          const prev = up[k]
-          if (prev === undefined) up[k] = v
-          else if (typeof prev === 'string') up[k] = [prev, v]
-          else prev.push(v)
           if (this.pos > end) throw this.propertyOverrun(end)
           continue
         }

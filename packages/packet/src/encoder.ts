@@ -19,7 +19,7 @@ import {
 } from './reason-codes.ts'
 import type {
   AuthPacket, ConnackPacket, ConnectPacket, DisconnectPacket, Packet, ProtocolVersion,
-  PublishPacket, SubackPacket, SubscribePacket, UnsubackPacket, UnsubscribePacket
+  PublishPacket, SubackPacket, SubscribePacket, UnsubackPacket, UnsubscribePacket, UserPropertyPairs
 } from './types.ts'
 import { allocate } from './alloc.ts'
 import { utf8Length } from './utf8.ts'
@@ -143,8 +143,16 @@ function propertySize (d: PropertyDef, v: unknown, kind: number): number {
     case T_BINARY:
       return 3 + binLen(toBuffer(v, `property ${d.name}`), `property ${d.name}`)
     default: { // T_PAIR
-      if (typeof v !== 'object' || v === null) throw fail('PACKET_ERR_ENCODE_INVALID', `expected userProperties to be an object, got ${v === null ? 'null' : typeof v}`)
+      if (typeof v !== 'object' || v === null) throw fail('PACKET_ERR_ENCODE_INVALID', `expected userProperties to be an object or an array of pairs, got ${v === null ? 'null' : typeof v}`)
       let n = 0
+      if (Array.isArray(v)) {
+        // Ordered form: [name, value] pairs, written in this order [MQTT-3.3.2-18]
+        for (const pair of v as unknown[]) {
+          if (!Array.isArray(pair) || pair.length !== 2) throw fail('PACKET_ERR_ENCODE_INVALID', 'expected each user property to be a [name, value] pair')
+          n += 5 + strLen(pair[0], 'user property name') + strLen(pair[1], `user property '${String(pair[0])}'`)
+        }
+        return n
+      }
       const up = v as Record<string, unknown>
       for (const k in up) {
         const val = up[k]
@@ -254,6 +262,10 @@ function wProperties (props: Record<string, unknown> | undefined, kind: number, 
     if (v === undefined) continue
     const d = names.get(k) as PropertyDef
     if (d.type === T_PAIR) {
+      if (Array.isArray(v)) {
+        for (const pair of v as UserPropertyPairs) { wByte(0x26); wStr(pair[0]); wStr(pair[1]) }
+        continue
+      }
       const up = v as Record<string, string | string[]>
       for (const key in up) {
         const val = up[key] as string | string[]

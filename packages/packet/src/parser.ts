@@ -49,6 +49,13 @@ export interface ParserOptions<C = unknown> {
    * `PACKET_ERR_PROPERTIES_LIMIT` (reason code 0x95). Default Infinity.
    */
   maxUserPropertyBytes?: number
+  /**
+   * Shape of the `userProperties` the parser delivers. `'object'` (the default) is
+   * mqtt-packet's `{ name: value | value[] }`, which cannot keep the order across names;
+   * `'pairs'` is an array of `[name, value]` in wire order, the form to use when the order
+   * matters (a broker forwarding messages must keep it [MQTT-3.3.2-18]).
+   */
+  userProperties?: 'object' | 'pairs'
   /** Called synchronously from `parse()` for each complete packet, with `this` = `context`. */
   onPacket?: (this: C, packet: Packet) => void
   /** Called at most once, with the first error (`this` = `context`); the parser then ignores all input. */
@@ -108,6 +115,7 @@ export class Parser<C = unknown> {
   #maxPacketSize: number
   readonly #maxUserProperties: number
   readonly #maxUserPropertyBytes: number
+  readonly #pairs: boolean
   readonly #onPacket: (this: C, packet: Packet) => void
   readonly #onError: (this: C, err: PacketError) => void
   readonly #context: C
@@ -146,7 +154,8 @@ export class Parser<C = unknown> {
   /**
    * @param opts - see {@link ParserOptions}
    * @throws RangeError for a `protocolVersion` other than 3, 4, 5, a `maxPacketSize` below 2,
-   * or a negative `maxUserProperties` / `maxUserPropertyBytes`
+   * a negative `maxUserProperties` / `maxUserPropertyBytes`, or a `userProperties` other
+   * than 'object' or 'pairs'
    */
   constructor (opts: ParserOptions<C> = {}) {
     const version = opts.protocolVersion ?? 4
@@ -155,11 +164,16 @@ export class Parser<C = unknown> {
     }
     const maxUser = checkLimit('maxUserProperties', opts.maxUserProperties)
     const maxUserBytes = checkLimit('maxUserPropertyBytes', opts.maxUserPropertyBytes)
+    const shape = opts.userProperties ?? 'object'
+    if (shape !== 'object' && shape !== 'pairs') {
+      throw new RangeError(`Parser option userProperties: expected 'object' or 'pairs', got ${String(shape)}`)
+    }
     this.protocolVersion = version
     this.error = null
     this.#maxPacketSize = checkMax(opts.maxPacketSize ?? MAX_PACKET_SIZE)
     this.#maxUserProperties = maxUser
     this.#maxUserPropertyBytes = maxUserBytes
+    this.#pairs = shape === 'pairs'
     this.#onPacket = opts.onPacket ?? noop
     this.#onError = opts.onError ?? noop
     this.#context = opts.context as C
@@ -277,7 +291,7 @@ export class Parser<C = unknown> {
   #emit (buf: Buffer, start: number, end: number): boolean {
     let packet: Packet
     try {
-      packet = decoder.decode(this.#header, buf, start, end, this.protocolVersion, this.#maxUserProperties, this.#maxUserPropertyBytes)
+      packet = decoder.decode(this.#header, buf, start, end, this.protocolVersion, this.#maxUserProperties, this.#maxUserPropertyBytes, this.#pairs)
       decoder.release()
     } catch (err) {
       decoder.release()

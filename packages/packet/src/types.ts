@@ -40,8 +40,22 @@ export const PacketType = {
 /** The `cmd` names: 'connect' … 'auth'. */
 export type PacketCmd = keyof typeof PacketType
 
-/** A user property value may repeat under one key; repeated values keep their order. */
-export type UserProperties = Record<string, string | string[]>
+/**
+ * User properties in wire order: one `[name, value]` pair per property, names may repeat.
+ * The parser delivers this form with the option `userProperties: 'pairs'`; it keeps the
+ * order the spec requires a broker to forward [MQTT-3.3.2-17] [MQTT-3.3.2-18].
+ */
+export type UserPropertyPairs = Array<[string, string]>
+
+/**
+ * mqtt-packet's form, the parser's default: a repeated name holds an array of its values in
+ * order. Being a JavaScript object, it cannot keep the order *across* names: integer-like
+ * names ("1", "10") come first, and the values of a repeated name are grouped together.
+ */
+export type UserPropertiesObject = Record<string, string | string[]>
+
+/** Either form; `encode` accepts both and writes pairs in array order. */
+export type UserProperties = UserPropertiesObject | UserPropertyPairs
 
 /** MQTT 5 properties of CONNECT. */
 export interface ConnectProperties {

@@ -24,6 +24,12 @@
  *      3.1: mqtt-packet refuses to generate it. It is well-formed: 3.1.1 [MQTT-3.1.3-8] has
  *      the server answer CONNACK 0x02, and 5.0 3.1.3.1 lets the server assign an id — the
  *      broker decides, not the codec.
+ *   D6 User property order: mqtt-packet delivers an object, which cannot keep the order across
+ *      names (integer-like names first, repeated names grouped). We also accept and deliver
+ *      (Parser option `userProperties: 'pairs'`) an array of [name, value] pairs in wire order,
+ *      which a broker needs to forward them unchanged [MQTT-3.3.2-17] [MQTT-3.3.2-18]. Our
+ *      default stays mqtt-packet's object, so the comparisons below use it; mqtt-packet cannot
+ *      encode pairs (it takes the array as an object whose names are "0", "1", …).
  * Divergences on bad input (we reject, mqtt-packet accepts) are listed in the README,
  * "Compatibility": non-minimal VBIs [MQTT-1.5.5-1], reason codes not defined for the packet,
  * property values out of range, wildcards in a will topic, no-local on shared subscriptions.
@@ -89,4 +95,11 @@ t.test('the listed divergences are real', async (t) => {
   const anon: Packet = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, keepalive: 0, clientId: '' }
   t.throws(() => mqtt.generate(anon as unknown as mqtt.Packet, { protocolVersion: 4 }), /clientId must be given/, 'D5')
   t.same(ourParse(encode(anon, 4), 4), [anon], 'D5: we encode and parse it')
+  const ordered: Packet = { cmd: 'publish', topic: 't', payload: Buffer.from(''), qos: 0, dup: false, retain: false, properties: { userProperties: [['2', 'a'], ['k', 'b'], ['1', 'c'], ['k', 'd']] } }
+  const theirs = theirParse(encode(ordered, 5), 5)[0] as { properties: { userProperties: Record<string, unknown> } }
+  t.same(Object.entries(theirs.properties.userProperties), [['1', 'c'], ['2', 'a'], ['k', ['b', 'd']]], 'D6: their object reorders and groups')
+  const pairs: Packet[] = []
+  new Parser({ protocolVersion: 5, userProperties: 'pairs', onPacket: (p) => pairs.push(p) }).parse(encode(ordered, 5))
+  t.same(pairs, [ordered], 'D6: our pairs parse to the packet encoded')
+  t.strictSame((pairs[0] as { properties?: unknown } | undefined)?.properties, { userProperties: [['2', 'a'], ['k', 'b'], ['1', 'c'], ['k', 'd']] }, 'D6: our pairs keep the wire order')
 })

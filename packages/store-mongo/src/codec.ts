@@ -1,20 +1,25 @@
 /**
  * Documents for messages and wills. Payloads and correlation data are BSON binary (read back
  * as Buffers: the client is created with `promoteBuffers`). User properties are stored as an
- * array of [key, value] pairs, because their keys may contain `.` or start with `$`.
+ * array of [key, value] pairs (in order, when given as pairs), because their keys may contain `.` or start with `$`.
  */
 import type { StoredMessage, WillRecord } from '@culex/broker'
 
 type Props = NonNullable<StoredMessage['properties']> | NonNullable<WillRecord['properties']>
 
+// User properties in the pairs form (an array, the broker's own) are stored as they are under
+// `up` and come back in their order; the object form keeps its entries under `userProperties`.
 function propsOut (p: Props): Record<string, unknown> {
   const { userProperties, ...rest } = p
-  return userProperties === undefined ? rest : { ...rest, userProperties: Object.entries(userProperties) }
+  if (userProperties === undefined) return rest
+  return Array.isArray(userProperties) ? { ...rest, up: userProperties } : { ...rest, userProperties: Object.entries(userProperties) }
 }
 
 function propsIn<P extends Props> (o: Record<string, unknown>): P {
-  const { userProperties, ...rest } = o
-  const out: Record<string, unknown> = userProperties === undefined ? rest : { ...rest, userProperties: Object.fromEntries(userProperties as Array<[string, unknown]>) }
+  const { userProperties, up, ...rest } = o
+  const out: Record<string, unknown> = rest
+  if (up !== undefined && up !== null) out.userProperties = up
+  else if (userProperties !== undefined && userProperties !== null) out.userProperties = Object.fromEntries(userProperties as Array<[string, unknown]>)
   return out as unknown as P
 }
 

@@ -32,7 +32,8 @@ export function richMessage (topic = 'rich/topic'): StoredMessage {
       contentType: 'application/octet-stream',
       responseTopic: 'reply/to/é',
       correlationData: Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]),
-      userProperties: { a: 'b', ünï: ['x', 'y', ''], empty: '' }
+      // pairs, in an order an object would not keep: integer-like names, a repeated name
+      userProperties: [['a', 'b'], ['2', 'two'], ['ünï', 'x'], ['10', 'ten'], ['ünï', 'y'], ['1', ''], ['ünï', ''], ['empty', '']]
     }
   }
 }
@@ -54,7 +55,7 @@ export function richWill (clientId: string, nodeId: string): WillRecord {
       contentType: 'text/plain',
       responseTopic: 'r',
       correlationData: Buffer.from([9, 0, 9]),
-      userProperties: { k: ['v1', 'v2'] }
+      userProperties: [['k', 'v1'], ['3', 'x'], ['k', 'v2']]
     }
   }
 }

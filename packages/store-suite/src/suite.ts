@@ -11,7 +11,7 @@
  * and a fast-check model test (see model.ts).
  */
 import type { Test } from 'tap'
-import type { Store } from '@culex/broker'
+import type { Store, StoredMessage } from '@culex/broker'
 import { byTopic, msg, plain, richMessage, richWill, session, sessionPlain, withoutSeq } from './fixtures.ts'
 import { modelTest } from './model.ts'
 
@@ -361,7 +361,7 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     await store.enqueue('c', { ...m, payload: Buffer.alloc(0), properties: {} })
     m.payload.fill(0)
     m.properties!.correlationData!.fill(0)
-    ;(m.properties!.userProperties as Record<string, string>).a = 'changed'
+    ;(m.properties!.userProperties as Array<[string, string]>)[0]![1] = 'changed'
     t.same(plain((await store.matchRetained('bin'))[0]), expected, 'retained')
     const [sent, empty] = await store.outgoing('c', Date.now())
     t.same(plain(sent!.message), expected, 'outgoing')
@@ -370,6 +370,26 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff
     await store.enqueue('big', msg('big', big))
     t.ok((await store.outgoing('big', Date.now()))[0]!.message.payload.equals(big), '256 KiB payload')
+  })
+
+  withStore('user properties keep their order as pairs, and their shape as an object', 100, async (t, store) => {
+    const pairs: Array<[string, string]> = [['2', 'a'], ['k', 'b'], ['10', 'c'], ['1', 'd'], ['k', 'e'], ['$x.y', 'f']]
+    const m: StoredMessage = { topic: 'up/pairs', payload: Buffer.from('p'), qos: 1, retain: true, properties: { userProperties: pairs } }
+    const o: StoredMessage = { topic: 'up/object', payload: Buffer.from('o'), qos: 1, retain: true, properties: { userProperties: { k: ['b', 'e'], z: 'y' } } }
+    await store.putRetained(m)
+    await store.putRetained(o)
+    await store.enqueue('c', m)
+    await store.enqueue('c', o)
+    await store.putWill({ clientId: 'c', nodeId: 'n', topic: 'w', payload: Buffer.from('w'), qos: 1, retain: false, properties: { userProperties: pairs } })
+    const retained = (await store.matchRetained('up/#')).sort((a, b) => a.topic < b.topic ? -1 : 1)
+    const queued = await store.outgoing('c', Date.now())
+    // strictSame: an object with keys "0", "1", … is not a list of pairs
+    t.strictSame(retained[1]?.properties?.userProperties, pairs, 'retained, pairs')
+    t.strictSame(queued[0]?.message.properties?.userProperties, pairs, 'queued, pairs')
+    t.strictSame((await store.getWill('c'))?.properties?.userProperties, pairs, 'will, pairs')
+    t.same(retained[0]?.properties?.userProperties, o.properties!.userProperties, 'retained, object')
+    t.same(queued[1]?.message.properties?.userProperties, o.properties!.userProperties, 'queued, object')
+    t.notOk(Array.isArray(queued[1]?.message.properties?.userProperties), 'an object stays an object')
   })
 
   withStore('concurrent operations on one instance', 50, async (t, store) => {
