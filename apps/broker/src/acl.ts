@@ -21,7 +21,7 @@
  * with {@link Acl.canRead}, so a granted `#` still never delivers a denied topic.
  */
 import { AppError } from './errors.ts'
-import { isValidFilter } from './topic-match.ts'
+import { isValidFilter, levelsCover, levelsMatch } from './topic-match.ts'
 
 /** One ACL rule. */
 export interface AclRule {
@@ -117,31 +117,6 @@ function compile (rule: AclRule, pattern: boolean): Compiled {
     subst: pattern && (rule.filter.includes('%c') || rule.filter.includes('%u')),
     needsUser: pattern && rule.filter.includes('%u')
   }
-}
-
-/** `filter` levels match the topic levels (`+` one level, `#` this level and below). */
-function levelsMatch (f: string[], t: string[]): boolean {
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i] as string
-    if (level === '#') return true // also matches the parent level [MQTT-4.7.1-2]
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
-  }
-  return f.length === t.length
-}
-
-/** Every topic `s` matches, `a` matches too (for SUBSCRIBE checks). */
-function levelsCover (a: string[], s: string[]): boolean {
-  for (let i = 0; i < a.length; i++) {
-    const level = a[i] as string
-    if (level === '#') return true
-    if (i >= s.length) return false
-    const sl = s[i] as string
-    if (sl === '#') return false
-    if (level === '+') continue
-    if (sl === '+' || sl !== level) return false
-  }
-  return a.length === s.length
 }
 
 /**

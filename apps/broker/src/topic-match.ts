@@ -4,10 +4,8 @@
  * except that `$` topics are handled by the caller, as Mosquitto's ACL check does.
  */
 
-/** Whether `filter` matches the topic name `topic` (`+` one level, `#` this level and below). */
-export function filterMatches (filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
+/** Whether the filter split into `f` matches the topic split into `t` (`+` one level, `#` this level and below). */
+export function levelsMatch (f: readonly string[], t: readonly string[]): boolean {
   for (let i = 0; i < f.length; i++) {
     const level = f[i] as string
     if (level === '#') return true // also matches the parent level [MQTT-4.7.1-2]
@@ -17,10 +15,8 @@ export function filterMatches (filter: string, topic: string): boolean {
   return f.length === t.length
 }
 
-/** Whether every topic matched by `sub` is also matched by `acl`. */
-export function filterCovers (acl: string, sub: string): boolean {
-  const a = acl.split('/')
-  const s = sub.split('/')
+/** Whether every topic the filter split into `s` matches is also matched by the one split into `a`. */
+export function levelsCover (a: readonly string[], s: readonly string[]): boolean {
   for (let i = 0; i < a.length; i++) {
     const level = a[i] as string
     if (level === '#') return true
@@ -31,6 +27,16 @@ export function filterCovers (acl: string, sub: string): boolean {
     if (sl === '+' || sl !== level) return false
   }
   return a.length === s.length
+}
+
+/** Whether `filter` matches the topic name `topic` (`+` one level, `#` this level and below). */
+export function filterMatches (filter: string, topic: string): boolean {
+  return levelsMatch(filter.split('/'), topic.split('/'))
+}
+
+/** Whether every topic matched by `sub` is also matched by `acl`. */
+export function filterCovers (acl: string, sub: string): boolean {
+  return levelsCover(acl.split('/'), sub.split('/'))
 }
 
 /** Whether `filter` is a syntactically valid topic filter (for ACL file lines). */
