@@ -39,17 +39,24 @@ function collect (c: Client): Message[] {
   return got
 }
 
-async function startBridged (t: Parameters<typeof tempDir>[0], bridges: unknown[]): Promise<Culex> {
+async function startBridged (t: Parameters<typeof tempDir>[0], bridges: unknown[], inProcess = false): Promise<Pick<Culex, 'logs'> & { ports: Partial<Culex['ports']> }> {
   const dir = tempDir(t)
   const file = join(dir, 'culex.json')
   writeFileSync(file, JSON.stringify({ bridges }))
-  return await startCulex(t, ['--config', file, '--http-port', '0', '--http-token', TOKEN])
+  const args = ['--config', file, '--http-port', '0', '--http-token', TOKEN]
+  // in the test's own process, so the bridge's code counts toward the app's coverage
+  if (inProcess) return await startInProcess(t, args, dir)
+  return await startCulex(t, args)
 }
 
 t.test('bad bridge config: CULEX_ERR_BRIDGE naming the option and what was expected', async (t) => {
   const rows: Array<[string, unknown, RegExp]> = [
     ['not a list', 'x', /key "bridges": expected a list of bridges/],
     ['no url', [{ name: 'a', topics: ['x/#'] }], /"bridges"\[0\]\.url: expected a non-empty string/],
+    ['bad name', [{ name: 'a b', url: 'mqtt://h', topics: ['x/#'] }], /\[0\]\.name: expected letters, digits/],
+    ['same name twice', [{ name: 'a', url: 'mqtt://h', topics: ['x/#'] }, { name: 'a', url: 'mqtt://h', topics: ['x/#'] }], /\[1\]\.name: expected a name no other bridge has/],
+    ['not a URL', [{ name: 'a', url: 'not a url', topics: ['x/#'] }], /\[0\]\.url: expected a URL/],
+    ['keepalive not an integer', [{ name: 'a', url: 'mqtt://h', keepalive: 1.5, topics: ['x/#'] }], /\[0\]\.keepalive: expected an integer from/],
     ['http url', [{ name: 'a', url: 'http://h', topics: ['x/#'] }], /\[0\]\.url: expected a URL mqtt:\/\/host:port, mqtts:\/\/, ws:\/\/ or wss:\/\//],
     ['protocol 3', [{ name: 'a', url: 'mqtt://h', protocolVersion: 3, topics: ['x/#'] }], /\[0\]\.protocolVersion: expected 4 \(MQTT 3\.1\.1\) or 5 \(MQTT 5\.0\), got 3/],
     ['direction', [{ name: 'a', url: 'mqtt://h', topics: [{ pattern: 'x', direction: 'sideways' }] }], /\[0\]\.topics\[0\]\.direction: expected in, out or both, got "sideways"/],
@@ -87,9 +94,9 @@ t.test('bad bridge config: CULEX_ERR_BRIDGE naming the option and what was expec
   t.match(tls.stderr, /bridge b tls\.ca: expected a readable PEM file, got .*missing-ca\.pem \(ENOENT\)/)
 })
 
-const cases: Array<{ version: 4 | 5, scheme: 'mqtt' | 'ws' }> = [{ version: 5, scheme: 'mqtt' }, { version: 4, scheme: 'mqtt' }, { version: 5, scheme: 'ws' }]
-for (const { version, scheme } of cases) {
-  t.test(`both directions with Mosquitto (MQTT ${version === 5 ? '5' : '3.1.1'} over ${scheme}): prefixes, no loops, $SYS state, metrics`, { skip: mosquittoMissing }, async (t) => {
+const cases: Array<{ version: 4 | 5, scheme: 'mqtt' | 'ws', inProcess?: boolean }> = [{ version: 5, scheme: 'mqtt' }, { version: 4, scheme: 'mqtt' }, { version: 5, scheme: 'ws' }, { version: 5, scheme: 'mqtt', inProcess: true }]
+for (const { version, scheme, inProcess } of cases) {
+  t.test(`both directions with Mosquitto (MQTT ${version === 5 ? '5' : '3.1.1'} over ${scheme}${inProcess === true ? ', culex in process' : ''}): prefixes, no loops, $SYS state, metrics`, { skip: mosquittoMissing }, async (t) => {
     const mosq = await startMosquitto(t)
     const url = scheme === 'mqtt' ? `mqtt://127.0.0.1:${mosq.port}` : `ws://127.0.0.1:${mosq.wsPort}`
     const topics: unknown[] = [
@@ -103,7 +110,7 @@ for (const { version, scheme } of cases) {
     const remoteGot = collect(remote)
     await remote.subscribe(['site1/#', 'both/#', 'in/#'], { qos: 1 })
 
-    const culex = await startBridged(t, [{ name: 'mosq', url, protocolVersion: version, topics }])
+    const culex = await startBridged(t, [{ name: 'mosq', url, protocolVersion: version, topics }], inProcess)
     const local = await client(t, `mqtt://127.0.0.1:${culex.ports.mqtt}`)
     const localGot = collect(local)
     await local.subscribe(['remote/#', 'both/#', '$SYS/broker/bridges/+/state', 'out/#', 'ov/#'], { qos: 1 })
