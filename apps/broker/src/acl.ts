@@ -21,7 +21,7 @@
  * with {@link Acl.canRead}, so a granted `#` still never delivers a denied topic.
  */
 import { AppError } from './errors.ts'
-import { isValidFilter, levelsCover, levelsMatch } from './topic-match.ts'
+import { isValidFilter, levelsCover, levelsIntersect, levelsMatch } from './topic-match.ts'
 
 /** One ACL rule. */
 export interface AclRule {
@@ -160,6 +160,46 @@ export class Acl {
       filter = parts.slice(2).join('/')
     }
     return this.#check(who, filter, 'read', levelsCover)
+  }
+
+  /**
+   * Whether the client may read **every** topic `filter` matches (false when that cannot be
+   * told from the rules alone): a rule granting read covers the filter and no deny rule can
+   * match any of its topics. Lets the engine skip the per-topic check for such subscriptions.
+   */
+  canReadFilter (who: AclSubject, filter: string): boolean {
+    if (this.#rules === undefined) return true
+    if (filter.startsWith('$share/')) filter = filter.split('/').slice(2).join('/')
+    const f = filter.split('/')
+    // a filter starting with a wildcard never matches `$` topics; one starting with `$` only
+    // `$` topics, which only rules starting with `$` match
+    const dollar = filter.startsWith('$')
+    let covered = false
+    const own = who.username === undefined ? this.#anonymous : this.#users.get(who.username)
+    if (own !== undefined) {
+      for (const c of own) {
+        if (c.dollar !== dollar) continue
+        if (c.rule.access === 'deny') {
+          if (levelsIntersect(c.levels, f)) return false
+        } else if (grants(c.rule, 'read') && levelsCover(c.levels, f)) {
+          covered = true
+        }
+      }
+    }
+    if (this.#patterns.length > 0 && !/[+#]/.test(who.clientId) && (who.username === undefined || !/[+#]/.test(who.username))) {
+      for (const c of this.#patterns) {
+        if (c.needsUser && who.username === undefined) continue
+        const pf = c.subst ? c.rule.filter.replaceAll('%c', who.clientId).replaceAll('%u', who.username ?? '') : c.rule.filter
+        if (pf.startsWith('$') !== dollar) continue
+        const levels = c.subst ? pf.split('/') : c.levels
+        if (c.rule.access === 'deny') {
+          if (levelsIntersect(levels, f)) return false
+        } else if (grants(c.rule, 'read') && levelsCover(levels, f)) {
+          covered = true
+        }
+      }
+    }
+    return covered
   }
 
   #check (who: AclSubject, topic: string, want: Want, relation: (rule: string[], topic: string[]) => boolean): boolean {

@@ -33,7 +33,7 @@ function certificateCn (cert: unknown): string | undefined {
   return Array.isArray(cn) && typeof cn[0] === 'string' && cn[0].length > 0 ? cn[0] : undefined
 }
 
-type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead'>
+type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead' | 'authorizeReadFilter'>
 
 function read (file: string, code: 'CULEX_ERR_PASSWORD_FILE' | 'CULEX_ERR_ACL_FILE', what: string): string {
   try {
@@ -90,6 +90,8 @@ export function buildAuthHooks (cfg: AuthConfig): { hooks: Hooks, users: number,
     hooks.authorizeSubscribe = (client, sub) => acl.canSubscribe({ clientId: client.id, username: client.username }, sub.topic)
     // decided per delivery on every path (live, retained, queued, resumed, shared, wills); the engine caches it per (session, topic)
     hooks.authorizeRead = (client, topic) => acl.canRead({ clientId: client.id, username: client.username }, topic)
+    // a subscription the ACL lets read as a whole skips the per-topic decision
+    hooks.authorizeReadFilter = (client, filter) => acl.canReadFilter({ clientId: client.id, username: client.username }, filter)
   }
   return { hooks, users, aclRules, acl: parsed }
 }

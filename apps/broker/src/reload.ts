@@ -6,7 +6,7 @@
  */
 import type { BrokerOptions } from '@culex/broker'
 
-type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead' | 'authorizeForward'>
+type Hooks = Pick<BrokerOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead' | 'authorizeReadFilter' | 'authorizeForward'>
 type AnyHook = (...args: unknown[]) => unknown
 
 /**

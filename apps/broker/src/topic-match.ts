@@ -29,6 +29,17 @@ export function levelsCover (a: readonly string[], s: readonly string[]): boolea
   return a.length === s.length
 }
 
+/** Whether some topic is matched by both filters split into `a` and `b`. */
+export function levelsIntersect (a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; ; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x === '#' || y === '#') return true // also the parent level
+    if (x === undefined || y === undefined) return x === y
+    if (x !== '+' && y !== '+' && x !== y) return false
+  }
+}
+
 /** Whether `filter` matches the topic name `topic` (`+` one level, `#` this level and below). */
 export function filterMatches (filter: string, topic: string): boolean {
   return levelsMatch(filter.split('/'), topic.split('/'))

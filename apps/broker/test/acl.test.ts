@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { parseAcl, Acl } from '../src/acl.ts'
 import { filterMatches, filterCovers, isValidFilter } from '../src/topic-match.ts'
 import { isAppError } from '../src/errors.ts'
@@ -109,4 +110,28 @@ t.test('ACL file errors', async t => {
   }
   const r = parseAcl('topic a\ntopic deny b\n', 'x')
   t.same(r.anonymous.map(x => [x.access, x.filter]), [['deny', 'b'], ['readwrite', 'a']], 'deny moved first, default readwrite')
+})
+
+t.test('canReadFilter holds only for filters every topic of which may be read (random ACLs, fast-check)', async (t) => {
+  const FILTERS = ['#', 'a/#', 'a/+', 'a/b', 'a/b/#', 'a/+/c', '+/b', '$s/#', '$s/x', 'c/#', '%c/#', 'u/%u/#', '+']
+  const TOPICS = ['a', 'a/b', 'a/c', 'a/b/c', 'a/x/c', 'b', 'x/b', '$s/x', '$s/y', 'c/d', 'c1/z', 'u/alice/m', 'u/bob/m', '']
+  const access = fc.constantFrom('read', 'write', 'readwrite', 'deny')
+  const line = (kind: string): fc.Arbitrary<string> => fc.tuple(access, fc.constantFrom(...FILTERS)).map(([a, f]) => `${kind} ${a} ${f}`)
+  const file = fc.tuple(fc.array(line('topic'), { maxLength: 3 }), fc.array(line('topic'), { maxLength: 4 }), fc.array(line('pattern'), { maxLength: 3 }))
+    .map(([anon, alice, patterns]) => [...anon.filter((l) => !l.includes('%')), 'user alice', ...alice.filter((l) => !l.includes('%')), ...patterns].join('\n') + '\n')
+  const who = fc.constantFrom({ clientId: 'c1', username: 'alice' }, { clientId: 'c1', username: undefined }, { clientId: 'c+', username: 'alice' })
+  const subFilter = fc.constantFrom('#', 'a/#', 'a/+', 'a/b', 'a/b/#', '+/b', '$s/#', 'c1/#', 'u/alice/#', '$share/g/a/#')
+  let held = 0
+  fc.assert(fc.property(file, who, subFilter, (text, w, filter) => {
+    const acl = new Acl(parseAcl(text, 'acl'))
+    if (!acl.canReadFilter(w, filter)) return
+    held++
+    const f = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter
+    for (const topic of TOPICS) {
+      // what the engine would deliver on this subscription: a leading wildcard never matches `$` topics
+      if (!filterMatches(f, topic) || (topic.startsWith('$') && (f.startsWith('+') || f.startsWith('#')))) continue
+      if (!acl.canRead(w, topic)) throw new Error(`${filter} said readable for ${JSON.stringify(w)}, but ${topic} is not:\n${text}`)
+    }
+  }), { numRuns: 3000, seed: 7 })
+  t.ok(held > 100, `the property held for ${held} readable filters`)
 })

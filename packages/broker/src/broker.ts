@@ -192,14 +192,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     const s = v.session
     if (v.nl && s.clientId === this.#origin) return // [MQTT-3.8.3-3] no local
+    // a subscription readable as a whole needs no per-topic read decision (asked once per
+    // identity and rules: 10 % of the QoS 0 fan-out with a 1,000-rule ACL, see bench:acl)
+    if (this.hooks.authorizeReadFilter !== undefined && (v.readEpoch !== this.#authEpoch || v.readIdent !== s.identGen)) this.#readAllOf(v)
     if (s.gen !== this.#gen) {
       s.gen = this.#gen
       s.dq = v.qos
       s.drap = v.rap
       s.dids = v.subId > 0 ? [v.subId] : null
+      s.dreadAll = v.readAll
       this.#targets.push(s)
       return
     }
+    if (v.readAll) s.dreadAll = true
     if (v.qos > s.dq) s.dq = v.qos
     if (v.rap) s.drap = true
     if (v.subId > 0) (s.dids ??= []).push(v.subId)
@@ -466,6 +471,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return ok
   }
 
+  /** Ask authorizeReadFilter whether `v`'s filter is readable as a whole by its session's identity now. */
+  #readAllOf (v: Sub): void {
+    const s = v.session
+    let ok = false
+    try {
+      ok = this.hooks.authorizeReadFilter!(s.conn ?? this.offlineClient(s), v.topic) === true
+    } catch (err) {
+      this.logger.error({ client: s.clientId, filter: v.topic, err: (err as Error)?.message ?? String(err) }, 'authorizeReadFilter failed: per-topic decisions instead')
+    }
+    v.readAll = ok
+    v.readEpoch = this.#authEpoch
+    v.readIdent = s.identGen
+  }
+
   /**
    * @internal The identity authorization decides for while `s` has no connection: the
    * last one that held it (or its stored owner after a restart).
@@ -601,7 +620,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         const retain = s.drap ? m.retain : false // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
         const c = s.conn
         if (c !== null) {
-          if (read && !this.canRead(s, c, m.topic)) continue
+          if (read && !s.dreadAll && !this.canRead(s, c, m.topic)) continue
           if (c.overQueued && qos > 0 && this.#mayReject) {
             this.#rejected = true
             continue
@@ -620,7 +639,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
           if (e !== null && c.overQueued && !this.#mayReject) (pending ??= []).push(c.room())
         } else if (qos > 0 && s.persistent && !onlineOnly) {
           // queued only if its owner may read it now; checked again on replay
-          if (read && !this.canRead(s, this.offlineClient(s), m.topic)) continue
+          if (read && !s.dreadAll && !this.canRead(s, this.offlineClient(s), m.topic)) continue
           (pending ??= []).push(this.#enqueueOffline(s, m.stored(qos, retain), s.dids))
         }
       }

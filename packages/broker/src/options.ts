@@ -100,6 +100,14 @@ export interface BrokerHooks {
    */
   authorizeRead?: (client: Client, topic: string) => boolean
   /**
+   * Optional companion of `authorizeRead`: true only if `client` may read **every** topic
+   * `filter` matches (false when unsure). A subscription it holds for is then delivered
+   * without asking `authorizeRead` per topic; it is asked again when the session's identity
+   * or the rules change (see {@link Broker.invalidateAuthorization}). Synchronous; a throw
+   * counts as false.
+   */
+  authorizeReadFilter?: (client: Client, filter: string) => boolean
+  /**
    * Synchronous, called per delivery on every path, after `authorizeRead`: return the
    * message to send to `client` (the same object or a changed copy), or null to skip this
    * client. Not cached.

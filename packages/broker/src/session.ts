@@ -61,6 +61,10 @@ export class Sub {
   rh: 0 | 1 | 2
   subId: number
   group: SharedGroup | null
+  /** authorizeReadFilter's answer for this filter, valid for `readEpoch` and `readIdent`. */
+  readAll = false
+  readEpoch = 0
+  readIdent = -1
   constructor (session: Session, topic: string, qos: QoS, nl: boolean, rap: boolean, rh: 0 | 1 | 2, subId: number, group: SharedGroup | null) {
     this.session = session
     this.topic = topic
@@ -112,11 +116,15 @@ export class Session {
   /** authorizeRead answers by topic, valid while `readEpoch` is the broker's epoch. */
   readCache: Map<string, boolean> | null = null
   readEpoch = 0
+  /** Bumped whenever the identity holding the session changes (connect, re-authentication). */
+  identGen = 0
   // routing scratch, reused by every route call (see Broker.#collect)
   gen = 0
   dq = 0
   drap = false
   dids: number[] | null = null
+  /** A matching subscription is readable as a whole (authorizeReadFilter): no per-topic check. */
+  dreadAll = false
 
   constructor (clientId: string, protocolVersion: 3 | 4 | 5, expiryInterval: number) {
     this.clientId = clientId

@@ -183,7 +183,7 @@ export async function loadPlugins (specs: readonly PluginSpec[], logger: Logger)
   }
 }
 
-type EngineHooks = Pick<BrokerHooks, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead' | 'authorizeForward'>
+type EngineHooks = Pick<BrokerHooks, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead' | 'authorizeReadFilter' | 'authorizeForward'>
 type AuthAnswer = Awaited<ReturnType<NonNullable<BrokerHooks['authenticate']>>>
 type AuthzAnswer = boolean | number
 
@@ -283,6 +283,7 @@ export function composeHooks (fileHooks: EngineHooks, plugins: readonly LoadedPl
 
   // the files' read rights: the engine's authorizeRead, cached per (session, topic)
   if (fileHooks.authorizeRead !== undefined) out.authorizeRead = fileHooks.authorizeRead
+  if (fileHooks.authorizeReadFilter !== undefined) out.authorizeReadFilter = fileHooks.authorizeReadFilter
   // plugins' read rights change with time: asked per delivery, inside authorizeForward
   const readers = plugins.filter(p => p.hooks.authorizeRead !== undefined)
   const forward = fileHooks.authorizeForward

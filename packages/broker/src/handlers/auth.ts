@@ -48,7 +48,10 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
   if (r.reasonCode === 0x18 || r.reasonCode === 0) {
     c.reauthenticating = r.reasonCode === 0x18
     // re-authenticated: read decisions are made anew for the identity it proved
-    if (r.reasonCode === 0 && c.session !== null) c.session.readCache = null
+    if (r.reasonCode === 0 && c.session !== null) {
+      c.session.readCache = null
+      c.session.identGen++
+    }
     c.writePacket({ cmd: 'auth', reasonCode: r.reasonCode, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })
     return
   }

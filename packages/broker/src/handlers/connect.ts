@@ -205,6 +205,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   }
   // read decisions are made anew for this connection's identity
   s.readCache = null
+  s.identGen++
   s.offline = null
   const store = broker.store
   if (s.persistent) {
