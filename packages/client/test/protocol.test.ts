@@ -435,6 +435,7 @@ t.test('handleMessage: a rejecting hook acknowledges nothing and drops the conne
   t.equal(connects, 2, 'the failure dropped the connection and the client reconnected')
   t.equal(calls, 2, 'the hook saw the message twice')
   t.same(acks, ['2:4'], 'only the resend on the second connection was acknowledged')
+})
 
 t.test('user properties keep their order both ways (pairs by default; object on request)', async (t) => {
   const UP: UserPropertyPairs = [['2', 'a'], ['k', 'b'], ['10', 'c'], ['1', 'd'], ['k', 'e']]
