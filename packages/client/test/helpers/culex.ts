@@ -75,6 +75,19 @@ export async function startCulex (t: { teardown: (fn: () => unknown) => void }, 
     get ports () { return ports },
     ca: readFileSync(cert, 'utf8'),
     stop,
-    restart: async () => { await stop(); await start() }
+    restart: async () => {
+      await stop()
+      // the clients reconnect to the same ports; between the stop and the start another test
+      // process may briefly hold one of them (it was free, so port 0 may hand it out): retry
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await start()
+          return
+        } catch (err) {
+          if (attempt >= 20 || !String((err as Error).message).includes('EADDRINUSE')) throw err
+          await new Promise((resolve) => setTimeout(resolve, 250))
+        }
+      }
+    }
   }
 }
