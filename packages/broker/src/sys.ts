@@ -22,13 +22,17 @@
  *
  * Runs once per interval, never on the message path.
  */
+import { createRequire } from 'node:module'
 import type { Broker } from './broker.ts'
 import { LocalBus } from './local-bus.ts'
 import type { BrokerMetrics } from './metrics.ts'
 import type { StoredMessage } from './store.ts'
 
-/** Version string published on `$SYS/broker/version`. */
-export const VERSION = 'culex 0.1.0'
+/**
+ * Version string published on `$SYS/broker/version`: this package's version, read from its
+ * package.json (`../package.json` from both `src/` and the built `dist/`).
+ */
+export const VERSION = `culex ${(createRequire(import.meta.url)('../package.json') as { version: string }).version}`
 
 /** Smoothing windows of the load averages: topic suffix and seconds. */
 const WINDOWS = [['1min', 60], ['5min', 300], ['15min', 900]] as const
