@@ -1,19 +1,6 @@
 import t from 'tap'
-import { Broker, MemoryStore, type Bus, type BusMessage } from '../src/index.ts'
-import { connect } from './helper.ts'
-
-/** Two in-process nodes joined by a Bus that hands messages across. */
-function pairBus (): [Bus, Bus] {
-  const handlers: Array<(m: BusMessage) => void> = []
-  const make = (nodeId: string, peer: number): Bus => ({
-    nodeId,
-    async send (message) { setImmediate(() => handlers[peer]?.(message)) },
-    onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
-    async aliveNodes () { return ['a', 'b'] },
-    async close () {}
-  })
-  return [make('a', 1), make('b', 0)]
-}
+import { Broker, MemoryStore } from '../src/index.ts'
+import { connect, pairBus } from './helper.ts'
 
 t.test('a store failure while routing a message from the bus is reported, not an unhandled rejection', async (t) => {
   const unhandled: unknown[] = []

@@ -1,19 +1,6 @@
 import t from 'tap'
 import { Broker, type Bus, type BusMessage } from '../src/index.ts'
-import { connect, delay } from './helper.ts'
-
-/** Two in-process nodes joined by a real Bus implementation that hands messages across. */
-function pairBus (): [Bus, Bus] {
-  const handlers: Array<(m: BusMessage) => void> = []
-  const make = (nodeId: string, peer: number): Bus => ({
-    nodeId,
-    async send (message) { setImmediate(() => handlers[peer]?.(message)) },
-    onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
-    async aliveNodes () { return ['a', 'b'] },
-    async close () {}
-  })
-  return [make('a', 1), make('b', 0)]
-}
+import { connect, delay, pairBus } from './helper.ts'
 
 t.test('a message published on one node reaches subscribers on the other; takeover crosses nodes', async (t) => {
   const [busA, busB] = pairBus()

@@ -6,7 +6,7 @@
 import { Duplex } from 'node:stream'
 import mqttPacket from 'mqtt-packet'
 import { encode, type Packet } from '@culex/packet'
-import { Broker, type BrokerOptions } from '../src/index.ts'
+import { Broker, type BrokerOptions, type Bus, type BusMessage } from '../src/index.ts'
 
 // tap's Test type, without importing tap's internals
 export interface T {
@@ -179,3 +179,19 @@ export async function connect (t: T, broker: Broker, opts: ConnectOptions = {}):
 }
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Two in-process nodes joined by a Bus that hands each message to the other node on the next
+ * turn; `alive` is what aliveNodes answers (read on each call, so a test may change it).
+ */
+export function pairBus (alive: string[] = ['a', 'b']): [Bus, Bus] {
+  const handlers: Array<(m: BusMessage) => void> = []
+  const make = (nodeId: string, peer: number): Bus => ({
+    nodeId,
+    async send (message) { setImmediate(() => handlers[peer]?.(message)) },
+    onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
+    async aliveNodes () { return [...alive] },
+    async close () {}
+  })
+  return [make('a', 1), make('b', 0)]
+}

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { createRequire } from 'node:module'
-import { Broker, type Bus, type BusMessage } from '../src/index.ts'
+import { Broker } from '../src/index.ts'
 import { LoadAverage, nodeLevel, SYS_TOPICS, SysPublisher } from '../src/sys.ts'
-import { connect, delay, setup, type TestClient } from './helper.ts'
+import { connect, delay, pairBus, setup, type TestClient } from './helper.ts'
 
 /** The Culex topics of the README's $SYS table (second column), without `$SYS/broker/`. */
 function readmeTopics (): string[] {
@@ -135,19 +135,6 @@ t.test('an injected clock drives uptime and the loads; clients/expired counts ex
   t.equal(await value('clients/expired'), '1')
   t.equal(await value('clients/disconnected'), '0')
 })
-
-/** Two in-process nodes joined by a bus that hands messages across; `alive` is what aliveNodes says. */
-function pairBus (alive: string[]): [Bus, Bus] {
-  const handlers: Array<(m: BusMessage) => void> = []
-  const make = (nodeId: string, peer: number): Bus => ({
-    nodeId,
-    async send (message) { setImmediate(() => handlers[peer]?.(message)) },
-    onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
-    async aliveNodes () { return [...alive] },
-    async close () {}
-  })
-  return [make('a', 1), make('b', 0)]
-}
 
 t.test('cluster: each node publishes under $SYS/broker/nodes/<id>/, not retained; the lowest alive node publishes totals', async (t) => {
   const alive = ['b', 'a']
