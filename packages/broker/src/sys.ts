@@ -24,6 +24,7 @@
  */
 import { createRequire } from 'node:module'
 import type { Broker } from './broker.ts'
+import type { ClockTimer } from './clock.ts'
 import { LocalBus } from './local-bus.ts'
 import type { BrokerMetrics } from './metrics.ts'
 import type { StoredMessage } from './store.ts'
@@ -155,7 +156,7 @@ interface NodeValues {
 export class SysPublisher {
   readonly #broker: Broker
   readonly #now: () => number
-  readonly #timer: NodeJS.Timeout
+  readonly #timer: ClockTimer
   readonly #clustered: boolean
   readonly #prefix: string
   readonly #level: string
@@ -175,9 +176,9 @@ export class SysPublisher {
   /**
    * @param broker - the broker to describe
    * @param everySeconds - seconds between publications
-   * @param now - the clock (ms since epoch); `Date.now` unless a test injects one
+   * @param now - the clock (ms since epoch); the broker's clock unless a test injects one
    */
-  constructor (broker: Broker, everySeconds: number, now: () => number = Date.now) {
+  constructor (broker: Broker, everySeconds: number, now: () => number = () => broker.clock.now()) {
     this.#broker = broker
     this.#now = now
     this.#clustered = !(broker.bus instanceof LocalBus)
@@ -185,7 +186,7 @@ export class SysPublisher {
     this.#prefix = this.#clustered ? `${NODES_PREFIX}${this.#level}/` : '$SYS/broker/'
     this.#loads = new LoadAverage(LOAD_NAMES.length, broker.stats.startedAt)
     broker.on('client', this.#onClient)
-    this.#timer = setInterval(() => {
+    this.#timer = broker.clock.setInterval(() => {
       if (this.#running) return // a slow store: skip a beat rather than pile up
       this.#running = true
       this.publish()
@@ -196,7 +197,7 @@ export class SysPublisher {
   }
 
   stop (): void {
-    clearInterval(this.#timer)
+    this.#broker.clock.clearInterval(this.#timer)
     this.#broker.off('client', this.#onClient)
     this.#gather(false)
   }
