@@ -155,7 +155,6 @@ interface NodeValues {
 /** @internal Publishes the `$SYS` tree of one broker on a timer. */
 export class SysPublisher {
   readonly #broker: Broker
-  readonly #now: () => number
   readonly #timer: ClockTimer
   readonly #clustered: boolean
   readonly #prefix: string
@@ -175,12 +174,10 @@ export class SysPublisher {
 
   /**
    * @param broker - the broker to describe
-   * @param everySeconds - seconds between publications
-   * @param now - the clock (ms since epoch); the broker's clock unless a test injects one
+   * @param everySeconds - seconds between publications (on the broker's clock)
    */
-  constructor (broker: Broker, everySeconds: number, now: () => number = () => broker.clock.now()) {
+  constructor (broker: Broker, everySeconds: number) {
     this.#broker = broker
-    this.#now = now
     this.#clustered = !(broker.bus instanceof LocalBus)
     this.#level = nodeLevel(broker.id)
     this.#prefix = this.#clustered ? `${NODES_PREFIX}${this.#level}/` : '$SYS/broker/'
@@ -223,7 +220,7 @@ export class SysPublisher {
   /** Every value of this node now: [name, payload, number] in {@link SYS_TOPICS} order. */
   async values (): Promise<Array<[string, string, number]>> {
     const b = this.#broker
-    const now = this.#now()
+    const now = this.#broker.clock.now()
     const m: BrokerMetrics = b.metrics()
     const st = b.stats
     const retained = await b.store.countRetained()

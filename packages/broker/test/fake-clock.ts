@@ -14,12 +14,17 @@ import type { Clock, ClockTimer } from '../src/index.ts'
 const TIMEOUT_MAX = 2 ** 31 - 1
 
 class FakeTimer implements ClockTimer {
-  constructor (
-    public at: number,
-    public seq: number,
-    readonly fn: () => void,
-    readonly every: number
-  ) {}
+  at: number
+  seq: number
+  readonly fn: () => void
+  readonly every: number
+
+  constructor (at: number, seq: number, fn: () => void, every: number) {
+    this.at = at
+    this.seq = seq
+    this.fn = fn
+    this.every = every
+  }
 
   unref (): this {
     return this
