@@ -156,3 +156,22 @@ t.test('a connection the broker closed is destroyed 2 s later on its clock if th
   await clock.tick(1)
   t.equal(server.destroyed, true, 'destroyed at 2000 ms')
 })
+
+t.test('publishRatePerSecond counts per second of the broker clock', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { publishRatePerSecond: 5 } })
+  const c = await connect(t, broker, { protocolVersion: 5 })
+  const five = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) {
+      c.publish('r', 'x', 1)
+      await c.next('puback')
+    }
+  }
+  await five()
+  await clock.tick(1000)
+  await five()
+  t.equal(c.ended, false, '5 in each of two seconds: allowed')
+  await clock.tick(999)
+  c.publish('r', 'x', 1)
+  t.equal((await c.next('disconnect')).reasonCode, 0x96, 'a 6th within 999 ms of the second window: DISCONNECT 0x96')
+})
