@@ -175,3 +175,23 @@ t.test('publishRatePerSecond counts per second of the broker clock', async (t) =
   c.publish('r', 'x', 1)
   t.equal((await c.next('disconnect')).reasonCode, 0x96, 'a 6th within 999 ms of the second window: DISCONNECT 0x96')
 })
+
+t.test('[MQTT-3.3.2-5] broker.publish: message expiry counts on the broker clock', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
+  const opts = (clientId: string) => ({ protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 60 } })
+  for (const id of ['early', 'late']) {
+    const c = await connect(t, broker, opts(id))
+    await c.subscribe('x', 1)
+    c.disconnect()
+    await c.closed()
+  }
+  await broker.publish({ topic: 'x', payload: 'soon gone', qos: 1, properties: { messageExpiryInterval: 2 } })
+  await clock.tick(1999)
+  const early = await connect(t, broker, opts('early'))
+  const m = await early.next('publish')
+  t.same([m.payload.toString(), m.properties.messageExpiryInterval], ['soon gone', 1], 'delivered at 1999 ms, 1 s left')
+  await clock.tick(1)
+  const late = await connect(t, broker, opts('late'))
+  t.ok(await late.nothing(20, 'publish'), 'dropped from the queue at 2 s')
+})
