@@ -21,6 +21,14 @@ export interface ClockTimer {
 /**
  * Time for the engine (broker option `clock`). Implement it to run a broker on virtual time
  * (tests, simulations); the methods are called with the clock as `this`.
+ *
+ * @example
+ * ```ts
+ * import { Broker, realClock, type Clock } from '@culex/broker'
+ * // the real clock, shifted one hour ahead (e.g. to see expiry behaviour early)
+ * const ahead: Clock = { ...realClock, now: () => Date.now() + 3_600_000 }
+ * const broker = new Broker({ clock: ahead })
+ * ```
  */
 export interface Clock {
   /** Current time, ms since the epoch. */
