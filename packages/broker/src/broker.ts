@@ -16,6 +16,7 @@ import type { PublishProperties, QoS, Will } from '@culex/packet'
 import { TopicTrie, validateFilter, validateTopic } from '@culex/trie'
 import type { Bus, BusMessage } from './bus.ts'
 import { Connection, OutEntry, State } from './connection.ts'
+import { resolveClock, type Clock, type ClockTimer } from './clock.ts'
 import { BrokerError } from './errors.ts'
 import { Fifo } from './fifo.ts'
 import { LocalBus } from './local-bus.ts'
@@ -135,6 +136,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal see BrokerOptions.persistInflight */
   readonly persistInflight: boolean
   readonly logger: Logger
+  /** The clock every timer and time reading of this broker uses (option `clock`). */
+  readonly clock: Clock
   readonly stats: BrokerStats = {
     clientsConnected: 0,
     clientsMaximum: 0,
@@ -150,7 +153,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     publishRejected: 0,
     bytesReceived: 0,
     bytesSent: 0,
-    startedAt: Date.now()
+    startedAt: 0
   }
 
   /** @internal counters behind {@link Broker.metrics} beyond `stats` */
@@ -224,6 +227,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   constructor (options: BrokerOptions = {}) {
     super()
+    this.clock = resolveClock(options.clock)
+    this.stats.startedAt = this.clock.now()
     this.limits = resolveLimits(options.limits)
     this.queuePolicy = resolveQueuePolicy(options.queuePolicy)
     this.topicLimits = { maxLevels: this.limits.maxTopicLevels }
@@ -233,7 +238,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.logger = options.logger ?? NO_LOGGER
     this.#local = new LocalSubscribers(this.logger)
     this.#ownStore = options.store === undefined
-    this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages })
+    this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages, clock: this.clock })
     this.#ownBus = options.bus === undefined
     this.bus = options.bus ?? new LocalBus(options.id)
     this.id = options.id ?? this.bus.nodeId
@@ -299,7 +304,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * scrape, not per message. The retained count is `await broker.store.countRetained()`.
    */
   metrics (): BrokerMetrics {
-    return snapshot(this.stats, this.counters, this.sessions.values(), this.#connections.size, this.#subCount, this.#local.size, Date.now())
+    return snapshot(this.stats, this.counters, this.sessions.values(), this.#connections.size, this.#subCount, this.#local.size, this.clock.now())
   }
 
   /**
@@ -368,18 +373,18 @@ export class Broker extends EventEmitter<BrokerEvents> {
     // 1 s is fine for keepalive (1.5 × seconds); short connect timeouts get a finer sweep
     const st = this.limits.stallTimeout
     const every = Math.max(50, Math.min(1000, ct > 0 && ct < Infinity ? ct / 2 : 1000, st > 0 ? st / 2 : 1000))
-    this.#sweep = setInterval(this.#sweepAll, every)
+    this.#sweep = this.clock.setInterval(this.#sweepAll, every)
     this.#sweep.unref()
   }
 
-  #sweep: NodeJS.Timeout | null = null
+  #sweep: ClockTimer | null = null
   readonly #sweepAll = (): void => {
     if (this.#connections.size === 0) {
-      clearInterval(this.#sweep!)
+      this.clock.clearInterval(this.#sweep!)
       this.#sweep = null
       return
     }
-    const now = Date.now()
+    const now = this.clock.now()
     for (const c of this.#connections) c.check(now)
   }
 
@@ -525,7 +530,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       props = { ...props }
       delete props.topicAlias
       delete props.subscriptionIdentifier
-      if (props.messageExpiryInterval !== undefined) expiresAt = Date.now() + props.messageExpiryInterval * 1000
+      if (props.messageExpiryInterval !== undefined) expiresAt = this.clock.now() + props.messageExpiryInterval * 1000
     }
     const m = new Routed(input.topic, payload, qos, input.retain ?? false, props, expiresAt, undefined, false)
     await this.dispatchMessage(m, null)
@@ -848,7 +853,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal End a session: subscriptions leave the trie, the store forgets it. */
   async endSession (s: Session): Promise<void> {
     for (const topic of [...s.subs.keys()]) this.removeSub(s, topic)
-    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+    if (s.expiryTimer !== null) this.clock.clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
     const writes = s.settled()
@@ -857,12 +862,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   #armExpiry (s: Session, expiresAt: number): void {
-    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
-    const left = expiresAt - Date.now()
-    s.expiryTimer = setTimeout(() => {
+    if (s.expiryTimer !== null) this.clock.clearTimeout(s.expiryTimer)
+    const left = expiresAt - this.clock.now()
+    s.expiryTimer = this.clock.setTimeout(() => {
       s.expiryTimer = null
       if (s.conn !== null) return
-      if (expiresAt - Date.now() > 0) {
+      if (expiresAt - this.clock.now() > 0) {
         this.#armExpiry(s, expiresAt)
         return
       }
@@ -935,7 +940,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         e.state === 0 ? undefined : { messageId: e.id, state: e.state === Connection.PUBREL ? 'pubrel' : 'sent' }))
     }
     if (s.expiryInterval !== 0xFFFFFFFF) {
-      const at = Date.now() + s.expiryInterval * 1000
+      const at = this.clock.now() + s.expiryInterval * 1000
       work.push(store.setSessionExpiry(s.clientId, at))
       this.#armExpiry(s, at)
     }
@@ -954,23 +959,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     // delayed: published when the delay or the session ends, whichever comes first [MQTT-3.1.3-9]
     s.will = will
-    this.#armWill(s, c, Date.now() + Math.min(delay, s.expiryInterval) * 1000)
+    this.#armWill(s, c, this.clock.now() + Math.min(delay, s.expiryInterval) * 1000)
   }
 
   // a timer runs at most TIMER_MAX ms (~24.8 days): a longer delay re-arms, like #armExpiry
   #armWill (s: Session, c: Connection, at: number): void {
-    s.willTimer = setTimeout(() => {
+    s.willTimer = this.clock.setTimeout(() => {
       s.willTimer = null
-      if (at - Date.now() > 0) this.#armWill(s, c, at)
+      if (at - this.clock.now() > 0) this.#armWill(s, c, at)
       else this.#fireWill(s, c)
-    }, Math.max(0, Math.min(at - Date.now(), TIMER_MAX)))
+    }, Math.max(0, Math.min(at - this.clock.now(), TIMER_MAX)))
     s.willTimer.unref()
   }
 
   #fireWill (s: Session, c: Connection | null): void {
     const will = s.will
     s.will = null
-    if (s.willTimer !== null) clearTimeout(s.willTimer)
+    if (s.willTimer !== null) this.clock.clearTimeout(s.willTimer)
     s.willTimer = null
     if (will !== null) this.#publishWill(c, will, s.clientId)
   }
@@ -978,7 +983,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** @internal A reconnect cancels a delayed will [MQTT-3.1.3-9]. */
   cancelWill (s: Session): void {
     s.will = null
-    if (s.willTimer !== null) clearTimeout(s.willTimer)
+    if (s.willTimer !== null) this.clock.clearTimeout(s.willTimer)
     s.willTimer = null
   }
 
@@ -991,7 +996,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       if (wp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = wp.payloadFormatIndicator
       if (wp.messageExpiryInterval !== undefined) {
         props.messageExpiryInterval = wp.messageExpiryInterval
-        expiresAt = Date.now() + wp.messageExpiryInterval * 1000
+        expiresAt = this.clock.now() + wp.messageExpiryInterval * 1000
       }
       if (wp.contentType !== undefined) props.contentType = wp.contentType
       if (wp.responseTopic !== undefined) props.responseTopic = wp.responseTopic
@@ -1021,7 +1026,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     try {
       const writes = s.settled()
       if (writes !== null) await writes
-      const records = await this.store.outgoing(s.clientId, Date.now())
+      const records = await this.store.outgoing(s.clientId, this.clock.now())
       // Messages routed to the session meanwhile wait on the connection and are written to
       // the store too; a write that landed before the read is in `records` as well. Those
       // records are the connection's own entries: skip them, or the message goes out twice
@@ -1091,7 +1096,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#sys?.stop()
-    if (this.#sweep !== null) clearInterval(this.#sweep)
+    if (this.#sweep !== null) this.clock.clearInterval(this.#sweep)
     this.#sweep = null
     const chains: Array<Promise<unknown>> = []
     for (const c of [...this.#connections]) {
@@ -1105,8 +1110,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     for (const s of this.sessions.values()) {
       const writes = s.settled()
       if (writes !== null) chains.push(writes)
-      if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
-      if (s.willTimer !== null) clearTimeout(s.willTimer)
+      if (s.expiryTimer !== null) this.clock.clearTimeout(s.expiryTimer)
+      if (s.willTimer !== null) this.clock.clearTimeout(s.willTimer)
     }
     await Promise.all(chains)
     if (this.#ownStore) await this.store.close()

@@ -79,7 +79,7 @@ const CONN = Symbol('culex.connection')
 type Owned = Duplex & { [CONN]: Connection }
 function onData (this: Owned, chunk: Buffer): void {
   const c = this[CONN]
-  c.lastSeen = Date.now()
+  c.lastSeen = c.broker.clock.now()
   c.broker.stats.bytesReceived += chunk.length
   c.parser.parse(chunk)
 }
@@ -201,7 +201,7 @@ export class Connection implements Client {
     this.broker = broker
     this.stream = stream
     this.#info = info
-    this.lastSeen = Date.now()
+    this.lastSeen = broker.clock.now()
     const ct = broker.limits.connectTimeout
     this.deadline = ct > 0 && ct < Infinity ? this.lastSeen + ct : 0
     const limits = broker.limits
@@ -447,7 +447,7 @@ export class Connection implements Client {
     this.uncork()
     this.stream.end()
     const s = this.stream
-    setTimeout(() => { s.destroy() }, 2000).unref()
+    this.broker.clock.setTimeout(() => { s.destroy() }, 2000).unref()
     this.broker.connectionClosed(this, wasConnected)
     if (this.#room !== null) {
       // the publishers waiting for room are owed nothing more by this connection: a clean
@@ -583,7 +583,7 @@ export class Connection implements Client {
         }
       } else if (!this.overQueued) {
         this.overQueued = true
-        this.fullSince = Date.now()
+        this.fullSince = this.broker.clock.now()
         if (this.flowPaused) {
           // its own acks (PUBACK, PUBREC, PUBCOMP) are what empties this queue: read them
           this.flowPaused = false
@@ -640,7 +640,7 @@ export class Connection implements Client {
   #pumpQueue (): void {
     const q = this.queue
     if (q === null || this.resuming) return
-    const now = Date.now()
+    const now = this.broker.clock.now()
     while (q.length > 0 && this.inflightSize() < this.window && this.state === State.CONNECTED) {
       if (this.backedUp) {
         if (!this.waitingDrain) {
@@ -879,7 +879,7 @@ export class Connection implements Client {
         alias = free.length > 0 ? free.pop() : this.aliasTop < this.aliasOutMax ? this.aliasTop + 1 : undefined
       }
     }
-    const buf = m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, Date.now())
+    const buf = m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, this.broker.clock.now())
     if (cost > 0 && alias !== undefined) {
       if (buf.length <= this.maxOut) {
         this.aliasesOut!.set(m.topic, alias)

@@ -15,6 +15,7 @@ export {
   type EnhancedAuthResponse, type Logger, type QueuePolicy
 } from './options.ts'
 export { VERSION } from './sys.ts'
+export { realClock, type Clock, type ClockTimer } from './clock.ts'
 export type { BrokerMetrics, DropCounts, PerQos } from './metrics.ts'
 export type { MessageHandler, LocalSubscribeOptions } from './local-subscribers.ts'
 export {

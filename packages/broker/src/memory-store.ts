@@ -12,13 +12,20 @@
  */
 import { RetainedIndex } from '@culex/trie'
 import type { PublishProperties, WillProperties } from '@culex/packet'
+import { realClock, type Clock } from './clock.ts'
 import type {
   EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
   StoreOptions, SubscriptionRecord, WillRecord
 } from './store.ts'
 
 /** Options of {@link MemoryStore}. */
-export interface MemoryStoreOptions extends StoreOptions {}
+export interface MemoryStoreOptions extends StoreOptions {
+  /**
+   * Where its expiry checks (sessions, retained and queued messages) read the time. Default
+   * the real clock; a broker that creates its own MemoryStore passes its option `clock`.
+   */
+  clock?: Pick<Clock, 'now'>
+}
 
 function copyProps<P extends PublishProperties | WillProperties> (p: P): P {
   const out = { ...p }
@@ -94,10 +101,11 @@ export class MemoryStore implements Store {
   readonly #wills = new Map<string, WillRecord>()
   #seq = 0
   #closed = false
+  readonly #clock: Pick<Clock, 'now'>
 
-  /** @param _opts - nothing of its own (the queue bound is the broker's limits.maxStoredMessages) */
-  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- keeps `new MemoryStore(opts)` typed
-  constructor (_opts: MemoryStoreOptions = {}) {
+  /** @param opts - its clock; the queue bound is the broker's limits.maxStoredMessages */
+  constructor (opts: MemoryStoreOptions = {}) {
+    this.#clock = opts.clock ?? realClock
   }
 
   #check (): void {
@@ -107,7 +115,7 @@ export class MemoryStore implements Store {
   #live (clientId: string): SessionRecord | undefined {
     const s = this.#sessions.get(clientId)
     if (s === undefined) return undefined
-    if (s.expiresAt !== undefined && s.expiresAt <= Date.now()) return undefined
+    if (s.expiresAt !== undefined && s.expiresAt <= this.#clock.now()) return undefined
     return s
   }
 
@@ -158,7 +166,7 @@ export class MemoryStore implements Store {
 
   async * sessions (): AsyncIterable<SessionRecord> {
     this.#check()
-    const now = Date.now()
+    const now = this.#clock.now()
     for (const s of [...this.#sessions.values()]) {
       if (s.expiresAt === undefined || s.expiresAt > now) yield copySession(s)
     }
@@ -190,7 +198,7 @@ export class MemoryStore implements Store {
 
   async matchRetained (filter: string): Promise<StoredMessage[]> {
     this.#check()
-    const now = Date.now()
+    const now = this.#clock.now()
     const out: StoredMessage[] = []
     for (const m of this.#retained.matchFilter(filter)) {
       if (m.expiresAt !== undefined && m.expiresAt <= now) {

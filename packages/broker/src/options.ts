@@ -6,6 +6,7 @@
  */
 import type { ConnectPacket, PublishPacket, Subscription } from '@culex/packet'
 import type { Bus } from './bus.ts'
+import type { Clock } from './clock.ts'
 import type { Store, StoredMessage } from './store.ts'
 
 /** Transport a connection came in on, as the app reports it to `handle`. */
@@ -266,6 +267,13 @@ export interface BrokerOptions extends BrokerHooks {
    */
   persistInflight?: boolean
   logger?: Logger
+  /**
+   * The clock behind every timer and time reading of the engine: keepalive, connect and stall
+   * timeouts, session expiry, will delay, message expiry, `$SYS`, and the default
+   * MemoryStore's expiry checks. Default: the real clock (`Date.now` and Node's timers).
+   * Give a fake one to run expiry and delays on virtual time in tests.
+   */
+  clock?: Clock
 }
 
 /** Limits with every default filled in. */

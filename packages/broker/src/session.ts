@@ -8,6 +8,7 @@
  * store.
  */
 import type { QoS, Will } from '@culex/packet'
+import type { ClockTimer } from './clock.ts'
 import type { Connection } from './connection.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import type { SubscriptionRecord } from './store.ts'
@@ -100,10 +101,10 @@ export class Session {
   #writes: Writes | null = null
 
   /** Expiry timer while offline. */
-  expiryTimer: NodeJS.Timeout | null = null
+  expiryTimer: ClockTimer | null = null
   /** Delayed will waiting to be published. */
   will: Will | null = null
-  willTimer: NodeJS.Timeout | null = null
+  willTimer: ClockTimer | null = null
   /** True when restored from the store at start (incoming QoS 2 ids live there). */
   restored = false
   /**

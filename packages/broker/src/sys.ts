@@ -24,6 +24,7 @@
  */
 import { createRequire } from 'node:module'
 import type { Broker } from './broker.ts'
+import type { ClockTimer } from './clock.ts'
 import { LocalBus } from './local-bus.ts'
 import type { BrokerMetrics } from './metrics.ts'
 import type { StoredMessage } from './store.ts'
@@ -154,8 +155,7 @@ interface NodeValues {
 /** @internal Publishes the `$SYS` tree of one broker on a timer. */
 export class SysPublisher {
   readonly #broker: Broker
-  readonly #now: () => number
-  readonly #timer: NodeJS.Timeout
+  readonly #timer: ClockTimer
   readonly #clustered: boolean
   readonly #prefix: string
   readonly #level: string
@@ -174,18 +174,16 @@ export class SysPublisher {
 
   /**
    * @param broker - the broker to describe
-   * @param everySeconds - seconds between publications
-   * @param now - the clock (ms since epoch); `Date.now` unless a test injects one
+   * @param everySeconds - seconds between publications (on the broker's clock)
    */
-  constructor (broker: Broker, everySeconds: number, now: () => number = Date.now) {
+  constructor (broker: Broker, everySeconds: number) {
     this.#broker = broker
-    this.#now = now
     this.#clustered = !(broker.bus instanceof LocalBus)
     this.#level = nodeLevel(broker.id)
     this.#prefix = this.#clustered ? `${NODES_PREFIX}${this.#level}/` : '$SYS/broker/'
     this.#loads = new LoadAverage(LOAD_NAMES.length, broker.stats.startedAt)
     broker.on('client', this.#onClient)
-    this.#timer = setInterval(() => {
+    this.#timer = broker.clock.setInterval(() => {
       if (this.#running) return // a slow store: skip a beat rather than pile up
       this.#running = true
       this.publish()
@@ -196,7 +194,7 @@ export class SysPublisher {
   }
 
   stop (): void {
-    clearInterval(this.#timer)
+    this.#broker.clock.clearInterval(this.#timer)
     this.#broker.off('client', this.#onClient)
     this.#gather(false)
   }
@@ -222,7 +220,7 @@ export class SysPublisher {
   /** Every value of this node now: [name, payload, number] in {@link SYS_TOPICS} order. */
   async values (): Promise<Array<[string, string, number]>> {
     const b = this.#broker
-    const now = this.#now()
+    const now = this.#broker.clock.now()
     const m: BrokerMetrics = b.metrics()
     const st = b.stats
     const retained = await b.store.countRetained()

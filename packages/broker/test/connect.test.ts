@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Broker, type Client } from '../src/index.ts'
 import { connect, delay, setup, TestClient } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 
 t.test('[MQTT-3.1.3-8] 3.1.1 zero-length client id with clean session 0 is rejected (return code 2)', async (t) => {
   const broker = setup(t)
@@ -105,33 +106,56 @@ t.test('[MQTT-3.1.0-2] a second CONNECT is a protocol error (5.0: DISCONNECT 0x8
 })
 
 t.test('connect timeout closes a socket that never sends CONNECT', async (t) => {
-  const broker = setup(t, { limits: { connectTimeout: 100 } })
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { connectTimeout: 100 } })
   const codes: string[] = []
   broker.on('clientError', (_c, e) => codes.push(e.code))
   const c = new TestClient(broker, 4)
   t.teardown(() => c.stream.destroy())
-  await c.closed(1000)
-  t.same(codes, ['BROKER_ERR_CONNECT_TIMEOUT'])
+  await clock.tick(99)
+  t.same([c.ended, codes], [false, []], 'open at 99 ms')
+  await clock.tick(1)
+  await c.closed()
+  t.same(codes, ['BROKER_ERR_CONNECT_TIMEOUT'], 'closed at 100 ms')
 })
 
 t.test('[MQTT-3.1.2-24] keepalive: no packet for 1.5 × keepalive closes (5.0: DISCONNECT 0x8D)', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  // a short connect timeout makes the sweep fine (every 50 ms): the boundary is exact
+  const broker = setup(t, { clock, limits: { connectTimeout: 100 } })
   const c = await connect(t, broker, { protocolVersion: 5, keepalive: 1 })
-  const started = Date.now()
-  const d = await c.next('disconnect', 3000)
-  t.equal(d.reasonCode, 0x8D)
-  t.ok(Date.now() - started >= 1400, 'not before 1.5 s')
+  await clock.tick(1499)
+  t.ok(await c.nothing(0, 'disconnect'), 'open after 1499 ms of silence')
+  await clock.tick(1)
+  const d = await c.next('disconnect')
+  t.equal(d.reasonCode, 0x8D, 'DISCONNECT 0x8D after 1500 ms')
+  await c.closed()
+})
+
+t.test('keepalive: with the default sweep (every second) a silent client is closed within 1 s after 1.5 × keepalive', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
+  const c = await connect(t, broker, { keepalive: 2 })
+  await clock.tick(2999)
+  t.equal(c.ended, false, 'open after 2999 ms')
+  await clock.tick(1001)
+  t.equal(c.ended, true, 'closed by 4000 ms')
 })
 
 t.test('[MQTT-3.12.4-1] PINGREQ gets PINGRESP and keeps the connection alive', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { connectTimeout: 100 } })
   const c = await connect(t, broker, { keepalive: 1 })
-  for (let i = 0; i < 3; i++) {
-    await delay(500)
+  for (let i = 0; i < 4; i++) {
+    await clock.tick(1499)
     c.send({ cmd: 'pingreq' })
     await c.next('pingresp')
   }
-  t.equal(c.ended, false)
+  t.equal(c.ended, false, '4 × 1499 ms, a PINGREQ each time: open')
+  await clock.tick(1499)
+  t.equal(c.ended, false, 'open after 1499 ms of silence')
+  await clock.tick(50)
+  t.equal(c.ended, true, 'closed at the first sweep (every 50 ms) after 1500 ms of silence')
 })
 
 t.test('[MQTT-3.2.2-21] maxKeepalive: 5.0 gets Server Keep Alive; 3.x above it is refused', async (t) => {

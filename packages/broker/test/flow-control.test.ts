@@ -5,16 +5,18 @@
  */
 import t, { type Test } from 'tap'
 import { connect, delay, setup, type AnyPacket, type TestClient } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 import type { Broker, BrokerOptions } from '../src/index.ts'
 
 type Client = TestClient & { connack: AnyPacket }
 
 /**
  * A subscriber that acknowledges every delivery (QoS 1 PUBACK, QoS 2 PUBREC then PUBCOMP on
- * PUBREL), pausing `slowMs` after every `every` messages, until it has `expected` messages
- * or nothing came for `idleMs`. Resolves to the payloads received, in order.
+ * PUBREL), pausing `slowMs` after every `every` messages (with `pause`: real time by default),
+ * until it has `expected` messages or nothing came for `idleMs`. Resolves to the payloads
+ * received, in order.
  */
-async function consume (c: Client, opts: { every: number, slowMs: number, expected: number, idleMs?: number }): Promise<string[]> {
+async function consume (c: Client, opts: { every: number, slowMs: number, expected: number, idleMs?: number, pause?: (ms: number) => Promise<void> }): Promise<string[]> {
   const got: string[] = []
   let n = 0
   while (got.length < opts.expected) {
@@ -28,7 +30,7 @@ async function consume (c: Client, opts: { every: number, slowMs: number, expect
       got.push(p.payload.toString())
       if (p.qos === 1) c.send({ cmd: 'puback', messageId: p.messageId })
       else if (p.qos === 2) c.send({ cmd: 'pubrec', messageId: p.messageId })
-      if (++n % opts.every === 0) await delay(opts.slowMs)
+      if (++n % opts.every === 0) await (opts.pause ?? delay)(opts.slowMs)
     } else if (p.cmd === 'pubrel') {
       c.send({ cmd: 'pubcomp', messageId: p.messageId })
     }
@@ -149,16 +151,21 @@ t.test('a 3.1.1 publisher is not read while maxInflight of its messages wait for
 })
 
 t.test('stall: a clean subscriber full for longer than stallTimeout gets DISCONNECT 0x97; its publishers\' acks proceed', async (t) => {
-  const broker = setup(t, { limits: { maxQueuedMessages: 10, stallTimeout: 200 } })
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { maxQueuedMessages: 10, stallTimeout: 200 } })
   const sub = await connect(t, broker, { clientId: 'stuck', protocolVersion: 5, properties: { receiveMaximum: 5 } })
   await sub.subscribe('s/#', 1)
   const pub = await connect(t, broker, { protocolVersion: 5 })
   for (let i = 0; i < 30; i++) pub.publish('s/x', `m${i}`, 1)
   const early = await acks(pub, 15)
   t.same(early.filter((rc) => rc !== 0), [], '5 inflight + 10 queued: acknowledged')
-  t.ok(await pub.nothing(100, 'puback'), 'the rest wait while the subscriber is full')
-  const d = await sub.next('disconnect', 2000)
-  t.equal(d.reasonCode, 0x97, 'DISCONNECT 0x97 Quota exceeded')
+  t.ok(await pub.nothing(20, 'puback'), 'the rest wait while the subscriber is full')
+  await clock.tick(199)
+  t.ok(await sub.nothing(0, 'disconnect'), 'full for 199 ms: not stalled')
+  t.equal(broker.stats.subscribersStalled, 0)
+  await clock.tick(1)
+  const d = await sub.next('disconnect')
+  t.equal(d.reasonCode, 0x97, 'full for 200 ms: DISCONNECT 0x97 Quota exceeded')
   await sub.closed()
   const late = await acks(pub, 15)
   t.same(late.filter((rc) => rc !== 0), [], 'the session ended: the waiting acks go out')
@@ -167,16 +174,21 @@ t.test('stall: a clean subscriber full for longer than stallTimeout gets DISCONN
 })
 
 t.test('stall: a persistent subscriber spills its queue to the store, ends its connection with 0x97, and gets everything on resume', async (t) => {
-  const broker = setup(t, { limits: { maxQueuedMessages: 10, stallTimeout: 200 } })
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { maxQueuedMessages: 10, stallTimeout: 200 } })
   const opts = { clientId: 'spill', protocolVersion: 5 as const, clean: false, properties: { receiveMaximum: 5, sessionExpiryInterval: 300 } }
   const sub = await connect(t, broker, opts)
   await sub.subscribe('s/#', 1)
   const pub = await connect(t, broker, { protocolVersion: 5 })
   for (let i = 0; i < 30; i++) pub.publish('s/x', `m${i}`, 1)
-  const d = await sub.next('disconnect', 2000)
+  await acks(pub, 15)
+  await clock.tick(199)
+  t.ok(await sub.nothing(0, 'disconnect'), 'full for 199 ms: not stalled')
+  await clock.tick(1)
+  const d = await sub.next('disconnect')
   t.equal(d.reasonCode, 0x97, 'DISCONNECT 0x97')
   await sub.closed()
-  t.same((await acks(pub, 30)).filter((rc) => rc !== 0), [], 'all 30 acknowledged')
+  t.same((await acks(pub, 15)).filter((rc) => rc !== 0), [], 'all 30 acknowledged')
   t.equal(broker.sessions.has('spill'), true, 'the persistent session lives on')
   const again = await connect(t, broker, opts)
   t.equal(again.connack.sessionPresent, true, 'Session Present 1')
@@ -250,15 +262,17 @@ t.test('a stuck subscriber slows only the publishers that feed it', async (t) =>
 })
 
 t.test('stall: a slow subscriber that keeps reading is not stalled, however long its queue stays full', async (t) => {
-  const broker = setup(t, { limits: { maxQueuedMessages: 10, stallTimeout: 100 } })
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, limits: { maxQueuedMessages: 10, stallTimeout: 100 } })
   const sub = await connect(t, broker, { clientId: 'slow', protocolVersion: 5, properties: { receiveMaximum: 5 } })
   await sub.subscribe('w/#', 1)
   const pub = await connect(t, broker, { protocolVersion: 5 })
-  const started = Date.now()
-  const got = consume(sub, { every: 1, slowMs: 10, expected: 60 })
+  const started = clock.now()
+  // 99 ms between two of its acks: never 100 ms without progress, 60 × 99 ms in all
+  const got = consume(sub, { every: 1, slowMs: 99, expected: 60, pause: async (ms) => { await clock.tick(ms) } })
   const r = await produce(pub, 'w', 60, 1, 50, 'w/x')
   t.equal(r.acked.length, 60, 'all acknowledged')
   t.equal((await got).length, 60, 'all delivered')
-  t.ok(Date.now() - started > 300, `the queue was full for longer than stallTimeout (${Date.now() - started} ms run)`)
+  t.ok(clock.now() - started > 3000, `the queue was full for longer than stallTimeout (${clock.now() - started} ms of clock time)`)
   t.equal(broker.stats.subscribersStalled, 0, 'not stalled')
 })

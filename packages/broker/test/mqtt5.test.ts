@@ -1,24 +1,36 @@
 import t from 'tap'
-import { connect, delay, setup } from './helper.ts'
+import { connect, setup } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 
 t.test('[MQTT-3.3.2-6] message expiry: the interval is decremented when forwarded; expired messages are dropped from queues', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
   const live = await connect(t, broker, { protocolVersion: 5 })
   await live.subscribe('e', 1)
-  const off = await connect(t, broker, { protocolVersion: 5, clientId: 'off', clean: false, properties: { sessionExpiryInterval: 60 } })
-  await off.subscribe('e', 1)
-  off.disconnect()
-  await off.closed()
+  const offline = async (clientId: string): Promise<void> => {
+    const off = await connect(t, broker, { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } })
+    await off.subscribe('e', 1)
+    off.disconnect()
+    await off.closed()
+  }
+  await offline('early')
+  await offline('late')
   const pub = await connect(t, broker, { protocolVersion: 5 })
   pub.publish('e', 'short', 1, false, { properties: { messageExpiryInterval: 1 } })
   pub.publish('e', 'long', 1, false, { properties: { messageExpiryInterval: 100 } })
   const m = await live.next('publish')
   t.equal(m.properties.messageExpiryInterval, 1)
-  await delay(1100)
-  const back = await connect(t, broker, { protocolVersion: 5, clientId: 'off', clean: false, properties: { sessionExpiryInterval: 60 } })
-  const kept = await back.next('publish')
-  t.equal(kept.payload.toString(), 'long', 'the expired one was dropped')
-  t.ok(kept.properties.messageExpiryInterval <= 99, 'decremented by the time spent queued')
+  await clock.tick(999)
+  const early = await connect(t, broker, { protocolVersion: 5, clientId: 'early', clean: false, properties: { sessionExpiryInterval: 60 } })
+  const first = await early.next('publish')
+  t.same([first.payload.toString(), first.properties.messageExpiryInterval], ['short', 1], 'at 999 ms: not expired, 1 ms left is sent as 1 s')
+  t.same((await early.next('publish')).properties.messageExpiryInterval, 100, '99.001 s left: rounded up')
+  await clock.tick(1)
+  const late = await connect(t, broker, { protocolVersion: 5, clientId: 'late', clean: false, properties: { sessionExpiryInterval: 60 } })
+  const kept = await late.next('publish')
+  t.equal(kept.payload.toString(), 'long', 'at 1000 ms the expired one was dropped')
+  t.equal(kept.properties.messageExpiryInterval, 99, 'decremented by the time spent queued')
+  t.ok(await late.nothing(10, 'publish'), 'nothing else')
 })
 
 t.test('[MQTT-3.3.2-12] inbound topic aliases; alias 0 or above the maximum is DISCONNECT 0x94', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemoryStore, type Broker } from '../src/index.ts'
 import { connect, delay, setup, type T } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 
 // A 5.0 CONNECT with Clean Start 0 and no Session Expiry Interval resumes the session it
 // finds [MQTT-3.1.2-5]; its expiry (0) applies once this connection ends [3.1.2.11.2].
@@ -149,7 +150,8 @@ async function qos2Publisher (t: T, broker: Broker): Promise<(payload: string, e
 }
 
 t.test('[MQTT-3.3.2-5] a resumed in-flight message waiting for room is not dropped when it expires: its delivery had started', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
   const a = await connect(t, broker, { clientId: 'exp', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } })
   await a.subscribe('t', 2)
   const publish2 = await qos2Publisher(t, broker)
@@ -158,7 +160,7 @@ t.test('[MQTT-3.3.2-5] a resumed in-flight message waiting for room is not dropp
   const m0 = await a.next('publish')
   const m1 = await a.next('publish')
   a.drop()
-  await delay(1100) // m1 expires while it waits behind m0
+  await clock.tick(1000) // m1 expires (at exactly 1 s) while it waits behind m0
   const b = await connect(t, broker, { clientId: 'exp', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } })
   t.same([(await b.next('publish')).messageId, await b.nothing(30, 'publish')], [m0.messageId, true])
   b.send({ cmd: 'pubrec', messageId: m0.messageId })

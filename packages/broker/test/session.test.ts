@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemoryStore } from '../src/index.ts'
 import { connect, delay, setup } from './helper.ts'
+import { FakeClock, settle } from './fake-clock.ts'
 
 t.test('[MQTT-3.2.2-2] persistent session: session present, subscriptions kept, offline QoS 1 queued and delivered', async (t) => {
   const broker = setup(t)
@@ -87,7 +88,8 @@ t.test('[MQTT-4.3.3] QoS 2 outbound survives reconnect in PUBREL state; delivere
 })
 
 t.test('[MQTT-3.1.2-23] 5.0 session expiry: gone after the interval; DISCONNECT can change it', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
   const a = await connect(t, broker, { clientId: 'e', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 1 } })
   await a.subscribe('t', 1)
   a.disconnect({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
@@ -98,8 +100,28 @@ t.test('[MQTT-3.1.2-23] 5.0 session expiry: gone after the interval; DISCONNECT 
   b.disconnect()
   await b.closed()
   t.equal(broker.sessions.has('e2'), true)
-  await delay(1200)
-  t.equal(broker.sessions.has('e2'), false, 'expired after 1 s')
+  await clock.tick(999)
+  t.equal(broker.sessions.has('e2'), true, 'still there at 999 ms')
+  t.not(await broker.store.getSession('e2'), null, 'and in the store')
+  await clock.tick(1)
+  t.equal(broker.sessions.has('e2'), false, 'expired at 1 s')
+  t.equal(await broker.store.getSession('e2'), null, 'and gone from the store')
+  t.equal(broker.counters.sessionsExpired, 1, 'counted ($SYS clients/expired)')
+})
+
+t.test('[MQTT-3.1.2-23] a session expiry longer than the longest timer (~24.8 days) ends at its time, not earlier', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
+  const days30 = 30 * 86_400
+  const a = await connect(t, broker, { clientId: 'long', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: days30 } })
+  a.disconnect()
+  await a.closed()
+  await clock.tick(0)
+  clock.advance(days30 * 1000 - 1) // the expiry timer re-arms past 2^31 - 1 ms
+  await settle()
+  t.equal(broker.sessions.has('long'), true, 'still there 1 ms before 30 days')
+  await clock.tick(1)
+  t.equal(broker.sessions.has('long'), false, 'expired at 30 days')
 })
 
 t.test('[MQTT-3.14.2-2] DISCONNECT may not set a session expiry when CONNECT had 0', async (t) => {

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { createRequire } from 'node:module'
 import { Broker } from '../src/index.ts'
-import { LoadAverage, nodeLevel, SYS_TOPICS, SysPublisher } from '../src/sys.ts'
+import { LoadAverage, nodeLevel, SYS_TOPICS } from '../src/sys.ts'
 import { connect, delay, pairBus, setup, type TestClient } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 
 /** The Culex topics of the README's $SYS table (second column), without `$SYS/broker/`. */
 function readmeTopics (): string[] {
@@ -105,33 +106,36 @@ t.test('load averages: per-minute rates smoothed as Mosquitto does', async (t) =
   t.equal(l.update([1e9], 299 * 10_000)[0], v)
 })
 
-t.test('an injected clock drives uptime and the loads; clients/expired counts expired sessions', async (t) => {
-  const broker = setup(t)
-  let now = broker.stats.startedAt
-  const sys = new SysPublisher(broker, 3600, () => now)
-  t.teardown(() => { sys.stop() })
+t.test('the broker clock drives the $SYS interval, uptime and the loads; clients/expired counts expired sessions', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock, sysInterval: 30 })
   const value = async (name: string): Promise<string | undefined> =>
     (await broker.store.matchRetained(`$SYS/broker/${name}`))[0]?.payload.toString()
 
-  const c = await connect(t, broker, { clientId: 'away', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 1 } })
-  now += 30_000
-  await sys.publish()
-  t.equal(await value('uptime'), '30 seconds')
+  const c = await connect(t, broker, { clientId: 'away', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 45 } })
+  await clock.tick(29_999)
+  t.equal(await value('uptime'), undefined, 'nothing published before the first interval')
+  await clock.tick(1)
+  t.equal(await value('uptime'), '30 seconds', 'published at 30 s')
   t.equal(await value('clients/disconnected'), '0')
   // one socket and one CONNECT in 30 s: 2 a minute
   t.equal(await value('load/sockets/1min'), '2.00')
   t.equal(await value('load/connections/15min'), '2.00')
   t.equal(await value('clients/expired'), '0')
   c.disconnect()
-  await until(() => broker.metrics().sessions.offline === 1)
-  now += 60_000
-  await sys.publish()
+  await c.closed()
+  await clock.tick(30_000)
+  t.equal(await value('uptime'), '60 seconds', 'again at 60 s')
   t.equal(await value('clients/disconnected'), '1')
   t.equal(await value('clients/inactive'), '1')
   t.equal(await value('clients/total'), '1')
-  t.equal(await value('load/sockets/1min'), (2 * Math.exp(-1)).toFixed(2))
-  t.ok(await until(() => broker.counters.sessionsExpired === 1, 3000), 'the session expires')
-  await sys.publish()
+  t.equal(await value('load/sockets/1min'), (2 * Math.exp(-0.5)).toFixed(2), 'nothing new in 30 s: decayed by e^(-30/60)')
+  await clock.tick(14_999)
+  t.equal(broker.counters.sessionsExpired, 0, 'the session (expiry 45 s, offline since 30 s) is there at 74.999 s')
+  await clock.tick(1)
+  t.equal(broker.counters.sessionsExpired, 1, 'and expires at 75 s')
+  await clock.tick(15_000)
+  t.equal(await value('uptime'), '90 seconds')
   t.equal(await value('clients/expired'), '1')
   t.equal(await value('clients/disconnected'), '0')
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { connect, delay, setup } from './helper.ts'
+import { connect, setup } from './helper.ts'
+import { FakeClock } from './fake-clock.ts'
 
 const will = { topic: 'will', payload: Buffer.from('gone'), qos: 1, retain: false }
 
@@ -43,29 +44,47 @@ t.test('a protocol violation publishes the will', async (t) => {
 })
 
 t.test('[MQTT-3.1.3-9] will delay: a reconnect within the delay cancels the will', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
   const w = await connect(t, broker, {})
   await w.subscribe('will', 0)
   const opts = { protocolVersion: 5 as const, clientId: 'wd', clean: false, properties: { sessionExpiryInterval: 60 }, will: { ...will, properties: { willDelayInterval: 1 } } }
   const c = await connect(t, broker, opts)
   c.drop()
-  await delay(100)
+  await clock.tick(999)
   await connect(t, broker, { ...opts, clean: false })
-  await delay(1100)
+  await clock.tick(60_000)
   t.ok(await w.nothing(0, 'publish'), 'not published')
 })
 
 t.test('[MQTT-3.1.3-9] will delay: published after the delay, or at session end if sooner', async (t) => {
-  const broker = setup(t)
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
   const w = await connect(t, broker, {})
   await w.subscribe('will', 0)
   const c = await connect(t, broker, { protocolVersion: 5, clientId: 'wd2', properties: { sessionExpiryInterval: 1 }, will: { ...will, properties: { willDelayInterval: 30, messageExpiryInterval: 60, contentType: 'text/plain' } } })
-  const started = Date.now()
   c.drop()
-  t.ok(await w.nothing(500, 'publish'), 'not yet')
-  const m = await w.next('publish', 2000)
-  t.ok(Date.now() - started >= 900, 'at session expiry (1 s), not the 30 s delay')
-  t.equal(m.payload.toString(), 'gone')
+  await clock.tick(999)
+  t.ok(await w.nothing(0, 'publish'), 'not at 999 ms')
+  t.equal(broker.sessions.has('wd2'), true, 'the session is still there at 999 ms')
+  await clock.tick(1)
+  const m = await w.next('publish')
+  t.equal(m.payload.toString(), 'gone', 'at session expiry (1 s), not the 30 s delay')
+  t.equal(broker.sessions.has('wd2'), false, 'with the session')
+})
+
+t.test('[MQTT-3.1.3-9] will delay shorter than the session: published at the delay, exactly', async (t) => {
+  const clock = new FakeClock()
+  const broker = setup(t, { clock })
+  const w = await connect(t, broker, {})
+  await w.subscribe('will', 0)
+  const c = await connect(t, broker, { protocolVersion: 5, clientId: 'wd3', properties: { sessionExpiryInterval: 60 }, will: { ...will, properties: { willDelayInterval: 2 } } })
+  c.drop()
+  await clock.tick(1999)
+  t.ok(await w.nothing(0, 'publish'), 'not at 1999 ms')
+  await clock.tick(1)
+  t.equal((await w.next('publish')).payload.toString(), 'gone', 'at 2 s')
+  t.equal(broker.sessions.has('wd3'), true, 'the session outlives its will')
 })
 
 t.test('will with delay 0 goes out at once for a persistent session; wills pass authorizePublish', async (t) => {

@@ -191,7 +191,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   if (s !== undefined) {
     present = true // [MQTT-3.2.2-2]
     broker.cancelWill(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
-    if (s.expiryTimer !== null) clearTimeout(s.expiryTimer)
+    if (s.expiryTimer !== null) broker.clock.clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     s.protocolVersion = p.protocolVersion
     // the new expiry applies once this connection ends (Broker.connectionClosed) [MQTT-3.1.2-5]:

@@ -19,7 +19,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   k.publishIn[p.qos]++
   k.payloadIn[p.qos] += p.payload.length
   if (limits.publishRatePerSecond > 0) {
-    const now = Date.now()
+    const now = broker.clock.now()
     if (now - c.rateStart >= 1000) {
       c.rateStart = now
       c.rateCount = 0
@@ -96,7 +96,7 @@ function authorize (c: Connection, p: PublishPacket, topic: string, props: Publi
   const broker = c.broker
   const qos = p.qos
   const expiry = props?.messageExpiryInterval
-  const m = new Routed(topic, p.payload, qos, p.retain, props, expiry !== undefined ? Date.now() + expiry * 1000 : undefined, c.id, false)
+  const m = new Routed(topic, p.payload, qos, p.retain, props, expiry !== undefined ? broker.clock.now() + expiry * 1000 : undefined, c.id, false)
   const hook = broker.hooks.authorizePublish
   if (hook !== undefined) {
     const ok = hook(c, topic === p.topic ? p : { ...p, topic })
