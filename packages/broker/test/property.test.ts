@@ -3,6 +3,10 @@ import fc from 'fast-check'
 import { MemoryStore, type Broker } from '../src/index.ts'
 import { connect, delay, setup, type ConnectOptions, type T, type TestClient } from './helper.ts'
 
+// Four model runs of 40-60 commands each over real sockets: about 17 s alone, longer on a
+// loaded machine, so this file gets more than tap's default 30 s.
+t.setTimeout(120_000)
+
 type Action = 'pub1' | 'pub2' | 'drop' | 'reconnect' | 'process' | 'processNoAck'
 
 /**
