@@ -32,9 +32,9 @@ interface Group {
 }
 
 function newGroup (last: number): Group {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => { resolve = r })
-  return { promise, resolve, last, n: 1 }
+  let done!: () => void
+  const promise = new Promise<void>((resolve) => { done = resolve })
+  return { promise, resolve: done, last, n: 1 }
 }
 
 export class RoomWaiters {
