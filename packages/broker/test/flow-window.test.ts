@@ -3,7 +3,9 @@
  * go out again: each message's acknowledgement waits until that message is within the queue's
  * bound, not until the whole queue is.
  */
+import mqttPacket from 'mqtt-packet'
 import t from 'tap'
+import type { Connection } from '../src/connection.ts'
 import { Broker } from '../src/index.ts'
 import { connect, delay, setup, type AnyPacket, type TestClient } from './helper.ts'
 
@@ -90,4 +92,20 @@ t.test('the held acknowledgements of a full queue go out when its subscriber goe
     n++
   }
   t.equal(n, 40, 'all acknowledged once the clean session ended')
+})
+
+t.test('only the first maxInflight deliveries in flight keep a view of the publisher\'s chunk; the others are copies', async (t) => {
+  const broker = setup(t, { limits: { maxInflight: 2, maxInflightOut: 10 } })
+  let subConn: Connection | null = null
+  broker.once('client', (c) => { subConn = c as Connection })
+  const sub = await connect(t, broker, {})
+  await sub.subscribe('p/#', 1)
+  const pub = await connect(t, broker, {})
+  // five PUBLISH in one chunk, written by reference: the broker parses views of it
+  const raw = Buffer.concat([1, 2, 3, 4, 5].map((i) => mqttPacket.generate({ cmd: 'publish', topic: 'p/a', payload: Buffer.from(`m${i}`), qos: 1, messageId: i, dup: false, retain: false }, { protocolVersion: 4 })))
+  pub.stream.write(raw)
+  t.equal(await publishes(sub, 5), 5, 'all five sent (window 10)')
+  raw.fill(0x7a) // what still points into the chunk now reads 'zz'
+  const held = [...(subConn as Connection | null)!.inflight!.values()].map((e) => e.msg.payload.toString())
+  t.same(held, ['zz', 'zz', 'm3', 'm4', 'm5'], 'the first two are views, the rest own their bytes')
 })
