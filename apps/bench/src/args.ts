@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { BenchError, BenchErrorCode } from './errors.ts'
 
 /** Scenario names the CLI accepts. */
-export const SCENARIOS = ['fan-in', 'fan-out', 'latency', 'storm', 'backlog', 'retained', 'overload'] as const
+export const SCENARIOS = ['fan-in', 'fan-out', 'latency', 'storm', 'backlog', 'retained', 'overload', 'stalled'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 /** Everything a scenario run needs. Defaults depend on the scenario (see {@link defaultsFor}). */
@@ -72,6 +72,9 @@ Scenarios:
   retained   N retained messages, then time their burst on a wildcard subscribe
   overload   P publishers (4) x --inflight (100) unacknowledged QoS 1/2 -> 1 wildcard
              subscriber: acknowledged, delivered, lost after ack, duplicates
+  stalled    P publishers (4: half QoS 0, half QoS 1) -> S (2) healthy wildcard
+             subscribers; then a # subscriber that never reads joins: healthy
+             msg/s vs without it, broker RSS (--pid), QoS 1 lost after ack
 
 Target:
   --host H            broker host (127.0.0.1)
@@ -97,7 +100,8 @@ Load:
   --no-subscribe      storm: connect only
   --settle S          storm: seconds before reading RSS (2)
   --hold S            storm: seconds to stay connected afterwards (0)
-  --messages N        backlog/retained/overload: messages (10000 / 1000 / 100000)
+  --messages N        backlog/retained/overload: messages (10000 / 1000 / 100000);
+                      stalled: most QoS 1 messages per publisher (5000000)
 Output:
   --json              one JSON line per result (and per error)
   --label TEXT        label copied into the result
@@ -117,6 +121,7 @@ export function defaultsFor (scenario: ScenarioName): Partial<BenchOptions> {
     case 'backlog': return { publishers: 1, subscribers: 1, qos: 1, messages: 10000 }
     case 'retained': return { publishers: 1, subscribers: 1, messages: 1000 }
     case 'overload': return { publishers: 4, subscribers: 1, qos: 1, inflight: 100, messages: 100000 }
+    case 'stalled': return { publishers: 4, subscribers: 2, qos: 1, inflight: 32, messages: 5_000_000 }
   }
 }
 
@@ -233,7 +238,7 @@ export function parseCliArgs (argv: readonly string[], env: { isTTY?: boolean } 
     if (options.size < 8) throw bad(`--size must be at least 8 for latency (the payload carries a timestamp), got ${options.size}`)
     if (options.rate <= 0) throw bad('--rate must be > 0 for latency: it measures at a fixed offered rate')
   }
-  if (options.ceiling && (scenario === 'storm' || scenario === 'backlog' || scenario === 'retained' || scenario === 'overload')) {
+  if (options.ceiling && (scenario === 'storm' || scenario === 'backlog' || scenario === 'retained' || scenario === 'overload' || scenario === 'stalled')) {
     throw bad(`--ceiling applies to fan-in, fan-out and latency, not ${scenario} (the relay keeps no sessions or retained messages)`)
   }
   if (options.persistent && scenario !== 'fan-in' && scenario !== 'fan-out' && scenario !== 'overload') throw bad(`--persistent applies to fan-in, fan-out and overload, not ${scenario}`)

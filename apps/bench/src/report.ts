@@ -24,6 +24,14 @@ export function formatResult (r: BenchResult): string {
     rows.push(['lost after ack', fmt(r.overload.lostAfterAck)])
     rows.push(['duplicates', fmt(r.overload.duplicates)])
   }
+  if (r.stalled !== undefined) {
+    const x = r.stalled
+    rows.push(['healthy msg/s', `baseline ${fmt(x.baselineRate)}  stalled ${fmt(x.stalledRate)} (${fmt(x.ratioPercent, 1)} %)  after ${fmt(x.afterRate)}`])
+    rows.push(['healthy QoS 1', `baseline ${fmt(x.qos1BaselineRate)}  stalled ${fmt(x.qos1StalledRate)} (${fmt(x.qos1RatioPercent, 1)} %)`])
+    rows.push(['broker RSS', `${fmt(x.rssBeforeKiB)} KiB -> peak ${fmt(x.rssPeakKiB)} KiB while stalled`])
+    rows.push(['stalled client', x.disconnected ? 'disconnected by the broker within the window' : 'still connected at the end of the window'])
+    rows.push(['QoS 1 lost after ack', `${fmt(x.lostAfterAck)} of ${fmt(x.acknowledged)} acknowledged`])
+  }
   const lat = r.latencyMs ?? r.connect?.latencyMs
   if (r.connect !== undefined) rows.push(['connected', `${fmt(r.connect.clients)}  (${fmt(r.connect.ratePerSecond)} conn/s)`])
   if (lat !== undefined) {

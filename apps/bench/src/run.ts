@@ -11,6 +11,7 @@ import { runBacklog } from './scenarios/backlog.ts'
 import { runOverload } from './scenarios/overload.ts'
 import { runLatency } from './scenarios/latency.ts'
 import { runRetained } from './scenarios/retained.ts'
+import { runStalled } from './scenarios/stalled.ts'
 import { runStorm } from './scenarios/storm.ts'
 import { runThroughput } from './scenarios/throughput.ts'
 
@@ -38,6 +39,7 @@ export async function runScenario (options: BenchOptions): Promise<BenchResult> 
         case 'backlog': return runBacklog(ctx)
         case 'retained': return runRetained(ctx)
         case 'overload': return runOverload(ctx)
+        case 'stalled': return runStalled(ctx)
       }
     })()
     // after a fatal error the scenario itself rejects too, later: that is expected, not unhandled

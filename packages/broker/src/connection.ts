@@ -20,6 +20,7 @@ import { Fifo } from './fifo.ts'
 import { dispatch } from './handlers/index.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
+import { RoomWaiters } from './room.ts'
 import type { SharedGroup, Session } from './session.ts'
 import { encodeWithin } from './within.ts'
 
@@ -185,9 +186,10 @@ export class Connection implements Client {
    * that keeps reading is not stalled, one that stopped is.
    */
   fullSince = 0
-  /** Resolves when the queue is back within its bound or the connection closed; one per episode. */
-  #room: Promise<void> | null = null
-  #roomResolve: (() => void) | null = null
+  /** Acks waiting for their message to be within the queue's bound (see room.ts). */
+  #rooms: RoomWaiters | null = null
+  /** Entries queued so far (running count; positions for #rooms). */
+  #enq = 0
   /** QoS 1/2 PUBLISH from this client whose ack waits (store writes, a full queue). */
   ackWaiting = 0
   /** Reading from this (3.x) publisher is paused: ackWaiting reached limits.maxInflight. */
@@ -449,7 +451,7 @@ export class Connection implements Client {
     const s = this.stream
     this.broker.clock.setTimeout(() => { s.destroy() }, 2000).unref()
     this.broker.connectionClosed(this, wasConnected)
-    if (this.#room !== null) {
+    if (this.#rooms !== null && this.#rooms.size > 0) {
       // the publishers waiting for room are owed nothing more by this connection: a clean
       // session ended with it, a persistent one handed its queue to the store (wait for that)
       const s = this.session
@@ -474,17 +476,15 @@ export class Connection implements Client {
 
   /**
    * The promise a publisher's ack waits on while this connection's queue is beyond its bound
-   * (queuePolicy 'block'): one per episode, shared by every message routed meanwhile.
+   * (queuePolicy 'block'), for the message just queued: resolves once that message is within
+   * the bound, or the connection closed (shared by up to 16 consecutive messages, see room.ts).
    */
   room (): Promise<void> {
-    return (this.#room ??= new Promise((resolve) => { this.#roomResolve = resolve }))
+    return (this.#rooms ??= new RoomWaiters()).wait(this.#enq)
   }
 
   #releaseRoom (): void {
-    const resolve = this.#roomResolve
-    this.#room = null
-    this.#roomResolve = null
-    if (resolve !== null) resolve()
+    if (this.#rooms !== null) this.#rooms.releaseAll()
   }
 
   // ───────── outbound: deliveries ─────────
@@ -522,7 +522,8 @@ export class Connection implements Client {
     const e = new OutEntry(m, qos, retain, ids, group)
     if (!this.resuming && (this.queue === null || this.queue.length === 0) && this.inflightSize() < this.window && !this.backedUp) {
       // sent now: the entry may keep the view of the socket chunk while it waits for its ack
-      // (bounded by the inflight window); only queued entries copy, so a long queue never pins chunks
+      // (for the first limits.maxInflight in flight); queued entries copy, so a long queue never pins chunks
+      if (this.inflightSize() >= this.broker.limits.maxInflight) m.own()
       this.send(e)
     } else {
       m.own()
@@ -566,6 +567,7 @@ export class Connection implements Client {
   enqueue (e: OutEntry): void {
     const q = (this.queue ??= new Fifo())
     q.push(e)
+    this.#enq++
     e.bytes = e.msg.payload.length + e.msg.topic.length
     this.queuedBytes += e.bytes
     const limits = this.broker.limits
@@ -668,7 +670,11 @@ export class Connection implements Client {
   #checkRoom (): void {
     const q = this.queue
     const limits = this.broker.limits
-    if (q !== null && (q.length > limits.maxQueuedMessages || this.queuedBytes > limits.maxQueuedBytes)) return
+    if (q !== null && (q.length > limits.maxQueuedMessages || this.queuedBytes > limits.maxQueuedBytes)) {
+      // still beyond it: the messages that are within it again are acknowledged
+      if (this.#rooms !== null && this.queuedBytes <= limits.maxQueuedBytes) this.#rooms.release(q.length, this.#enq, limits.maxQueuedMessages)
+      return
+    }
     this.overQueued = false
     this.fullSince = 0
     this.#releaseRoom()

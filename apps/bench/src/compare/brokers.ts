@@ -153,6 +153,8 @@ export interface StartOptions {
   noFsync?: boolean
   /** culex: another build's cli.js (an A/B run against main), instead of this repo's. */
   cli?: string
+  /** Extra command-line arguments (culex only). */
+  extraArgs?: string[]
 }
 
 /**
@@ -177,6 +179,7 @@ export async function startBroker (kind: BrokerKind, opts: StartOptions): Promis
       if (persistence === 'memory') args.push('--store', 'memory')
       if (persistence === 'level') args.push('--store', 'level', '--data-dir', tmp as string, ...(opts.noFsync === true ? ['--no-fsync'] : []))
       if (persistence === 'redis') args.push('--store', `redis://127.0.0.1:${(redis as RedisHandle).port}`)
+      if (opts.extraArgs !== undefined) args.push(...opts.extraArgs)
       break
     case 'aedes':
       cmd = process.execPath

@@ -10,10 +10,12 @@
  *
  * Flags: --brokers culex,aedes,mosquitto  --baseline aedes  --rounds 3  --quick
  *        --only id,id  --out file.json  --no-pin  --queue-limit 100000
- *        --persistence memory|level|redis
+ *        --persistence memory|level|redis  --suite default|overload|stalled
  *
  * `--persistence level|redis` runs the persistence suite instead, with the brokers on that
  * database (see brokers.ts): culex, culex-nofsync (level only: culex --no-fsync) and aedes.
+ * `--suite overload` and `--suite stalled` run those suites (suite.ts) with each broker's
+ * default queue bound (1000).
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -23,7 +25,7 @@ import { parseArgs } from 'node:util'
 import { rotate } from '../math.ts'
 import type { BenchResult } from '../result.ts'
 import { BROKERS, PERSISTENCES, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind, type Persistence } from './brokers.ts'
-import { markdownTable, overloadSuite, persistenceSuite, summarize, suite, type Sample } from './suite.ts'
+import { markdownTable, overloadSuite, persistenceSuite, stalledSuite, summarize, suite, type Sample } from './suite.ts'
 
 /** A broker under comparison: its name in the report, what to start, and how. */
 interface Contestant { name: string, kind: BrokerKind, noFsync: boolean, cli?: string }
@@ -97,16 +99,16 @@ async function main (): Promise<void> {
     fail((err as Error).message)
   }
   if (v.help === true) {
-    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis] [--suite default|overload] [--culex-main path/to/cli.js]\n')
+    process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis] [--suite default|overload|stalled] [--culex-main path/to/cli.js]\n')
     return
   }
   const quick = v.quick === true
   const rounds = v.rounds === undefined ? (quick ? 1 : 3) : Number(v.rounds)
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) fail(`--rounds expects an integer in [1, 50], got "${v.rounds}"`)
   const suiteName = v.suite ?? 'default'
-  if (suiteName !== 'default' && suiteName !== 'overload') fail(`--suite expects default or overload, got "${suiteName}"`)
-  // the overload suite runs the brokers with their default queue bound: the one that overflows
-  const queueLimit = v['queue-limit'] === undefined ? (suiteName === 'overload' ? 1000 : 100000) : Number(v['queue-limit'])
+  if (suiteName !== 'default' && suiteName !== 'overload' && suiteName !== 'stalled') fail(`--suite expects default, overload or stalled, got "${suiteName}"`)
+  // the overload and stalled suites run the brokers with their default queue bound: the one that overflows
+  const queueLimit = v['queue-limit'] === undefined ? (suiteName === 'overload' || suiteName === 'stalled' ? 1000 : 100000) : Number(v['queue-limit'])
   if (!Number.isInteger(queueLimit) || queueLimit < 1) fail(`--queue-limit expects a positive integer, got "${v['queue-limit']}"`)
   const persistence = (v.persistence ?? 'memory') as Persistence
   if (!PERSISTENCES.includes(persistence)) fail(`--persistence expects one of ${PERSISTENCES.join(', ')}, got "${v.persistence}"`)
@@ -129,7 +131,8 @@ async function main (): Promise<void> {
   if (brokers.length === 0) fail('no broker available')
   const baseline = v.baseline ?? (brokers.includes('aedes') ? 'aedes' : brokers[0] as string)
   if (!brokers.includes(baseline)) fail(`--baseline ${baseline} is not among the brokers run (${brokers.join(', ')})`)
-  let entries = suiteName === 'overload' ? overloadSuite(quick) : persistence === 'memory' ? suite(quick) : persistenceSuite(quick)
+  if (suiteName === 'stalled' && persistence !== 'memory') fail('--suite stalled runs on the memory store only')
+  let entries = suiteName === 'overload' ? overloadSuite(quick) : suiteName === 'stalled' ? stalledSuite(quick) : persistence === 'memory' ? suite(quick) : persistenceSuite(quick)
   if (v.only !== undefined) {
     const ids = v.only.split(',')
     for (const id of ids) if (!entries.some(e => e.id === id)) fail(`--only: unknown entry "${id}": expected some of ${entries.map(e => e.id).join(', ')}`)
@@ -162,7 +165,8 @@ async function main (): Promise<void> {
         const t0 = Date.now()
         let sample: Sample
         try {
-          const h = await startBroker(c.kind, { cpu: brokerCpu, queueLimit, persistence, noFsync: c.noFsync, ...(c.cli === undefined ? {} : { cli: c.cli }) })
+          const extraArgs = c.kind === 'culex' ? e.brokerArgs?.culex : undefined
+          const h = await startBroker(c.kind, { cpu: brokerCpu, queueLimit, persistence, noFsync: c.noFsync, ...(c.cli === undefined ? {} : { cli: c.cli }), ...(extraArgs === undefined ? {} : { extraArgs }) })
           try {
             const args = [...e.args, '--port', String(h.port), '--label', b, ...(e.pid === true ? ['--pid', String(h.pid)] : [])]
             const r = await runGenerator(args, genCpu, 300000)
@@ -184,7 +188,7 @@ async function main (): Promise<void> {
   const summary = summarize(entries, brokers, samples, baseline)
   const table = markdownTable(summary, brokers, baseline)
   process.stdout.write('\n' + table)
-  const out = v.out ?? path.join(benchDir, 'results', `${suiteName === 'overload' ? `overload-${persistence}` : persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+  const out = v.out ?? path.join(benchDir, 'results', `${suiteName === 'stalled' ? 'stalled' : suiteName === 'overload' ? `overload-${persistence}` : persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(path.dirname(out), { recursive: true })
   meta.loadAverageAtStart = meta.loadAverageAtStart.slice(0, 3)
   writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }, entries, samples, summary }, null, 2) + '\n')

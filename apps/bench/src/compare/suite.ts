@@ -23,6 +23,8 @@ export interface SuiteEntry {
   metrics: Metric[]
   /** Needs the broker's pid (memory). */
   pid?: boolean
+  /** Extra command-line arguments for one kind of broker in this entry (e.g. culex's stall timeout). */
+  brokerArgs?: { culex?: string[] }
 }
 
 const delivered: Metric = { path: 'deliveredRate', label: 'delivered msg/s', unit: 'msg/s', higherIsBetter: true, digits: 0 }
@@ -128,6 +130,28 @@ export function overloadSuite (quick: boolean): SuiteEntry[] {
     }
   }
   return entries
+}
+
+/**
+ * The stalled-subscriber suite (`--suite stalled`): 4 publishers (2 QoS 0 flat out, 2 QoS 1
+ * window 32) → 2 healthy wildcard subscribers, then a `#` subscriber that never reads. Each
+ * broker with its defaults (culex: stall timeout 30 s, longer than the window), and culex
+ * with `--stall-timeout 1000` (a stalled clean session ends after 1 s without progress).
+ */
+export function stalledSuite (quick: boolean): SuiteEntry[] {
+  const time = quick ? ['--warmup', '0.5', '--duration', '2'] : ['--warmup', '1', '--duration', '4']
+  const metrics: Metric[] = [
+    { ...delivered, label: 'healthy msg/s while stalled' },
+    { path: 'stalled.baselineRate', label: 'healthy msg/s without it', unit: 'msg/s', higherIsBetter: true, digits: 0 },
+    { path: 'stalled.ratioPercent', label: 'healthy, % of baseline', unit: '%', higherIsBetter: true, digits: 1 },
+    { path: 'stalled.qos1RatioPercent', label: 'healthy QoS 1, % of baseline', unit: '%', higherIsBetter: true, digits: 1 },
+    { path: 'stalled.rssGrowthKiB', label: 'broker RSS growth KiB', unit: 'KiB', higherIsBetter: false, digits: 0 },
+    { path: 'stalled.lostAfterAck', label: 'QoS 1 lost after ack (healthy)', unit: 'msg', higherIsBetter: false, digits: 0 }
+  ]
+  return [
+    { id: 'stalled', title: 'stalled # subscriber among 2 healthy ones, 2 QoS 0 + 2 QoS 1 publishers (defaults)', args: ['stalled', ...time], pid: true, metrics },
+    { id: 'stalled-1s', title: 'the same, culex --stall-timeout 1000', args: ['stalled', ...time], pid: true, metrics, brokerArgs: { culex: ['--stall-timeout', '1000'] } }
+  ]
 }
 
 /** Reads a dotted path from a result; NaN when missing. */

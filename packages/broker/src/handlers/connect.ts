@@ -219,7 +219,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   }
   if (c.isClosed) return
 
-  c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflight)
+  c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflightOut)
   if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
 
   if (v5) {
