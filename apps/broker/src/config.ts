@@ -73,6 +73,7 @@ export interface Config {
     stallTimeout?: number
     maxStoredMessages?: number
     maxInflight?: number
+    maxInflightOut?: number
     maxRetained?: number
     connectTimeout?: number
     publishRatePerSecond?: number
@@ -432,6 +433,7 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.stallTimeout !== undefined) limits.stallTimeout = o.stallTimeout
   if (o.maxStoredMessages !== undefined) limits.maxStoredMessages = o.maxStoredMessages
   if (o.maxInflight !== undefined) limits.maxInflight = o.maxInflight
+  if (o.maxInflightOut !== undefined) limits.maxInflightOut = o.maxInflightOut
   if (o.maxRetained !== undefined) limits.maxRetained = o.maxRetained === 0 ? Infinity : o.maxRetained
   if (o.connectTimeout !== undefined) limits.connectTimeout = o.connectTimeout
   if (o.publishRate !== undefined) limits.publishRatePerSecond = o.publishRate

@@ -69,6 +69,7 @@ export interface OptionValues {
   maxStoredMessages: number | undefined
   queuePolicy: string | undefined
   maxInflight: number | undefined
+  maxInflightOut: number | undefined
   maxRetained: number | undefined
   connectTimeout: number | undefined
   publishRate: number | undefined
@@ -137,7 +138,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'queuePolicy', flag: 'queue-policy', kind: 'string', choices: ['block', 'drop-oldest', 'reject'], defaultText: 'block', description: 'When a QoS 1/2 message finds a session queue full: block (the publisher\'s PUBACK/PUBREC waits for room; nothing acknowledged is lost), drop-oldest (drop the oldest queued message, counted and logged; loses acknowledged messages), reject (5.0 publishers get PUBACK/PUBREC 0x97; 3.x publishers wait). Engine queuePolicy.' },
   { key: 'stallTimeout', flag: 'stall-timeout', kind: 'int', min: 0, max: U32, defaultText: '30000', description: 'Milliseconds a session queue may stay full without delivering anything before its subscriber is disconnected (5.0: 0x97); a clean session then ends, a persistent one keeps its queue in the store. 0 = never. Engine limits.stallTimeout.' },
   { key: 'maxStoredMessages', flag: 'max-stored-messages', kind: 'int', min: 0, max: U32, defaultText: '100000', description: 'QoS 1/2 messages stored for an offline persistent session; beyond it the session ends (Session Present 0 on its next CONNECT). Engine limits.maxStoredMessages.' },
-  { key: 'maxInflight', flag: 'max-inflight', kind: 'int', min: 1, max: 65535, defaultText: '100', description: 'Unacknowledged QoS 1/2 messages per direction (advertised Receive Maximum). Engine limits.maxInflight.' },
+  { key: 'maxInflight', flag: 'max-inflight', kind: 'int', min: 1, max: 65535, defaultText: '100', description: 'Unacknowledged QoS 1/2 messages a client may send to culex (advertised Receive Maximum); also the outbound window when --max-inflight-out is not given. Engine limits.maxInflight.' },
+  { key: 'maxInflightOut', flag: 'max-inflight-out', kind: 'int', min: 1, max: 65535, defaultText: '1000 (or --max-inflight when only that is given)', description: 'Unacknowledged QoS 1/2 messages culex sends to one client; a 5.0 client\'s Receive Maximum lowers it. Engine limits.maxInflightOut.' },
   { key: 'maxRetained', flag: 'max-retained', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Retained messages kept; new retained topics beyond it are not stored. Engine limits.maxRetained.' },
   { key: 'connectTimeout', flag: 'connect-timeout', kind: 'int', min: 1, max: 3600000, defaultText: '30000', description: 'Milliseconds a new connection may take to send CONNECT. Engine limits.connectTimeout.' },
   { key: 'publishRate', flag: 'publish-rate', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'PUBLISH packets per second per client; above it the client is disconnected (0x96). Engine limits.publishRatePerSecond.' },

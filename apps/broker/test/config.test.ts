@@ -216,6 +216,7 @@ t.test('store choice and limits mapping', async t => {
     maxSessionExpiryInterval: 60
   })
   t.equal(run(['--max-connections', '5']).limits.maxConnections, 5)
+  t.same(run(['--max-inflight-out', '50']).limits, { maxInflightOut: 50 }, '--max-inflight-out alone sets only the outbound window')
   t.same(run(['--max-pending-connections', '10', '--max-pending-per-address', '2', '--max-connect-packet-size', '1024',
     '--max-user-properties', '3', '--max-user-property-bytes', '100', '--max-topic-alias-bytes', '0', '--max-aliased-topic-length', '64']).limits, {
     maxPendingConnections: 10,
