@@ -29,6 +29,7 @@ import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
 import { PluginRoutes } from './plugins/routes.ts'
 import { startBridges, readBridgeTls, type Bridge } from './bridge.ts'
+import { bridgeAccess, guardBridgeSessions } from './bridge-local.ts'
 import type { CoapGateway } from './coap.ts'
 
 /** One bound listener. */
@@ -98,7 +99,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const { users, aclRules } = auth
   const plugins = await loadPlugins(config.plugins, logger)
   // the files' hooks (reloadable on SIGHUP), then every plugin's: all must allow
-  const hooks = composeHooks(reloadableHooks(auth.hooks, () => auth.hooks), plugins.plugins, logger)
+  // bridges' local sessions pass every hook; their client ids are refused to anyone else
+  const bridgeIds = bridgeAccess(config.bridges)
+  const hooks = guardBridgeSessions(composeHooks(reloadableHooks(auth.hooks, () => auth.hooks), plugins.plugins, logger), bridgeIds)
   const httpOn = config.http.port !== undefined || config.http.httpsPort !== undefined
   const access = httpOn ? new HttpAccess({ passwordFile: config.passwordFile, aclFile: config.aclFile }, config.http.token) : undefined
   const readTls = (): tls.TlsOptions => {
@@ -162,7 +165,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let bridges: Bridge[] = []
   try {
     await plugins.start(broker)
-    bridges = startBridges(config.bridges, broker, logger)
+    bridges = startBridges(config.bridges, broker, logger, bridgeIds)
   } catch (err) {
     await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
