@@ -133,10 +133,24 @@ export class Bridge {
     return { ...this.#stats }
   }
 
-  /** Connect to the remote (retrying with backoff until the first success); the local session follows it. */
-  start (): void {
+  /**
+   * Open the local session and subscribe it (so the engine queues for the remote from now
+   * on), and connect to the remote (retrying with backoff until the first success). The
+   * local session then stays connected while the remote is.
+   *
+   * @returns resolves once the local subscriptions are in place (or failed: logged)
+   */
+  start (): Promise<void> {
     this.#setState(false)
     this.#connect()
+    this.#startLocal()
+    return this.#localReady
+  }
+
+  #localReady: Promise<void> = Promise.resolve()
+  /** Resolves once the local session's subscriptions are in place (or failed). */
+  get localReady (): Promise<void> {
+    return this.#localReady
   }
 
   #connect (): void {
@@ -205,6 +219,8 @@ export class Bridge {
       handleMessage: (m) => this.#toRemote(m)
     })
     this.#local = local
+    let ready: () => void = () => {}
+    this.#localReady = new Promise<void>((resolve) => { ready = resolve })
     local.on('connect', ({ sessionPresent }) => {
       this.#localConn++
       if (!sessionPresent) {
@@ -214,21 +230,35 @@ export class Bridge {
       }
       this.#localStarted = true
       this.#log.debug({ clientId: this.localId, sessionPresent }, `bridge ${this.spec.name}: local session connected`)
-      if (this.#out.length === 0) return
+      // with the remote down, the session only needed its subscriptions: it waits offline
+      const subscribed = (): void => {
+        ready()
+        if (this.#client?.connected !== true && this.#local === local) this.#stopLocal()
+      }
+      if (this.#out.length === 0) { subscribed(); return }
       const filters: Record<string, { qos: 0 | 1 | 2, nl: boolean, rap: boolean, rh: 2 }> = {}
       // No Local: what this bridge publishes locally (in mappings) is not sent back out;
       // Retain As Published keeps the retain flag; no retained messages on subscribe
       for (const t of this.#out) filters[t.localPrefix + t.pattern] = { qos: t.qos, nl: true, rap: true, rh: 2 }
-      local.subscribe(filters).then((sub) => { sub.close() }, (err: unknown) => { this.#error(err) })
+      local.subscribe(filters).then((sub) => {
+        sub.close()
+        const refused = sub.granted.filter(g => g.qos >= 0x80)
+        if (refused.length > 0) this.#error(new Error(`local subscriptions refused: ${refused.map(g => `${g.topic} (0x${g.qos.toString(16)})`).join(', ')}`))
+        subscribed()
+      }, (err: unknown) => {
+        this.#error(err)
+        ready()
+      })
     })
     local.on('error', (err) => { this.#error(err) })
     local.connect().catch((err: unknown) => {
       // refused or failed before its first CONNACK (e.g. maxConnections): try again shortly
       this.#error(err)
-      this.#log.warn({ err: this.#stats.lastError }, `bridge ${this.spec.name}: local session not connected, retrying`)
+      ready()
       if (this.#local !== local) return
+      this.#log.warn({ err: this.#stats.lastError }, `bridge ${this.spec.name}: local session not connected, retrying`)
       this.#local = undefined
-      const retry = setTimeout(() => { if (this.#client?.connected === true) this.#startLocal() }, 500)
+      const retry = setTimeout(() => { if (this.#client?.connected === true || !this.#localStarted) this.#startLocal() }, 500)
       retry.unref()
     })
   }
@@ -294,7 +324,11 @@ export class Bridge {
     for (const x of this.#out) if (matchTopic(x.localPrefix + x.pattern, m.topic)) { t = x; break }
     if (t === undefined) return undefined // a subscription of an older config: acknowledged, not sent
     const remote = this.#client
-    if (remote === undefined || this.#closed) return Promise.reject(new Error('bridge closing'))
+    if (remote?.connected !== true || this.#closed) {
+      // the remote went away: stop taking messages, they wait in the session
+      this.#stopLocal()
+      return Promise.reject(new Error(this.#closed ? 'bridge closing' : 'the remote is not connected'))
+    }
     const id = m.messageId
     if (m.qos > 0 && id !== undefined) {
       const prev = this.#sent.get(id)
@@ -375,6 +409,16 @@ export class Bridge {
 export function startBridges (specs: readonly BridgeSpec[], broker: Broker, logger: Logger, access: BridgeAccess = bridgeAccess(specs)): Bridge[] {
   const log = logger.child({ component: 'bridge' })
   const bridges = specs.map(s => new Bridge(s, broker, log, access))
-  for (const b of bridges) b.start()
+  for (const b of bridges) b.start().catch(() => {})
   return bridges
+}
+
+/** Resolves once every bridge's local subscriptions are in place (at most `ms` later). */
+export async function bridgesReady (bridges: readonly Bridge[], ms = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all(bridges.map(b => b.localReady)),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
+  ])
+  clearTimeout(timer)
 }

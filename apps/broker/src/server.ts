@@ -28,7 +28,7 @@ import { reloadableHooks } from './reload.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
 import { PluginRoutes } from './plugins/routes.ts'
-import { startBridges, readBridgeTls, type Bridge } from './bridge.ts'
+import { startBridges, bridgesReady, readBridgeTls, type Bridge } from './bridge.ts'
 import { bridgeAccess, guardBridgeSessions } from './bridge-local.ts'
 import type { CoapGateway } from './coap.ts'
 
@@ -166,6 +166,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   try {
     await plugins.start(broker)
     bridges = startBridges(config.bridges, broker, logger, bridgeIds)
+    // the bridges' local sessions queue for their remotes before any client may publish
+    await bridgesReady(bridges)
   } catch (err) {
     await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
