@@ -40,10 +40,10 @@ export interface BridgeStats {
   messagesIn: number
   /** Messages acknowledged by the remote (QoS 1/2) or written (QoS 0). */
   messagesOut: number
-  /** Messages not bridged, by direction (queue full, refused by the remote, invalid locally). */
+  /** Messages not bridged, by direction (refused by the remote for good, invalid locally). */
   droppedIn: number
   droppedOut: number
-  /** Messages taken for the remote and not yet acknowledged. */
+  /** Messages handed to the remote and not yet acknowledged by it. */
   pending: number
   /** Successful connections (the first one included). */
   connects: number
