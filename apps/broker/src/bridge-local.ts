@@ -44,8 +44,10 @@ const RESERVED = { reasonCode: 0x85, reasonString: 'client identifier reserved f
  * Only hook kinds that exist are wrapped; with no bridges, `hooks` is returned as is.
  */
 export function guardBridgeSessions<H extends GuardedHooks> (hooks: H, access: BridgeAccess): H {
-  const { ids, trusted } = access
-  if (ids.size === 0) return hooks
+  const { ids: reserved, trusted } = access
+  if (reserved.size === 0) return hooks
+  // every reserved id starts with '$': other ids are told apart by one char code (per delivery)
+  const ids = { has: (id: string): boolean => id.charCodeAt(0) === 0x24 && reserved.has(id) }
   const out: H = { ...hooks }
   const pre = hooks.preConnect
   // always installed: an impostor must be refused before authenticate could let it in
