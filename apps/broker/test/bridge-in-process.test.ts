@@ -105,6 +105,34 @@ t.test('in process: messages of a mapping removed from the config are acknowledg
   await second.server.close()
 })
 
+t.test('in process: a mapping added while messages wait for a remote that is down is subscribed before culex is ready', { skip: mosquittoMissing }, async (t) => {
+  const mosq = await startMosquitto(t)
+  const murl = `mqtt://127.0.0.1:${mosq.port}`
+  const remote = await client(t, murl, { clientId: 'rsub3', clean: false, properties: { sessionExpiryInterval: 600 } })
+  const remoteGot = collect(remote)
+  await remote.subscribe('#', { qos: 1 })
+  await mosq.stop()
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'a.json'), bridgeConfig(murl, [{ pattern: 'up/#', direction: 'out', qos: 1 }]))
+  writeFileSync(join(dir, 'b.json'), bridgeConfig(murl, [{ pattern: 'up/#', direction: 'out', qos: 1 }, { pattern: 'new/#', direction: 'out', qos: 1 }]))
+  const args = ['--store', 'level', '--data-dir', 'data']
+  const first = await startInProcess(t, ['--config', 'a.json', ...args], dir)
+  const pub = await connect(`mqtt://127.0.0.1:${first.ports.mqtt}`, { reconnect: false })
+  for (let i = 0; i < 5; i++) await pub.publish('up/x', String(i), { qos: 1 })
+  await pub.end()
+  await first.server.close()
+
+  // restarted with one more mapping; the remote is still down and the session has messages
+  const second = await startInProcess(t, ['--config', 'b.json', ...args], dir)
+  const pub2 = await client(t, `mqtt://127.0.0.1:${second.ports.mqtt}`)
+  await pub2.publish('new/y', 'added', { qos: 1 })
+  await mosq.start()
+  await until(() => remoteGot.some(m => m.topic === 'new/y') && remoteGot.filter(m => m.topic === 'up/x').length >= 5, 20_000, 'the queued messages at the remote')
+  t.same(new Set(remoteGot.filter(m => m.topic === 'up/x').map(m => m.payload.toString())), new Set(['0', '1', '2', '3', '4']), 'what waited from the first run arrived')
+  t.pass('a message of the added mapping, published while the remote was down, arrived')
+  await second.server.close()
+})
+
 t.test('in process: a plugin\'s routes and listener with the operator listener', async (t) => {
   const dir = tempDir(t)
   const example = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'line-ingest.mjs')
