@@ -14,6 +14,7 @@ import type { HttpAccess, HttpIdentity } from './access.ts'
 import type { BrokerRegistry } from './metrics.ts'
 import { handleResources } from './rest.ts'
 import { handleAdmin } from './admin-api.ts'
+import { RouteMethodError, type PluginRoutes } from './plugins/routes.ts'
 
 /** What the routes need. */
 export interface HttpContext {
@@ -25,6 +26,8 @@ export interface HttpContext {
   maxBody: number
   /** Serves the console (GET of `/` and its assets); false when it has nothing for the path. */
   console?: ((req: IncomingMessage, res: ServerResponse, pathname: string) => boolean) | undefined
+  /** Plugin routes: public ones before the credentials check, the others after it. */
+  routes?: PluginRoutes | undefined
 }
 
 /** A request answered with an HTTP error status. */
@@ -113,6 +116,11 @@ export function createOperatorHandler (ctx: HttpContext): (req: IncomingMessage,
       sendJson(res, 200, { status: 'ok' })
       return
     }
+    const plugin = ctx.routes?.match(pathname, method)
+    if (plugin?.public === true) {
+      await plugin.serve(req, res, { pathname, url, identity: null })
+      return
+    }
     const who: HttpIdentity | null = access.identify(req)
     if (who === null) {
       // the console's login page itself is public (it asks for the credentials)
@@ -123,6 +131,10 @@ export function createOperatorHandler (ctx: HttpContext): (req: IncomingMessage,
       const given = req.headers.authorization !== undefined
       throw new HttpError(401, given ? 'wrong credentials' : 'credentials required',
         { 'www-authenticate': given ? 'Bearer realm="culex"' : 'Basic realm="culex", charset="UTF-8"' })
+    }
+    if (plugin !== undefined) {
+      await plugin.serve(req, res, { pathname, url, identity: who })
+      return
     }
     if (pathname === '/ready') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD')
@@ -157,13 +169,14 @@ export function createOperatorHandler (ctx: HttpContext): (req: IncomingMessage,
       url = new URL('http://culex/')
     }
     const pathname = url.pathname
-    const route = routeOf(pathname)
+    const route = ctx.routes?.has(pathname) === true ? 'plugin' : routeOf(pathname)
     res.once('finish', () => { ctx.metrics.httpRequests.inc({ route, status: String(res.statusCode) }) })
     handle(req, res, pathname, url).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy()
         return
       }
+      if (err instanceof RouteMethodError) err = methodNotAllowed(err.allow)
       if (err instanceof HttpError) {
         if (err.status >= 500) logger.error({ err: err.message, path: pathname }, 'http request failed')
         const body = JSON.stringify({ error: err.message })

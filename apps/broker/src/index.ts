@@ -17,3 +17,6 @@ export { buildAuthHooks, type AuthConfig } from './auth.ts'
 export { openStore, redactUrl, type OpenedStore } from './stores.ts'
 export { createHttpHandler, resolveUnder, contentType, findClientBundle } from './static.ts'
 export { createLogger } from './logger.ts'
+export type {
+  PluginHooks, PluginContext, PluginInit, PluginRoute, PluginRequest, PluginListener, PluginListenerStart
+} from './plugins/index.ts'

@@ -187,7 +187,7 @@ export function createBrokerRegistry (broker: Broker, opts: { processMetrics?: b
   mirroredCounter(registry, 'culex_bridge_messages_total', 'Bridges: messages bridged, by direction (in: remote to local, out: local to remote).', ['bridge', 'direction'], (set) => {
     for (const b of bridges()) { set({ bridge: b.name, direction: 'in' }, b.messagesIn); set({ bridge: b.name, direction: 'out' }, b.messagesOut) }
   })
-  mirroredCounter(registry, 'culex_bridge_dropped_total', 'Bridges: messages not bridged (queue full, refused by the remote, not publishable locally, closing), by direction.', ['bridge', 'direction'], (set) => {
+  mirroredCounter(registry, 'culex_bridge_dropped_total', 'Bridges: messages not bridged (refused by the remote for good, not publishable locally), by direction.', ['bridge', 'direction'], (set) => {
     for (const b of bridges()) { set({ bridge: b.name, direction: 'in' }, b.droppedIn); set({ bridge: b.name, direction: 'out' }, b.droppedOut) }
   })
   mirroredCounter(registry, 'culex_bridge_connects_total', 'Bridges: successful connections to the remote broker.', ['bridge'], (set) => {

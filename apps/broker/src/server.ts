@@ -27,7 +27,9 @@ import { logClientEvents } from './client-log.ts'
 import { reloadableHooks } from './reload.ts'
 import { proxyProtocol } from './proxy-protocol.ts'
 import { loadPlugins, composeHooks } from './plugins/index.ts'
-import { startBridges, readBridgeTls, type Bridge } from './bridge.ts'
+import { PluginRoutes } from './plugins/routes.ts'
+import { startBridges, bridgesReady, readBridgeTls, type Bridge } from './bridge.ts'
+import { bridgeAccess, guardBridgeSessions } from './bridge-local.ts'
 import type { CoapGateway } from './coap.ts'
 
 /** One bound listener. */
@@ -97,7 +99,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const { users, aclRules } = auth
   const plugins = await loadPlugins(config.plugins, logger)
   // the files' hooks (reloadable on SIGHUP), then every plugin's: all must allow
-  const hooks = composeHooks(reloadableHooks(auth.hooks, () => auth.hooks), plugins.plugins, logger)
+  // bridges' local sessions pass every hook; their client ids are refused to anyone else
+  const bridgeIds = bridgeAccess(config.bridges)
+  const hooks = guardBridgeSessions(composeHooks(reloadableHooks(auth.hooks, () => auth.hooks), plugins.plugins, logger), bridgeIds)
   const httpOn = config.http.port !== undefined || config.http.httpsPort !== undefined
   const access = httpOn ? new HttpAccess({ passwordFile: config.passwordFile, aclFile: config.aclFile }, config.http.token) : undefined
   const readTls = (): tls.TlsOptions => {
@@ -161,7 +165,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let bridges: Bridge[] = []
   try {
     await plugins.start(broker)
-    bridges = startBridges(config.bridges, broker, logger)
+    bridges = startBridges(config.bridges, broker, logger, bridgeIds)
+    // the bridges' local sessions queue for their remotes before any client may publish
+    await bridgesReady(bridges)
   } catch (err) {
     await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
@@ -301,7 +307,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         metrics: createBrokerRegistry(broker, { bridges: () => bridges.map(b => b.stats()) }),
         logger: logger.child({ component: 'http' }),
         maxBody: config.http.maxBody,
-        console: createConsoleHandler()
+        console: createConsoleHandler(),
+        routes: new PluginRoutes(plugins.plugins)
       })
       if (config.http.port !== undefined) await bindHttp('http', config.http.port, () => http.createServer(operator))
       if (config.http.httpsPort !== undefined && tlsOptions !== undefined) {
@@ -318,8 +325,13 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       coap = await startCoap(broker, { ...config.coap, allowAnonymous: config.allowAnonymous, acl: () => auth.acl, maxPacketSize: broker.limits.maxPacketSize }, logger.child({ component: 'coap' }))
       for (const a of coap.addresses) addresses.push({ protocol: 'coap', ...a, url: `coap://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/r/` })
     }
+    if (access === undefined && plugins.plugins.some(p => p.hooks.routes !== undefined && p.hooks.routes.length > 0)) {
+      logger.warn({ plugins: plugins.plugins.filter(p => p.hooks.routes !== undefined).map(p => p.name) }, 'plugin HTTP routes are not served: the operator HTTP listener is off (--http-port / --https-port)')
+    }
+    await plugins.listen(broker)
   } catch (err) {
     for (const s of servers) s.close()
+    await coap?.close()
     await Promise.all(bridges.map(b => b.close()))
     await broker.close().catch(() => {})
     await plugins.close()
@@ -341,6 +353,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     closing ??= (async () => {
       const stopped = servers.map(s => new Promise<void>(resolve => s.close(() => resolve())))
       await coap?.close()
+      await plugins.closeListeners()
       for (const w of wsServers) w.close()
       await Promise.all(bridges.map(b => b.close()))
       await broker.close().catch((err: unknown) => logger.error({ err }, 'error while closing the engine'))

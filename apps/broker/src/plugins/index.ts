@@ -1,6 +1,9 @@
 /**
  * Plugins of the `culex` command: modules named under `plugins:` in the config file that
- * add authentication and authorization hooks next to the password and ACL files.
+ * add authentication and authorization hooks next to the password and ACL files, HTTP
+ * routes on the operator's HTTP(S) listener ({@link PluginRoute}, see routes.ts) and
+ * listeners of their own ({@link PluginListenerStart}: started with the other listeners,
+ * closed at shutdown).
  *
  * A plugin module exports an init function (`export default` or `export function init`)
  * that receives a {@link PluginContext} and returns {@link PluginHooks}, or exports the hooks
@@ -16,11 +19,14 @@
  * through the engine's `authorizeForward`, uncached: its answers change with time (token
  * expiry, cache TTLs), unlike the ACL file's, which the engine's `authorizeRead` caches.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { resolve as resolvePath, isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Broker, BrokerHooks, Client, StoredMessage } from '@culex/broker'
 import type { Logger } from 'pino'
 import { AppError } from '../errors.ts'
+import type { HttpIdentity } from '../access.ts'
+import { checkRoutes } from './routes.ts'
 
 /** One entry of `plugins:` after parsing. */
 export interface PluginSpec {
@@ -65,7 +71,49 @@ export interface PluginHooks {
   ready?: () => void | Promise<void>
   /** Called when culex stops, after the engine closed. */
   close?: () => void | Promise<void>
+  /** HTTP routes served on the operator's HTTP(S) listener (`--http-port` / `--https-port`). */
+  routes?: PluginRoute[]
+  /** Listeners of the plugin's own, started after culex's listeners and closed at shutdown. */
+  listeners?: PluginListenerStart[]
 }
+
+/** What a plugin route's handler receives besides the request and the response. */
+export interface PluginRequest {
+  /** The decoded path, e.g. `/hooks/github/push`. */
+  pathname: string
+  /** The whole request URL (query in `url.searchParams`). */
+  url: URL
+  /** Who sent the credentials; null on a public route. */
+  identity: HttpIdentity | null
+}
+
+/**
+ * An HTTP route of a plugin. It serves `path` and everything under it, segment-wise
+ * (`/hooks` serves `/hooks` and `/hooks/x`, not `/hooksy`); the longest path wins. Paths of
+ * culex's own routes (`/health`, `/ready`, `/metrics`, `/api/…`, `/resources/…`, `/`) are
+ * refused at load time.
+ */
+export interface PluginRoute {
+  /** `GET`, `POST`, … a list of them, or `*` for any method. Default `*`. */
+  method?: string | string[]
+  /** Path prefix, starting with `/`. */
+  path: string
+  /** Serve without credentials. Default false: the same credentials as `/metrics` and `/api/`. */
+  public?: boolean
+  /** Answer the request (throw or reject: 500, logged with the plugin's name). */
+  handler: (req: IncomingMessage, res: ServerResponse, request: PluginRequest) => void | Promise<void>
+}
+
+/** A running plugin listener: culex calls `close()` at shutdown, before the engine closes. */
+export interface PluginListener {
+  close: () => void | Promise<void>
+}
+
+/**
+ * Starts one plugin listener once the engine exists (e.g. a TCP server feeding
+ * `broker.publish`). A throw or rejection stops culex with `CULEX_ERR_PLUGIN` naming the plugin.
+ */
+export type PluginListenerStart = (broker: Broker) => PluginListener | Promise<PluginListener>
 
 /** The signature of a plugin module's init function. */
 export type PluginInit = (ctx: PluginContext) => PluginHooks | undefined | Promise<PluginHooks | undefined>
@@ -81,7 +129,11 @@ export interface LoadedPlugins {
   plugins: LoadedPlugin[]
   /** Give the plugins the engine, then run every `ready()`. */
   start: (broker: Broker) => Promise<void>
-  /** Run every `close()`; errors are logged. */
+  /** Start every plugin's listeners, in order. @throws AppError CULEX_ERR_PLUGIN (those started are closed) */
+  listen: (broker: Broker) => Promise<void>
+  /** Close the listeners `listen` started (idempotent); errors are logged. */
+  closeListeners: () => Promise<void>
+  /** Close the listeners, then run every `close()`; errors are logged. */
   close: () => Promise<void>
 }
 
@@ -91,6 +143,7 @@ const BUILTIN: Readonly<Record<string, () => Promise<Record<string, unknown>>>> 
 }
 
 const HOOK_NAMES = ['preConnect', 'authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeRead', 'ready', 'close'] as const
+const EXTENSIONS = ['routes', 'listeners'] as const
 
 function pluginError (spec: PluginSpec, message: string, cause?: unknown): AppError {
   return new AppError('CULEX_ERR_PLUGIN', `plugin ${JSON.stringify(spec.module)}: ${message}`, { option: 'plugins', cause })
@@ -120,6 +173,16 @@ function checkHooks (spec: PluginSpec, hooks: Record<string, unknown>): PluginHo
     out[k] = v
   }
   if (typeof hooks.name === 'string') out.name = hooks.name
+  if (hooks.routes !== undefined) {
+    const bad = checkRoutes(hooks.routes)
+    if (bad !== undefined) throw pluginError(spec, bad)
+    out.routes = hooks.routes
+  }
+  if (hooks.listeners !== undefined) {
+    const l = hooks.listeners
+    if (!Array.isArray(l) || l.some(f => typeof f !== 'function')) throw pluginError(spec, `expected listeners to be a list of functions (broker) => { close () }, got ${JSON.stringify(l) ?? typeof l}`)
+    out.listeners = l
+  }
   return out as PluginHooks
 }
 
@@ -156,11 +219,40 @@ export async function loadPlugins (specs: readonly PluginSpec[], logger: Logger)
     } else {
       hooks = checkHooks(spec, mod)
     }
-    if (!HOOK_NAMES.some(k => hooks[k] !== undefined)) throw pluginError(spec, `expected an init function or at least one hook (${HOOK_NAMES.join(', ')}), got none`)
+    if (!HOOK_NAMES.some(k => hooks[k] !== undefined) && !EXTENSIONS.some(k => hooks[k] !== undefined)) throw pluginError(spec, `expected an init function or at least one hook (${[...HOOK_NAMES, ...EXTENSIONS].join(', ')}), got none`)
     plugins.push({ name: hooks.name ?? spec.module, hooks })
+  }
+  let running: Array<{ plugin: string, listener: PluginListener }> = []
+  const closeListeners = async (): Promise<void> => {
+    const list = running.reverse()
+    running = []
+    for (const r of list) {
+      try {
+        await r.listener.close()
+      } catch (err) {
+        logger.error({ err, plugin: r.plugin }, 'plugin listener close() failed')
+      }
+    }
   }
   return {
     plugins,
+    listen: async (b: Broker) => {
+      for (const p of plugins) {
+        const starts = p.hooks.listeners ?? []
+        for (let i = 0; i < starts.length; i++) {
+          let l: PluginListener
+          try {
+            l = await starts[i]!(b)
+            if (l === null || typeof l !== 'object' || typeof l.close !== 'function') throw new Error(`expected it to return { close () }, got ${l === null ? 'null' : typeof l}`)
+          } catch (err) {
+            await closeListeners()
+            throw new AppError('CULEX_ERR_PLUGIN', `plugin ${JSON.stringify(p.name)}: listener ${i + 1} failed to start: ${(err as Error)?.message ?? String(err)}`, { option: 'plugins', cause: err })
+          }
+          running.push({ plugin: p.name, listener: l })
+        }
+      }
+    },
+    closeListeners,
     start: async (b: Broker) => {
       broker = b
       for (const p of plugins) {
@@ -172,6 +264,7 @@ export async function loadPlugins (specs: readonly PluginSpec[], logger: Logger)
       }
     },
     close: async () => {
+      await closeListeners()
       for (const p of plugins) {
         try {
           await p.hooks.close?.()
