@@ -15,7 +15,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   const broker = c.broker
   const limits = broker.limits
   broker.stats.publishReceived++
-  const k = broker.counters
+  const k = c.engine.counters
   k.publishIn[p.qos]++
   k.payloadIn[p.qos] += p.payload.length
   if (limits.publishRatePerSecond > 0) {
@@ -156,7 +156,7 @@ function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string
 
 function accept (c: Connection, p: PublishPacket, m: Routed): void {
   const broker = c.broker
-  const stored = broker.dispatchMessage(m, c)
+  const stored = c.engine.dispatch(m, c)
   const qos = p.qos
   if (qos === 0) {
     if (stored !== null) stored.catch((err: unknown) => { broker.storeError('storing a QoS 0 message', err) })
