@@ -30,10 +30,7 @@ export const State = { NEW: 0, CONNECTING: 1, AUTHENTICATING: 2, CONNECTED: 3, C
 const CONN = Symbol('culex.connection')
 type Owned = Duplex & { [CONN]: Connection }
 function onData (this: Owned, chunk: Buffer): void {
-  const c = this[CONN]
-  c.lastSeen = c.broker.clock.now()
-  c.broker.stats.bytesReceived += chunk.length
-  c.parser.parse(chunk)
+  this[CONN].received(chunk)
 }
 function onError (this: Owned, err: Error): void {
   const c = this[CONN]
@@ -63,13 +60,13 @@ export class Connection implements Client {
   readonly broker: Broker
   readonly stream: Duplex
   readonly #info: ConnectionInfo
-  readonly parser: Parser<Connection>
+  readonly #parser: Parser<Connection>
   id = ''
   protocolVersion: 0 | 3 | 4 | 5 = 0
   username: string | undefined = undefined
   keepalive = 0
   state: number = State.NEW
-  session: Session | null = null
+  #session: Session | null = null
   will: Will | null = null
   /**
    * Session Expiry Interval (s) this connection grants its session, applied when the
@@ -84,25 +81,26 @@ export class Connection implements Client {
   reauthenticating = false
   /** Set while the CONNECT waits for AUTH packets. */
   pendingConnect: unknown = null
-  lastSeen: number
+  #lastSeen: number
   /** Connect deadline (ms since epoch) while no CONNECT was processed; 0 after. */
-  deadline: number
+  #deadline: number
   // inbound
-  backlog: Packet[] | null = null
-  busy = false
-  aliasesIn: Map<number, string> | null = null
+  /** Packets that arrived while a handler waits (processed in order once it is done). */
+  #backlog: Packet[] | null = null
+  #busy = false
+  #aliasesIn: Map<number, string> | null = null
   /** QoS 1 PUBACKs not yet sent + QoS 2 awaiting PUBREL. */
   inUnacked = 0
   ackTail: Promise<unknown> | null = null
-  rateStart = 0
-  rateCount = 0
+  #rateStart = 0
+  #rateCount = 0
   // outbound
   /** The QoS 1/2 deliveries of its session while this connection holds it (made at CONNACK). */
-  log: DeliveryLog | null = null
-  /** The client's Receive Maximum, capped by limits.maxInflight (its log's window). */
-  window = 65535
+  #log: DeliveryLog | null = null
+  /** The client's Maximum Packet Size. */
   maxOut = 268435460
-  aliasOutMax = 0
+  /** The client's Topic Alias Maximum (outbound aliases; 0: none). */
+  #aliasOutMax = 0
   /** Outbound aliases, least recently used first (re-inserted on use). */
   #aliasesOut: Map<string, number> | null = null
   /** Approximate bytes `#aliasesOut` holds (limits.maxTopicAliasBytes). */
@@ -134,11 +132,11 @@ export class Connection implements Client {
     this.broker = broker
     this.stream = stream
     this.#info = info
-    this.lastSeen = broker.clock.now()
+    this.#lastSeen = broker.clock.now()
     const ct = broker.limits.connectTimeout
-    this.deadline = ct > 0 && ct < Infinity ? this.lastSeen + ct : 0
+    this.#deadline = ct > 0 && ct < Infinity ? this.#lastSeen + ct : 0
     const limits = broker.limits
-    this.parser = new Parser({
+    this.#parser = new Parser({
       // before CONNECT: a small limit, and a first byte that is not CONNECT's fails at once
       maxPacketSize: Math.min(limits.maxConnectPacketSize, limits.maxPacketSize),
       connectFirst: true,
@@ -166,6 +164,38 @@ export class Connection implements Client {
     return addr === undefined ? info : { ...info, remoteAddress: addr }
   }
 
+  /** Bytes from the socket. */
+  received (chunk: Buffer): void {
+    this.#lastSeen = this.broker.clock.now()
+    this.broker.stats.bytesReceived += chunk.length
+    this.#parser.parse(chunk)
+  }
+
+  /** Count a PUBLISH against `perSecond`; true when it is one too many this second. */
+  overRate (perSecond: number): boolean {
+    const now = this.broker.clock.now()
+    if (now - this.#rateStart >= 1000) {
+      this.#rateStart = now
+      this.#rateCount = 0
+    }
+    return ++this.#rateCount > perSecond
+  }
+
+  /** The topic a client's inbound Topic Alias stands for (undefined: never set). */
+  aliasIn (alias: number): string | undefined {
+    return this.#aliasesIn?.get(alias)
+  }
+
+  /** A PUBLISH with a topic and a Topic Alias (re)defines the alias. */
+  setAliasIn (alias: number, topic: string): void {
+    (this.#aliasesIn ??= new Map()).set(alias, topic)
+  }
+
+  /** Reading resumes (acks went out) unless a long backlog of packets still waits. */
+  resumeReading (): void {
+    if (this.#backlog === null || this.#backlog.length < 1000) this.stream.resume()
+  }
+
   /** True once the connection is closed (re-read after every await). */
   get isClosed (): boolean {
     return this.state === State.CLOSED
@@ -182,12 +212,12 @@ export class Connection implements Client {
     if (this.preConnect) {
       // the first packet, a CONNECT (the parser checks): the socket stops counting as without CONNECT
       this.preConnect = false
-      this.parser.setMaxPacketSize(this.broker.limits.maxPacketSize)
+      this.#parser.setMaxPacketSize(this.broker.limits.maxPacketSize)
       this.engine.admitted(this)
     }
-    if (this.busy) {
-      (this.backlog ??= []).push(packet)
-      if (this.backlog.length === 1000) this.stream.pause()
+    if (this.#busy) {
+      (this.#backlog ??= []).push(packet)
+      if (this.#backlog.length === 1000) this.stream.pause()
       return
     }
     this.run(packet)
@@ -202,24 +232,24 @@ export class Connection implements Client {
       return
     }
     if (r !== undefined) {
-      this.busy = true
+      this.#busy = true
       r.then(() => { this.resume() }, (err: unknown) => { this.fail(err); this.resume() })
     }
   }
 
   resume (): void {
-    this.busy = false
-    const backlog = this.backlog
+    this.#busy = false
+    const backlog = this.#backlog
     if (backlog !== null) {
       for (;;) {
-        if (this.busy || this.state === State.CLOSED) return
+        if (this.#busy || this.state === State.CLOSED) return
         if (backlog.length === 0) break
         const p = backlog.shift()!
         if (backlog.length === 999 && !this.flowPaused) this.stream.resume()
         this.run(p)
       }
     }
-    if (this.#parseError !== null && !this.busy) {
+    if (this.#parseError !== null && !this.#busy) {
       // the packets parsed before the bad one are done: now answer the bad one
       const e = this.#parseError
       this.#parseError = null
@@ -243,7 +273,7 @@ export class Connection implements Client {
 
   onParseError (err: PacketError): void {
     if (this.state === State.CLOSED) return
-    if (this.busy) {
+    if (this.#busy) {
       // valid packets of the same read wait behind a handler: process them first
       this.#parseError = err
       return
@@ -281,7 +311,7 @@ export class Connection implements Client {
    */
   check (now: number): void {
     if (this.state < State.CONNECTED) {
-      if (this.deadline > 0 && now >= this.deadline) {
+      if (this.#deadline > 0 && now >= this.#deadline) {
         this.error('BROKER_ERR_CONNECT_TIMEOUT', `no CONNECT within ${this.broker.limits.connectTimeout} ms`)
         this.teardown(false)
       }
@@ -295,9 +325,9 @@ export class Connection implements Client {
         return
       }
     }
-    if (this.flowPaused) this.lastSeen = now // not read while paused: its silence is ours
+    if (this.flowPaused) this.#lastSeen = now // not read while paused: its silence is ours
     if (this.keepalive === 0 || this.state !== State.CONNECTED) return
-    const idle = now - this.lastSeen
+    const idle = now - this.#lastSeen
     if (idle >= this.keepalive * 1500) {
       this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.keepalive} s)`)
       this.disconnect(0x8D, 'keep alive timeout')
@@ -402,13 +432,31 @@ export class Connection implements Client {
 
   // ───────── outbound: deliveries ─────────
 
-  /** CONNACK sent: `s` is this connection's session, its deliveries go through a new log. */
-  attach (s: Session): void {
-    this.session = s
+  /**
+   * CONNACK sent: the connection is CONNECTED and holds `s`; its deliveries go through a new
+   * log, within `window` (the client's Receive Maximum, capped) and with up to `aliasOutMax`
+   * outbound topic aliases.
+   */
+  attach (s: Session, window: number, aliasOutMax: number): void {
+    this.state = State.CONNECTED
+    this.#deadline = 0
+    this.pendingConnect = null
+    this.#aliasOutMax = aliasOutMax
+    this.#session = s
     const log = new DeliveryLog(this.engine, s, this as Link)
-    log.window = this.window
-    this.log = log
+    log.window = window
+    this.#log = log
     s.conn = this
+  }
+
+  /** The session this connection holds (null before CONNACK). */
+  get session (): Session | null {
+    return this.#session
+  }
+
+  /** Its session's delivery log (null before CONNACK). */
+  get log (): DeliveryLog | null {
+    return this.#log
   }
 
   /** The queue is beyond its bound: publishers' acks wait for room (see DeliveryLog.room). */
@@ -444,7 +492,7 @@ export class Connection implements Client {
       return null
     }
     let buf: Buffer
-    if (v5 && (ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
+    if (v5 && (ids !== null || this.#aliasOutMax > 0 || m.expiresAt !== undefined)) {
       buf = this.encodeOwn(m, 0, retain, false, 0, ids) // records a new alias only if it fits maxOut
     } else {
       buf = m.wire(v5, 0, retain)
@@ -466,7 +514,7 @@ export class Connection implements Client {
   sendPublish (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): boolean {
     const v5 = this.protocolVersion === 5
     let own: Buffer | null = null
-    if (v5 && (ids !== null || this.aliasOutMax > 0 || m.expiresAt !== undefined)) {
+    if (v5 && (ids !== null || this.#aliasOutMax > 0 || m.expiresAt !== undefined)) {
       own = this.encodeOwn(m, qos, retain, dup, id, ids)
     }
     const shared = own === null ? m.wire(v5, qos, retain) : own
@@ -528,7 +576,7 @@ export class Connection implements Client {
     let alias: number | undefined
     let topic = m.topic
     let cost = 0
-    if (this.aliasOutMax > 0) {
+    if (this.#aliasOutMax > 0) {
       const limits = this.broker.limits
       const map = (this.#aliasesOut ??= new Map())
       const known = map.get(topic)
@@ -542,12 +590,12 @@ export class Connection implements Client {
         const free = (this.#aliasFree ??= [])
         // make room: drop the least recently used aliases (their numbers become free)
         for (const [old, n] of map) {
-          if (this.#aliasBytes + cost <= budget && (free.length > 0 || this.#aliasTop < this.aliasOutMax)) break
+          if (this.#aliasBytes + cost <= budget && (free.length > 0 || this.#aliasTop < this.#aliasOutMax)) break
           map.delete(old)
           this.#aliasBytes -= old.length + 64
           free.push(n)
         }
-        alias = free.length > 0 ? free.pop() : this.#aliasTop < this.aliasOutMax ? this.#aliasTop + 1 : undefined
+        alias = free.length > 0 ? free.pop() : this.#aliasTop < this.#aliasOutMax ? this.#aliasTop + 1 : undefined
       }
     }
     const buf = m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, this.broker.clock.now())

@@ -184,9 +184,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   }
   if (c.isClosed) return
 
-  c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflightOut)
-  if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
-
   if (v5) {
     const ack: ConnackProperties = {
       receiveMaximum: limits.maxInflight,
@@ -214,10 +211,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     // 3.1 has no session present flag
     c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)
   }
-  c.state = State.CONNECTED
-  c.deadline = 0
-  c.pendingConnect = null
-  c.attach(s)
+  c.attach(s, Math.min(props?.receiveMaximum ?? 65535, limits.maxInflightOut), v5 ? (props?.topicAliasMaximum ?? 0) : 0)
   // started before the 'client' event: it marks the connection resuming at once, so a
   // message a listener publishes waits behind the replay instead of overtaking it
   const resumed = present ? c.engine.sessions.resume(c, s) : null
