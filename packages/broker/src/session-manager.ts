@@ -10,6 +10,7 @@
  * [MQTT-4.4.0-1]; a session belongs to the identity (username) that created it.
  */
 import type { ConnectPacket } from '@culex/packet'
+import type { Clock } from './clock.ts'
 import { State, type Connection } from './connection.ts'
 import { DeliveryLog, type OutEntry } from './delivery-log.ts'
 import type { Engine } from './engine.ts'
@@ -28,6 +29,10 @@ export class SessionManager {
 
   constructor (engine: Engine) {
     this.#engine = engine
+  }
+
+  get #clock (): Clock {
+    return this.#engine.broker.clock
   }
 
   /** Load the sessions stored by an earlier run. */
@@ -84,7 +89,7 @@ export class SessionManager {
     if (s !== undefined) {
       present = true // [MQTT-3.2.2-2]
       engine.wills.cancel(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
-      if (s.expiryTimer !== null) this.#engine.broker.clock.clearTimeout(s.expiryTimer)
+      if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
       s.expiryTimer = null
       s.protocolVersion = p.protocolVersion
       // the new expiry applies once this connection ends (connectionClosed) [MQTT-3.1.2-5]:
@@ -107,7 +112,7 @@ export class SessionManager {
   async end (s: Session): Promise<void> {
     const router = this.#engine.router
     for (const topic of [...s.subs.keys()]) router.remove(s, topic)
-    if (s.expiryTimer !== null) this.#engine.broker.clock.clearTimeout(s.expiryTimer)
+    if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
     s.expiryTimer = null
     if (this.map.get(s.clientId) === s) this.map.delete(s.clientId)
     const writes = s.settled()
@@ -116,12 +121,12 @@ export class SessionManager {
   }
 
   #armExpiry (s: Session, expiresAt: number): void {
-    if (s.expiryTimer !== null) this.#engine.broker.clock.clearTimeout(s.expiryTimer)
-    const left = expiresAt - this.#engine.broker.clock.now()
-    s.expiryTimer = this.#engine.broker.clock.setTimeout(() => {
+    if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
+    const left = expiresAt - this.#clock.now()
+    s.expiryTimer = this.#clock.setTimeout(() => {
       s.expiryTimer = null
       if (s.conn !== null) return
-      if (expiresAt - this.#engine.broker.clock.now() > 0) {
+      if (expiresAt - this.#clock.now() > 0) {
         this.#armExpiry(s, expiresAt)
         return
       }
@@ -177,7 +182,7 @@ export class SessionManager {
     const work: Array<Promise<unknown>> = []
     DeliveryLog.offlineWrites(s, entries, store, work)
     if (s.expiryInterval !== 0xFFFFFFFF) {
-      const at = this.#engine.broker.clock.now() + s.expiryInterval * 1000
+      const at = this.#clock.now() + s.expiryInterval * 1000
       work.push(store.setSessionExpiry(s.clientId, at))
       this.#armExpiry(s, at)
     }
@@ -216,7 +221,7 @@ export class SessionManager {
     try {
       const writes = s.settled()
       if (writes !== null) await writes
-      const records = await engine.broker.store.outgoing(s.clientId, this.#engine.broker.clock.now())
+      const records = await engine.broker.store.outgoing(s.clientId, this.#clock.now())
       // Messages routed to the session meanwhile wait in the log and are written to the
       // store too; a write that landed before the read is in `records` as well. Those
       // records are the log's own entries: skip them, or the message goes out twice
@@ -240,8 +245,8 @@ export class SessionManager {
     for (const s of this.map.values()) {
       const writes = s.settled()
       if (writes !== null) chains.push(writes)
-      if (s.expiryTimer !== null) this.#engine.broker.clock.clearTimeout(s.expiryTimer)
-      if (s.willTimer !== null) this.#engine.broker.clock.clearTimeout(s.willTimer)
+      if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
+      if (s.willTimer !== null) this.#clock.clearTimeout(s.willTimer)
     }
   }
 }

@@ -7,6 +7,7 @@
  * next run).
  */
 import type { PublishProperties, Will } from '@culex/packet'
+import type { Clock } from './clock.ts'
 import type { Connection } from './connection.ts'
 import type { Engine } from './engine.ts'
 import { BrokerError } from './errors.ts'
@@ -22,6 +23,10 @@ export class Wills {
 
   constructor (engine: Engine) {
     this.#engine = engine
+  }
+
+  get #clock (): Clock {
+    return this.#engine.broker.clock
   }
 
   /** Publish the wills left by an earlier run of this node: those connections died with it. */
@@ -46,16 +51,16 @@ export class Wills {
     }
     // delayed: published when the delay or the session ends, whichever comes first [MQTT-3.1.3-9]
     s.will = will
-    this.#arm(s, c, this.#engine.broker.clock.now() + Math.min(delay, s.expiryInterval) * 1000)
+    this.#arm(s, c, this.#clock.now() + Math.min(delay, s.expiryInterval) * 1000)
   }
 
   // a timer runs at most TIMER_MAX ms (~24.8 days): a longer delay re-arms, like the session expiry
   #arm (s: Session, c: Connection, at: number): void {
-    s.willTimer = this.#engine.broker.clock.setTimeout(() => {
+    s.willTimer = this.#clock.setTimeout(() => {
       s.willTimer = null
-      if (at - this.#engine.broker.clock.now() > 0) this.#arm(s, c, at)
+      if (at - this.#clock.now() > 0) this.#arm(s, c, at)
       else this.fire(s, c)
-    }, Math.max(0, Math.min(at - this.#engine.broker.clock.now(), TIMER_MAX)))
+    }, Math.max(0, Math.min(at - this.#clock.now(), TIMER_MAX)))
     s.willTimer.unref()
   }
 
@@ -63,7 +68,7 @@ export class Wills {
   fire (s: Session, c: Connection | null): void {
     const will = s.will
     s.will = null
-    if (s.willTimer !== null) this.#engine.broker.clock.clearTimeout(s.willTimer)
+    if (s.willTimer !== null) this.#clock.clearTimeout(s.willTimer)
     s.willTimer = null
     if (will !== null) this.publish(c, will, s.clientId)
   }
@@ -71,7 +76,7 @@ export class Wills {
   /** A reconnect cancels a delayed will [MQTT-3.1.3-9]. */
   cancel (s: Session): void {
     s.will = null
-    if (s.willTimer !== null) this.#engine.broker.clock.clearTimeout(s.willTimer)
+    if (s.willTimer !== null) this.#clock.clearTimeout(s.willTimer)
     s.willTimer = null
   }
 
@@ -86,7 +91,7 @@ export class Wills {
       if (wp.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = wp.payloadFormatIndicator
       if (wp.messageExpiryInterval !== undefined) {
         props.messageExpiryInterval = wp.messageExpiryInterval
-        expiresAt = this.#engine.broker.clock.now() + wp.messageExpiryInterval * 1000
+        expiresAt = this.#clock.now() + wp.messageExpiryInterval * 1000
       }
       if (wp.contentType !== undefined) props.contentType = wp.contentType
       if (wp.responseTopic !== undefined) props.responseTopic = wp.responseTopic
