@@ -3,6 +3,10 @@ import { join } from 'node:path'
 import { deliveryLogModelSuite } from '@culex/store-suite/e2e'
 import { LevelStore } from '../src/index.ts'
 
+// 25 generated runs of up to 60 commands each, twice: about 10 s alone, longer on a loaded
+// machine, so this file gets more than tap's default 30 s
+t.setTimeout(120_000)
+
 const open = (dir: string): LevelStore => new LevelStore({ path: join(dir, 'data') })
 
 // the broker's delivery logs on LevelDB that answers late and crashes (fast-check commands);

@@ -525,7 +525,7 @@ function violations (w: { pubs: Publisher[], sub: Subscriber, lostSessions: numb
 /** Add the delivery-log model test on the store `opts.open` makes to `t`. */
 export function deliveryLogModelSuite (t: Test, opts: DeliveryLogModelOptions): void {
   const what = opts.strict === true ? 'a late store that crashes between any two writes' : 'a late and crashing store'
-  void t.test(`${opts.name}: delivery logs over ${what}: no acknowledged message lost, no QoS 2 twice, order kept (model-based)`, { timeout: 300_000, ...(opts.todo !== undefined ? { todo: opts.todo } : {}) }, async (t) => {
+  void t.test(`${opts.name}: delivery logs over ${what}: no acknowledged message lost, no QoS 2 twice, order kept (model-based)`, { timeout: 120_000, ...(opts.todo !== undefined ? { todo: opts.todo } : {}) }, async (t) => {
     const root = mkdtempSync(join(tmpdir(), 'culex-model-'))
     t.teardown(() => { rmSync(root, { recursive: true, force: true }) })
     let run = 0
