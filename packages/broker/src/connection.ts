@@ -1,8 +1,10 @@
 /**
  * `Connection`: one client's stream. It owns the parser, the protocol state machine
  * (NEW → CONNECTING/AUTHENTICATING → CONNECTED → CLOSED), keepalive and connect timeout,
- * inbound and outbound topic aliases, the outbound inflight window (packet id → entry) and
- * the per-connection bounded queue.
+ * inbound and outbound topic aliases, and the bytes: QoS 0 deliveries and the encoding of
+ * every PUBLISH. Its QoS 1/2 deliveries (inflight window, bounded queue, store records)
+ * are its session's {@link DeliveryLog}, made when the connection takes the session
+ * (`attach`); the connection is that log's {@link Link}.
  *
  * Packets are dispatched synchronously as the parser delivers them; a handler that has to
  * wait (a hook, the store) returns a promise and later packets wait in `backlog`, so packets
@@ -10,7 +12,7 @@
  *
  * Memory: an idle connection holds the parser and this object (keepalive and connect
  * timeout are checked by one broker-wide sweep timer, not a timer each); maps for aliases
- * and inflight entries are created on first use.
+ * and the delivery log are created on first use.
  */
 import type { Duplex } from 'node:stream'
 import { encode, Parser, PINGRESP, type Packet, type PacketError, type QoS, type Will } from '@culex/packet'
