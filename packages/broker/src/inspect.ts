@@ -3,7 +3,7 @@
  * objects, built on demand, never live references into the engine.
  */
 import type { QoS } from '@culex/packet'
-import type { Broker } from './broker.ts'
+import { engineOf, type Broker } from './broker.ts'
 import type { Transport } from './options.ts'
 import type { Session } from './session.ts'
 
@@ -50,7 +50,7 @@ function describe (s: Session, withSubscriptions: boolean): SessionInfo {
     protocolVersion: c !== null && c.protocolVersion !== 0 ? c.protocolVersion : s.protocolVersion,
     expiryInterval: s.expiryInterval,
     subscriptionCount: s.subs.size,
-    queued: c?.queue?.length ?? 0,
+    queued: c === null ? 0 : c.queuedCount,
     inflight: c === null ? 0 : c.inflightSize()
   }
   if (withSubscriptions) {
@@ -78,7 +78,7 @@ export function listSessions (broker: Broker, options: { search?: string, limit?
   const needle = options.search?.toLowerCase() ?? ''
   const limit = options.limit ?? 1000
   const hits: Session[] = []
-  for (const s of broker.sessions.values()) {
+  for (const s of engineOf(broker).sessions.map.values()) {
     if (options.connected !== undefined && (s.conn !== null) !== options.connected) continue
     if (needle !== '' && !s.clientId.toLowerCase().includes(needle) && !(s.conn?.username?.toLowerCase().includes(needle) ?? false)) continue
     hits.push(s)
@@ -89,6 +89,6 @@ export function listSessions (broker: Broker, options: { search?: string, limit?
 
 /** One session with its subscriptions, or undefined when there is none for `clientId`. */
 export function describeSession (broker: Broker, clientId: string): SessionInfo | undefined {
-  const s = broker.sessions.get(clientId)
+  const s = engineOf(broker).sessions.get(clientId)
   return s === undefined ? undefined : describe(s, true)
 }

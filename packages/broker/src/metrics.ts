@@ -105,7 +105,7 @@ export interface BrokerMetrics {
 
 /** @internal what a snapshot reads of a connection */
 export interface ConnectionView {
-  queue: { length: number } | null
+  readonly queuedCount: number
   inflightSize: () => number
   inUnacked: number
 }
@@ -133,7 +133,7 @@ export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iter
       continue
     }
     online++
-    const q = c.queue === null ? 0 : c.queue.length
+    const q = c.queuedCount
     queued += q
     if (q > queuedMax) queuedMax = q
     inflightOut += c.inflightSize()

@@ -23,7 +23,7 @@
  * Runs once per interval, never on the message path.
  */
 import { createRequire } from 'node:module'
-import type { Broker } from './broker.ts'
+import { engineOf, type Broker } from './broker.ts'
 import type { ClockTimer } from './clock.ts'
 import { LocalBus } from './local-bus.ts'
 import type { BrokerMetrics } from './metrics.ts'
@@ -226,7 +226,7 @@ export class SysPublisher {
     const retained = await b.store.countRetained()
     let shared = 0
     let queuedBytes = 0
-    for (const s of b.sessions.values()) {
+    for (const s of engineOf(b).sessions.map.values()) {
       for (const topic of s.subs.keys()) if (topic.startsWith('$share/')) shared++
       if (s.conn !== null) queuedBytes += s.conn.queuedBytes
     }
@@ -259,7 +259,7 @@ export class SysPublisher {
       n('clients/active', m.connections.connected),
       n('clients/disconnected', m.sessions.offline),
       n('clients/inactive', m.sessions.offline),
-      n('clients/expired', b.counters.sessionsExpired),
+      n('clients/expired', engineOf(b).counters.sessionsExpired),
       n('heap/current', heap),
       n('heap/maximum', this.#heapMax),
       n('messages/stored', stored),

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import t, { type Test as TapTest } from 'tap'
 import { connect, setup, TestClient } from './helper.ts'
 
@@ -83,11 +84,17 @@ t.test('a stream error is reported and only closes that client', async (t) => {
   const broker = setup(t)
   const codes: string[] = []
   broker.on('clientError', (_c, e) => codes.push(e.code))
+  // the streams the broker is handed (the server side of each pair)
+  const streams: Duplex[] = []
+  const handle = broker.handle.bind(broker)
+  broker.handle = (stream, info) => {
+    streams.push(stream)
+    return handle(stream, info)
+  }
   const a = await connect(t, broker, {})
   const b = await connect(t, broker, {})
   // the server side of a's pair is the peer that receives a's bytes: make it fail
-  const server = (broker.connectionOf([...broker.sessions.keys()][0]!)!).stream
-  server.destroy(new Error('ECONNRESET'))
+  streams[0]!.destroy(new Error('ECONNRESET'))
   await a.nothing(20)
   t.ok(codes.includes('BROKER_ERR_SOCKET'))
   b.send({ cmd: 'pingreq' })

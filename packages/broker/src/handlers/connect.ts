@@ -6,7 +6,6 @@
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
 import { State, type Connection } from '../connection.ts'
 import type { AuthResult } from '../options.ts'
-import { Session } from '../session.ts'
 import { encodeWithin } from '../within.ts'
 
 /** State kept between CONNECT and the end of enhanced authentication. */
@@ -35,7 +34,7 @@ export function refuse (c: Connection, reasonCode: number, message: string, reas
   } else {
     c.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code(reasonCode) }, c.protocolVersion === 3 ? 3 : 4)
   }
-  const k = c.broker.counters
+  const k = c.engine.counters
   k.connectsRefused++
   if (reasonCode === 0x86 || reasonCode === 0x87) k.authFailures++
   c.error(reasonCode === 0x86 || reasonCode === 0x87 ? 'BROKER_ERR_NOT_AUTHORIZED' : reasonCode === 0x97 || reasonCode === 0x89 ? 'BROKER_ERR_SERVER_BUSY' : 'BROKER_ERR_PROTOCOL', `CONNECT refused (0x${reasonCode.toString(16)}): ${message}`, undefined, reasonCode)
@@ -64,7 +63,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
   if (maxOut !== undefined) c.maxOut = maxOut
   const broker = c.broker
   await broker.ready()
-  if (broker.overCapacity()) {
+  if (c.engine.overCapacity()) {
     refuse(c, 0x97, `maxConnections (${broker.limits.maxConnections}) reached`)
     return
   }
@@ -164,49 +163,15 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     }
   }
 
-  // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
-  broker.announceConnect(c.id)
-  const old = broker.connectionOf(c.id)
-  if (old !== undefined && old !== c) {
-    old.error('BROKER_ERR_SESSION_TAKEN_OVER', 'another connection took the client id over')
-    old.disconnect(0x8E, 'session taken over')
-  }
-
   let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
   const requested = expiry
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
   c.expiryRequested = requested
   c.expiry = expiry
-  let s = broker.sessions.get(c.id)
-  let present = false
-  // a session belongs to the identity that created it: a connection with another username
-  // does not inherit it (its subscriptions, queue, in-flight messages); the old session ends
-  if (s !== undefined && (p.clean || s.owner !== c.username)) {
-    // clean session / clean start discards the old session [MQTT-3.1.2-4]
-    broker.cancelWill(s)
-    await broker.endSession(s)
-    s = undefined
-  }
-  if (c.isClosed) return
-  if (s !== undefined) {
-    present = true // [MQTT-3.2.2-2]
-    broker.cancelWill(s) // a reconnect before the will delay cancels the will [MQTT-3.1.3-9]
-    if (s.expiryTimer !== null) broker.clock.clearTimeout(s.expiryTimer)
-    s.expiryTimer = null
-    s.protocolVersion = p.protocolVersion
-    // the new expiry applies once this connection ends (Broker.connectionClosed) [MQTT-3.1.2-5]:
-    // a stored session stays stored meanwhile, so its queue, in-flight messages and incoming
-    // QoS 2 ids are resumed even when this connection asked for 0 [MQTT-4.4.0-1]
-    if (expiry !== 0 || !s.persistent) s.expiryInterval = expiry
-  } else {
-    s = new Session(c.id, p.protocolVersion, expiry)
-    s.owner = c.username
-    broker.sessions.set(c.id, s)
-  }
-  // read decisions are made anew for this connection's identity
-  s.readCache = null
-  s.identGen++
-  s.offline = null
+  // takeover, clean start or resume (session-manager.ts)
+  const taken = await c.engine.sessions.take(c, p, expiry)
+  if (taken === null) return
+  const { s, present } = taken
   const store = broker.store
   if (s.persistent) {
     await store.saveSession({ clientId: s.clientId, protocolVersion: s.protocolVersion, expiryInterval: s.expiryInterval, subscriptions: [...s.subs.values()].map((x) => x.record()), ...(s.owner === undefined ? {} : { username: s.owner }) })
@@ -218,9 +183,6 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     await store.putWill({ clientId: c.id, nodeId: broker.id, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, ...(w.properties !== undefined ? { properties: w.properties } : {}) })
   }
   if (c.isClosed) return
-
-  c.window = Math.min(props?.receiveMaximum ?? 65535, limits.maxInflightOut)
-  if (v5) c.aliasOutMax = props?.topicAliasMaximum ?? 0
 
   if (v5) {
     const ack: ConnackProperties = {
@@ -249,14 +211,10 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
     // 3.1 has no session present flag
     c.writePacket({ cmd: 'connack', sessionPresent: present && p.protocolVersion === 4, returnCode: 0 }, p.protocolVersion)
   }
-  c.state = State.CONNECTED
-  c.deadline = 0
-  c.pendingConnect = null
-  s.conn = c
-  c.session = s
+  c.attach(s, Math.min(props?.receiveMaximum ?? 65535, limits.maxInflightOut), v5 ? (props?.topicAliasMaximum ?? 0) : 0)
   // started before the 'client' event: it marks the connection resuming at once, so a
   // message a listener publishes waits behind the replay instead of overtaking it
-  const resumed = present ? broker.resumeSession(c, s) : null
+  const resumed = present ? c.engine.sessions.resume(c, s) : null
   const st = broker.stats
   st.clientsConnected++
   if (st.clientsConnected > st.clientsMaximum) st.clientsMaximum = st.clientsConnected

@@ -15,16 +15,11 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
   const broker = c.broker
   const limits = broker.limits
   broker.stats.publishReceived++
-  const k = broker.counters
+  const k = c.engine.counters
   k.publishIn[p.qos]++
   k.payloadIn[p.qos] += p.payload.length
   if (limits.publishRatePerSecond > 0) {
-    const now = broker.clock.now()
-    if (now - c.rateStart >= 1000) {
-      c.rateStart = now
-      c.rateCount = 0
-    }
-    if (++c.rateCount > limits.publishRatePerSecond) {
+    if (c.overRate(limits.publishRatePerSecond)) {
       c.error('BROKER_ERR_RATE_LIMIT', `more than ${limits.publishRatePerSecond} PUBLISH per second`)
       c.disconnect(0x96, 'message rate too high')
       return
@@ -41,7 +36,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
         return
       }
       if (topic.length === 0) {
-        const known = c.aliasesIn?.get(alias)
+        const known = c.aliasIn(alias)
         if (known === undefined) {
           c.error('BROKER_ERR_PROTOCOL', `topic alias ${alias} was never set`)
           c.disconnect(0x82, 'unknown topic alias')
@@ -49,7 +44,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
         }
         topic = known
       } else {
-        (c.aliasesIn ??= new Map()).set(alias, topic)
+        c.setAliasIn(alias, topic)
       }
     }
     if (alias !== undefined || props.subscriptionIdentifier !== undefined) {
@@ -156,7 +151,7 @@ function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string
 
 function accept (c: Connection, p: PublishPacket, m: Routed): void {
   const broker = c.broker
-  const stored = broker.dispatchMessage(m, c)
+  const stored = c.engine.dispatch(m, c)
   const qos = p.qos
   if (qos === 0) {
     if (stored !== null) stored.catch((err: unknown) => { broker.storeError('storing a QoS 0 message', err) })
@@ -198,7 +193,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     if (qos === 1) c.inUnacked--
     if (--c.ackWaiting < limits.maxInflight && c.flowPaused) {
       c.flowPaused = false
-      if (c.backlog === null || c.backlog.length < 1000) c.stream.resume()
+      c.resumeReading()
     }
     if (c.ackTail === tail) c.ackTail = null
     if (rc !== 0 && c.protocolVersion !== 5) {

@@ -51,7 +51,7 @@ export async function handleSubscribe (c: Connection, p: SubscribePacket): Promi
     const nl = sub.nl ?? false
     const rap = sub.rap ?? false
     const rh = sub.rh ?? 0
-    const existed = broker.addSub(s, sub.topic, qos, nl, rap, rh, subId)
+    const existed = c.engine.router.add(s, sub.topic, qos, nl, rap, rh, subId)
     const rec: SubscriptionRecord = { topic: sub.topic, qos, nl, rap, rh }
     if (subId > 0) rec.subscriptionId = subId
     records.push(rec)
@@ -91,13 +91,13 @@ function sendRetained (c: Connection, s: Session, batches: RetainedBatch[], ids:
         if (c.isClosed) return
         const m = msgs[i]!
         const qos = (m.qos < granted ? m.qos : granted) as QoS
-        if (!c.hasRoom(qos)) {
-          c.waitRoom(step)
+        if (!c.log!.hasRoom(qos)) {
+          c.log!.waitRoom(step)
           return
         }
         i++
         // read authorization per retained message: a granted filter is not a read grant
-        const fm = c.broker.readable(s, c, m)
+        const fm = c.engine.router.readable(s, c, m)
         if (fm === null) continue
         // retained messages sent because of a new subscription have RETAIN 1 [MQTT-3.3.1-8]
         c.deliver(Routed.from(fm), qos, true, ids, null)

@@ -10,7 +10,7 @@ export function handleUnsubscribe (c: Connection, p: UnsubscribePacket): void | 
   const broker = c.broker
   const s = c.session!
   const codes: number[] = []
-  for (const topic of p.unsubscriptions) codes.push(broker.removeSub(s, topic) ? 0x00 : 0x11)
+  for (const topic of p.unsubscriptions) codes.push(c.engine.router.remove(s, topic) ? 0x00 : 0x11)
   const done = (): void => {
     if (c.isClosed) return
     if (c.protocolVersion === 5) c.writePacket({ cmd: 'unsuback', messageId: p.messageId, granted: codes })

@@ -1,0 +1,270 @@
+/**
+ * `Engine`: what sits behind the {@link Broker} facade and is not part of the package's API:
+ * the router, the session manager, the wills, the connections and their admission, the
+ * publish path (retained, bus, route, in-process subscribers, events), and the counters
+ * behind `broker.metrics()`. Connections and handlers reach the engine through this object;
+ * apps only through the Broker.
+ */
+import type { BusMessage } from './bus.ts'
+import type { Broker } from './broker.ts'
+import type { ClockTimer } from './clock.ts'
+import type { Connection } from './connection.ts'
+import { BrokerError } from './errors.ts'
+import { LocalSubscribers } from './local-subscribers.ts'
+import { Counters } from './metrics.ts'
+import { Routed } from './routed.ts'
+import { Router } from './router.ts'
+import { SessionManager } from './session-manager.ts'
+import { Wills } from './wills.ts'
+
+/** The engine of one broker node. */
+export class Engine {
+  readonly broker: Broker
+  /** Counters behind {@link Broker.metrics} beyond `stats`. */
+  readonly counters = new Counters()
+  readonly router: Router
+  readonly sessions: SessionManager
+  readonly wills: Wills
+  readonly local: LocalSubscribers
+  /** Connected to other nodes through a bus (not a LocalBus). */
+  readonly clustered: boolean
+  closed = false
+  readonly connections = new Set<Connection>()
+  readonly #pendingByAddr = new Map<string, number>()
+  #pendingCount = 0
+  /** The last bus write a QoS 0 publish was sent with (one error handler per batch). */
+  #busSent: Promise<void> | null = null
+  #sweep: ClockTimer | null = null
+  readonly #sweepAll = (): void => {
+    if (this.connections.size === 0) {
+      this.broker.clock.clearInterval(this.#sweep!)
+      this.#sweep = null
+      return
+    }
+    const now = this.broker.clock.now()
+    for (const c of this.connections) c.check(now)
+  }
+
+  // uncork every stream written in this tick at once
+  #corked: Connection[] = []
+  readonly #uncorkAll = (): void => {
+    const list = this.#corked
+    this.#corked = []
+    for (let i = 0; i < list.length; i++) list[i]!.uncork()
+  }
+
+  constructor (broker: Broker, clustered: boolean) {
+    this.broker = broker
+    this.clustered = clustered
+    this.local = new LocalSubscribers(broker.logger)
+    this.router = new Router(this, broker.hooks)
+    this.sessions = new SessionManager(this)
+    this.wills = new Wills(this)
+    if (clustered) broker.bus.onMessage((msg) => { this.#fromBus(msg) })
+  }
+
+  /** Sessions stored by an earlier run, then the wills it left. */
+  async restore (): Promise<void> {
+    try {
+      await this.sessions.restore()
+      await this.wills.restore()
+    } catch (err) {
+      this.storeError('restoring sessions', err)
+    }
+  }
+
+  storeError (what: string, err: unknown): void {
+    this.broker.storeError(what, err)
+  }
+
+  // ───────── connections ─────────
+
+  /** Count a new socket (false: refused, too many without CONNECT; `c` is closed). */
+  admit (c: Connection): boolean {
+    const limits = this.broker.limits
+    // sockets without a CONNECT yet are bounded apart from maxConnections, and per address
+    const addr = c.info.remoteAddress
+    const perAddr = addr === undefined ? 0 : (this.#pendingByAddr.get(addr) ?? 0)
+    if (this.#pendingCount >= limits.maxPendingConnections || perAddr >= limits.maxPendingPerAddress) {
+      c.preConnect = false
+      c.error('BROKER_ERR_SERVER_BUSY', `too many sockets without CONNECT (${perAddr >= limits.maxPendingPerAddress ? `maxPendingPerAddress ${limits.maxPendingPerAddress} from ${addr}` : `maxPendingConnections ${limits.maxPendingConnections}`})`)
+      c.teardown(true)
+      c.stream.destroy()
+      return false
+    }
+    this.#pendingCount++
+    if (addr !== undefined) this.#pendingByAddr.set(addr, perAddr + 1)
+    c.pendingAddr = addr
+    this.connections.add(c)
+    return true
+  }
+
+  /** Start the sweep timer when the first connection arrives. */
+  watch (_c: Connection): void {
+    if (this.#sweep !== null) return
+    const limits = this.broker.limits
+    const ct = limits.connectTimeout
+    // 1 s is fine for keepalive (1.5 × seconds); short connect timeouts get a finer sweep
+    const st = limits.stallTimeout
+    const every = Math.max(50, Math.min(1000, ct > 0 && ct < Infinity ? ct / 2 : 1000, st > 0 ? st / 2 : 1000))
+    this.#sweep = this.broker.clock.setInterval(this.#sweepAll, every)
+    this.#sweep.unref()
+  }
+
+  /** `c` no longer counts as a socket without CONNECT (it sent one, or closed). */
+  admitted (c: Connection): void {
+    if (c.pendingAddr === null) return
+    this.#pendingCount--
+    const addr = c.pendingAddr
+    c.pendingAddr = null
+    if (addr === undefined) return
+    const n = this.#pendingByAddr.get(addr)! - 1
+    if (n === 0) this.#pendingByAddr.delete(addr)
+    else this.#pendingByAddr.set(addr, n)
+  }
+
+  /** Sockets that have not sent a CONNECT yet. */
+  get pendingCount (): number {
+    return this.#pendingCount
+  }
+
+  /** Whether a new CONNECT must be refused for maxConnections (sockets without CONNECT do not count). */
+  overCapacity (): boolean {
+    return this.connections.size - this.#pendingCount > this.broker.limits.maxConnections
+  }
+
+  scheduleUncork (c: Connection): void {
+    if (this.#corked.length === 0) process.nextTick(this.#uncorkAll)
+    this.#corked.push(c)
+  }
+
+  /** Called once per connection when it closes. */
+  connectionClosed (c: Connection, wasConnected: boolean): void {
+    this.connections.delete(c)
+    this.admitted(c)
+    if (!wasConnected) return
+    const broker = this.broker
+    broker.stats.clientsConnected--
+    this.sessions.connectionClosed(c, true)
+    if (broker.listenerCount('clientDisconnect') > 0) broker.emit('clientDisconnect', c, c.disconnectReason)
+  }
+
+  // ───────── publishing ─────────
+
+  /**
+   * Store (retained) and route a message; returns the store work the sender's
+   * acknowledgement must wait for, or null when there is none (the common case).
+   */
+  dispatch (m: Routed, from: Connection | null): Promise<unknown> | null {
+    const broker = this.broker
+    let retained: Promise<unknown> | null = null
+    if (m.retain) retained = this.#putRetained(m)
+    let sent: Promise<void> | null = null
+    if (this.clustered && broker.bus.interested?.(m.topic) !== false) {
+      m.own()
+      // sends of one tick share one write (RedisBus): one error handler per write
+      sent = broker.bus.send({ type: 'publish', nodeId: broker.id, message: m.stored(m.qos, m.retain) })
+      if (m.qos === 0) {
+        if (sent !== this.#busSent) {
+          this.#busSent = sent
+          sent.catch((err: unknown) => { this.storeError('sending a message to the bus', err) })
+        }
+        sent = null
+      }
+    }
+    let routed: Promise<unknown> | null
+    const router = this.router
+    if (from !== null && from.protocolVersion === 5 && m.qos > 0 && broker.queuePolicy === 'reject') {
+      router.mayReject = true
+      router.rejected = false
+      try {
+        routed = router.route(m)
+      } finally {
+        router.mayReject = false
+      }
+      if (router.rejected) {
+        broker.stats.publishRejected++
+        const quota = Promise.reject(new BrokerError('BROKER_ERR_QUOTA_EXCEEDED', `a session matching ${JSON.stringify(m.topic)} has a full queue (queuePolicy reject)`, { reasonCode: 0x97 }))
+        routed = routed === null ? quota : Promise.all([routed, quota])
+      }
+    } else {
+      routed = router.route(m)
+    }
+    if (this.local.size > 0) this.local.deliver(m)
+    if (broker.listenerCount('publish') > 0) broker.emit('publish', m, from)
+    // a QoS 1/2 acknowledgement waits for the bus write too
+    if (sent !== null) retained = retained === null ? sent : Promise.all([retained, sent])
+    if (retained === null) return routed
+    if (routed === null) return retained
+    return Promise.all([retained, routed])
+  }
+
+  async #putRetained (m: Routed): Promise<void> {
+    const broker = this.broker
+    if (m.payload.length > 0 && broker.limits.maxRetained < Infinity) {
+      const n = await broker.store.countRetained()
+      if (n >= broker.limits.maxRetained && (await broker.store.matchRetained(m.topic)).length === 0) {
+        broker.stats.publishDropped++
+        this.counters.drops.retainedLimit++
+        return
+      }
+    }
+    await broker.store.putRetained(m.stored(m.qos, true))
+  }
+
+  /**
+   * A message from another node. Publishes are delivered to this node's connected clients
+   * only: the sending node already stored retained messages and queued for the offline
+   * sessions it routes, and chose the shared-subscription member. A takeover closes this
+   * node's connection for that client id.
+   */
+  #fromBus (msg: BusMessage): void {
+    const broker = this.broker
+    if (this.closed || msg.nodeId === broker.id) return
+    if (msg.type === 'publish') {
+      const m = Routed.from(msg.message)
+      // the store writes of connected persistent sessions (persistInflight) may fail
+      const stored = this.router.route(m, true)
+      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      if (this.local.size > 0) this.local.deliver(m)
+      if (broker.listenerCount('publish') > 0) broker.emit('publish', m, null)
+    } else if (msg.type === 'takeover') {
+      const c = this.sessions.connectionOf(msg.clientId)
+      if (c !== undefined) {
+        c.error('BROKER_ERR_SESSION_TAKEN_OVER', `client id connected on node ${msg.nodeId}`)
+        c.disconnect(0x8E, 'session taken over')
+      }
+    }
+  }
+
+  /** Tell other nodes that `clientId` connected here. */
+  announceConnect (clientId: string): void {
+    if (!this.clustered) return
+    this.broker.bus.send({ type: 'takeover', nodeId: this.broker.id, clientId })
+      .catch((err: unknown) => { this.storeError('sending a takeover to the bus', err) })
+  }
+
+  // ───────── closing ─────────
+
+  /**
+   * Disconnect every client (5.0: 0x8B) without publishing their wills, and wait for the
+   * sessions' store writes.
+   */
+  async close (): Promise<void> {
+    this.closed = true
+    if (this.#sweep !== null) this.broker.clock.clearInterval(this.#sweep)
+    this.#sweep = null
+    const store = this.broker.store
+    const chains: Array<Promise<unknown>> = []
+    for (const c of [...this.connections]) {
+      if (c.will !== null) {
+        // a shutdown is not the client's failure: its will is not published, nor left for the next start
+        c.will = null
+        chains.push(store.deleteWill(c.id).catch(() => {}))
+      }
+      c.disconnect(0x8B, 'server shutting down')
+    }
+    this.sessions.closing(chains)
+    await Promise.all(chains)
+  }
+}
