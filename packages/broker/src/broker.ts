@@ -31,6 +31,7 @@ import { Routed } from './routed.ts'
 import { OfflineClient, Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
 import type { OutgoingUpdate, Store, StoredMessage } from './store.ts'
 import { SysPublisher } from './sys.ts'
+import { TimedStore, storeTimings } from './timed-store.ts'
 
 /** Counters of a broker (the numbers behind `$SYS`). */
 export interface BrokerStats {
@@ -238,7 +239,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.logger = options.logger ?? NO_LOGGER
     this.#local = new LocalSubscribers(this.logger)
     this.#ownStore = options.store === undefined
-    this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages, clock: this.clock })
+    const store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages, clock: this.clock })
+    this.store = options.storeMetrics === true ? new TimedStore(store) : store
     this.#ownBus = options.bus === undefined
     this.bus = options.bus ?? new LocalBus(options.id)
     this.id = options.id ?? this.bus.nodeId
@@ -304,7 +306,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * scrape, not per message. The retained count is `await broker.store.countRetained()`.
    */
   metrics (): BrokerMetrics {
-    return snapshot(this.stats, this.counters, this.sessions.values(), this.#connections.size, this.#subCount, this.#local.size, this.clock.now())
+    return snapshot(this.stats, this.counters, this.sessions.values(), this.#connections.size, this.#subCount, this.#local.size, this.clock.now(), storeTimings(this.store))
   }
 
   /**
