@@ -300,6 +300,17 @@ async function main (): Promise<void> {
   const pin = v['no-pin'] !== true && which('taskset') !== null && os.cpus().length >= 2
   const brokerCpu = pin ? '0' : null
   const sideCpu = pin ? '1' : null
+  if (pin && process.env.BENCH_OPERATOR_PINNED === undefined) {
+    // this process scrapes and drives chromium: keep it off the broker's CPU too (not a CULEX_*
+    // variable: culex refuses unknown ones, and its children inherit the environment)
+    const child = spawn('taskset', ['-c', sideCpu as string, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_OPERATOR_PINNED: '1' }
+    })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    process.exitCode = code ?? 1
+    return
+  }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'culex-bench-operator-'))
   const started = new Date()
   const gen = ['fan-in', '--publishers', '4', '--qos', qos, ...(qos === '1' ? ['--inflight', '32'] : []), ...(v.persistent === true ? ['--persistent'] : []),
