@@ -11,7 +11,9 @@
  *    the whole run, as Prometheus would;
  *  - console: the web console open in headless Debian chromium (playwright-core), logged in
  *    with the token, for the whole run (it polls the admin API: overview 1 s, clients 1 s,
- *    retained and $SYS 3 s).
+ *    retained and $SYS 3 s);
+ *  - health-1s (only when asked for): `/health` every 1 s, the HTTP work of metrics-1s without
+ *    the metrics.
  * The broker runs on CPU 0; the generator, the scraper and chromium on CPU 1 (taskset), where
  * an operator's Prometheus and browser would be another machine. Reports delivered msg/s per
  * variant (median, min–max, spread), the ratio of medians to plain, and the median of the
@@ -111,12 +113,12 @@ function cpuSeconds (pid: number): number | null {
 }
 
 /** Scrape `/metrics` every `everyMs` (first at once) until stopped. */
-function startScraper (port: number, everyMs: number): { stop: () => Promise<LoadReport> } {
+function startScraper (port: number, everyMs: number, p = '/metrics'): { stop: () => Promise<LoadReport> } {
   const r: LoadReport = { requests: 0, failures: 0, bytes: 0, meanMs: 0 }
   let total = 0
   let inflight: Promise<void> = Promise.resolve()
   const scrape = (): void => {
-    inflight = get(port, '/metrics').then((x) => {
+    inflight = get(port, p).then((x) => {
       r.requests++
       if (x.status !== 200) r.failures++
       r.bytes += x.bytes
@@ -270,7 +272,7 @@ async function main (): Promise<void> {
   if (qos !== '0' && qos !== '1') fail(`--qos expects 0 or 1, got "${qos}"`)
   const store = v.store ?? 'memory'
   if (store !== 'memory' && store !== 'level') fail(`--store expects memory or level, got "${store}"`)
-  const variants = (v.variants ?? VARIANTS.join(',')).split(',').map(s => s.trim()) as Variant[]
+  const variants = (v.variants ?? VARIANTS.filter(x => x !== 'health-1s').join(',')).split(',').map(s => s.trim()) as Variant[]
   for (const x of variants) if (!VARIANTS.includes(x)) fail(`--variants: unknown "${x}": expected some of ${VARIANTS.join(', ')}`)
   if (!variants.includes('plain')) fail('--variants must include plain (the baseline)')
   if (!availability('culex').ok) fail(availability('culex').reason)
@@ -324,6 +326,7 @@ async function main (): Promise<void> {
               await waitHealthy(httpPort)
               if (variant === 'metrics-1s') load = startScraper(httpPort, 1000)
               if (variant === 'metrics-15s') load = startScraper(httpPort, 15000)
+              if (variant === 'health-1s') load = startScraper(httpPort, 1000, '/health')
               if (variant === 'console') load = await openConsole(browser as Browser, httpPort)
             }
             let r: { result?: BenchResult, error?: string }

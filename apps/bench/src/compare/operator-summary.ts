@@ -5,8 +5,8 @@
  */
 import { median, minMax } from '../math.ts'
 
-/** The variants, `plain` (no HTTP listener) being the baseline. */
-export const VARIANTS = ['plain', 'http', 'metrics-1s', 'metrics-15s', 'console'] as const
+/** The variants, `plain` (no HTTP listener) being the baseline; `health-1s` (not run by default) separates HTTP from metrics work. */
+export const VARIANTS = ['plain', 'http', 'metrics-1s', 'metrics-15s', 'console', 'health-1s'] as const
 export type Variant = typeof VARIANTS[number]
 
 export /** What the load of one run did, to check that it really happened. */
