@@ -3,7 +3,13 @@
  * delivery to a persistent session (enqueue, updateOutgoing, ackOutgoing) on a MemoryStore —
  * the fastest store, so the wrapper's share is the largest it can be — plain, through
  * TimedStore (async frame + try/finally, the one kept), and through a `.then` closure per call
- * (the loser, kept for comparison). Interleaved rounds; prints ns per round and the ratios.
+ * (kept for comparison). Interleaved rounds; prints ns per round and the ratios.
+ *
+ * Three runs on 2026-12-07 (2 cores, load average 1 to 17): TimedStore 1.12–1.98× plain
+ * (+160 to +1,770 ns per round of 3 calls), `.then` 1.08–1.56×. The closure variant was no
+ * slower, but it allocates a closure per call; TimedStore allocates only its promise, and most
+ * of its cost is the two clock reads (performance.now took about 0.1 µs each on the loaded
+ * machine). Either is noise next to a LevelDB or Redis write.
  *
  *   npm run bench:timed-store -w @culex/broker
  */
