@@ -4,7 +4,9 @@
  * in the README (a test keeps it in step with {@link METRIC_NAMES}).
  *
  * Nothing is counted here on the message path: values are read from the engine once per
- * scrape (one `broker.metrics()` call, one `store.countRetained()`).
+ * scrape (one `broker.metrics()` call, one `store.countRetained()`). The store latency
+ * histogram is the engine's own (`storeMetrics`, fixed buckets counted without allocation);
+ * this module only prints it, for the operations called at least once.
  */
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
 import type { Broker, BrokerMetrics } from '@culex/broker'
@@ -34,6 +36,7 @@ export const METRIC_NAMES = [
   'culex_queued_messages_max',
   'culex_inflight_messages',
   'culex_auth_failures_total',
+  'culex_store_operation_duration_seconds',
   'culex_connects_refused_total',
   'culex_http_requests_total',
   'culex_bridge_connected',
@@ -76,6 +79,46 @@ function mirroredCounter<L extends string> (registry: Registry, name: string, he
       read((labels, v) => { if (v > 0) this.inc(labels, v) })
     }
   })
+}
+
+/**
+ * `culex_store_operation_duration_seconds{operation}`: a histogram whose buckets the engine
+ * already counted (`broker.metrics().storeOperations`), so a prom-client Histogram (which
+ * observes values itself) does not fit; this collector prints the counts in its format.
+ */
+/** A sample as prom-client's registry prints it (its declared types have no string `type`). */
+interface Sample { metricName: string, labels: Record<string, string | number>, value: number }
+/** The part of a prom-client metric its Registry uses to print one. */
+interface CustomMetric { name: string, help: string, type: 'histogram', aggregator: 'sum', get: () => Promise<{ name: string, help: string, type: 'histogram', aggregator: 'sum', values: Sample[] }>, reset: () => void }
+
+function storeHistogram (m: () => BrokerMetrics): CustomMetric {
+  const name = 'culex_store_operation_duration_seconds'
+  const help = 'Duration of store operations (from the call to its completion), by Store method.'
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset () {},
+    async get () {
+      const values: Sample[] = []
+      const t = m().storeOperations
+      if (t !== undefined) {
+        for (const [operation, o] of Object.entries(t.operations)) {
+          if (o.count === 0) continue
+          let acc = 0
+          for (let i = 0; i < t.buckets.length; i++) {
+            acc += o.counts[i]!
+            values.push({ metricName: name + '_bucket', labels: { le: t.buckets[i]!, operation }, value: acc })
+          }
+          values.push({ metricName: name + '_bucket', labels: { le: '+Inf', operation }, value: o.count })
+          values.push({ metricName: name + '_sum', labels: { operation }, value: o.sum })
+          values.push({ metricName: name + '_count', labels: { operation }, value: o.count })
+        }
+      }
+      return { name, help, type: 'histogram', aggregator: 'sum', values }
+    }
+  }
 }
 
 /**
@@ -161,6 +204,7 @@ export function createBrokerRegistry (broker: Broker, opts: { processMetrics?: b
   })
   mirroredCounter(registry, 'culex_auth_failures_total', 'CONNECTs refused for bad credentials or not authorized.', [], (set) => { set({}, m().auth.failures) })
   mirroredCounter(registry, 'culex_connects_refused_total', 'CONNECTs refused for any reason.', [], (set) => { set({}, m().auth.connectsRefused) })
+  registry.registerMetric(storeHistogram(m) as unknown as Parameters<Registry['registerMetric']>[0])
   const bridges = opts.bridges ?? (() => [])
   // eslint-disable-next-line no-new
   new Gauge({

@@ -152,6 +152,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       sysInterval: config.sysInterval,
       persistInflight: config.persistInflight,
       queuePolicy: config.queuePolicy,
+      // the latency histogram of /metrics: timed only when that listener is on
+      storeMetrics: config.http.port !== undefined || config.http.httpsPort !== undefined,
       logger: logger.child({ component: 'engine' }),
       ...hooks
     })

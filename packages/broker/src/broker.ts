@@ -29,6 +29,7 @@ import {
 import { Routed } from './routed.ts'
 import type { Store, StoredMessage } from './store.ts'
 import { SysPublisher } from './sys.ts'
+import { TimedStore, storeTimings } from './timed-store.ts'
 
 /** Counters of a broker (the numbers behind `$SYS`). */
 export interface BrokerStats {
@@ -175,7 +176,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.persistInflight = options.persistInflight ?? true
     this.logger = options.logger ?? NO_LOGGER
     this.#ownStore = options.store === undefined
-    this.store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages, clock: this.clock })
+    const store = options.store ?? new MemoryStore({ maxQueuedMessages: this.limits.maxQueuedMessages, clock: this.clock })
+    this.store = options.storeMetrics === true ? new TimedStore(store) : store
     this.#ownBus = options.bus === undefined
     this.bus = options.bus ?? new LocalBus(options.id)
     this.id = options.id ?? this.bus.nodeId
@@ -217,7 +219,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
    */
   metrics (): BrokerMetrics {
     const e = this.#engine
-    return snapshot(this.stats, e.counters, e.sessions.map.values(), e.connections.size, e.router.subscriptionCount, e.local.size, this.clock.now())
+    return snapshot(this.stats, e.counters, e.sessions.map.values(), e.connections.size, e.router.subscriptionCount, e.local.size, this.clock.now(), storeTimings(this.store))
   }
 
   /**

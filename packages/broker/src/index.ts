@@ -17,6 +17,10 @@ export {
 export { VERSION } from './sys.ts'
 export { realClock, type Clock, type ClockTimer } from './clock.ts'
 export type { BrokerMetrics, DropCounts, PerQos } from './metrics.ts'
+export {
+  TimedStore, STORE_OPERATIONS, STORE_LATENCY_BUCKETS, type StoreOperation, type StoreTimings, type StoreOperationTiming,
+  type TimedStoreOptions
+} from './timed-store.ts'
 export type { MessageHandler, LocalSubscribeOptions } from './local-subscribers.ts'
 export {
   packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,

@@ -8,6 +8,7 @@
  * seconds, not per message.
  */
 import type { BrokerStats } from './broker.ts'
+import type { StoreTimings } from './timed-store.ts'
 
 /** Why a delivery or a retained message was dropped. */
 export interface DropCounts {
@@ -101,6 +102,8 @@ export interface BrokerMetrics {
     /** CONNECTs refused for any reason (counter). */
     connectsRefused: number
   }
+  /** Latency histograms of the store's operations; present with `storeMetrics: true`. */
+  storeOperations?: StoreTimings
 }
 
 /** @internal what a snapshot reads of a connection */
@@ -119,7 +122,7 @@ const perQos = (a: Float64Array): PerQos => [a[0]!, a[1]!, a[2]!]
 
 /** @internal Build the snapshot. */
 export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iterable<SessionView>, open: number,
-  subscriptions: number, localSubscriptions: number, now: number): BrokerMetrics {
+  subscriptions: number, localSubscriptions: number, now: number, storeOperations?: StoreTimings): BrokerMetrics {
   let online = 0
   let offline = 0
   let queued = 0
@@ -140,7 +143,7 @@ export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iter
     inflightIn += c.inUnacked
   }
   const d = counters.drops
-  return {
+  const m: BrokerMetrics = {
     uptimeSeconds: Math.max(0, (now - stats.startedAt) / 1000),
     connections: { open, connected: stats.clientsConnected, maximum: stats.clientsMaximum, total: stats.connectionsTotal },
     sessions: { online, offline },
@@ -161,4 +164,6 @@ export function snapshot (stats: BrokerStats, counters: Counters, sessions: Iter
     inflightIn,
     auth: { failures: counters.authFailures, connectsRefused: counters.connectsRefused }
   }
+  if (storeOperations !== undefined) m.storeOperations = storeOperations
+  return m
 }

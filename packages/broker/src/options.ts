@@ -280,6 +280,12 @@ export interface BrokerOptions extends BrokerHooks {
    * subscribers had not acknowledged yet). Offline sessions are always stored.
    */
   persistInflight?: boolean
+  /**
+   * Time every store call into per-operation latency histograms, read through
+   * `broker.metrics().storeOperations` (the culex app's `culex_store_operation_duration_seconds`).
+   * `broker.store` is then a `TimedStore` wrapping the given store. Default `false`.
+   */
+  storeMetrics?: boolean
   logger?: Logger
   /**
    * The clock behind every timer and time reading of the engine: keepalive, connect and stall

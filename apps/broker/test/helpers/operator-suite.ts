@@ -116,6 +116,42 @@ export function operatorSuite (t: Test, culex: Target): void {
     t.equal((await request(port, '/metrics', { auth: BOB })).status, 200, 'any password-file user may scrape')
   })
 
+  t.test('GET /metrics: store operation latency, one observation per store call', async (t) => {
+    const H = 'culex_store_operation_duration_seconds'
+    const scrape = async (): Promise<string> => (await request(port, '/metrics', { auth: TOKEN })).body
+    const count = (body: string, op: string): number => {
+      const m = new RegExp(`^${H}_count\\{operation="${op}"\\} (\\S+)$`, 'm').exec(body)
+      return m === null ? 0 : Number(m[1])
+    }
+    // a persistent QoS 1 subscriber: each message published to it is one enqueue (offline, or
+    // in-flight with persistInflight), whichever it is when the message arrives
+    const sub = await mqttClient(t, { username: 'bob', password: 'builder', clientId: 'store-metrics', clean: false })
+    await sub.subscribeAsync('bob/stored/#', { qos: 1 })
+    await sub.endAsync()
+    const before = await scrape()
+    const pub = await mqttClient(t, { username: 'bob', password: 'builder' })
+    const N = 7
+    for (let i = 0; i < N; i++) await pub.publishAsync('bob/stored/' + i, 'x', { qos: 1 })
+    const R = 3
+    for (let i = 0; i < R; i++) await pub.publishAsync('bob/kept/' + i, 'r', { qos: 1, retain: true })
+    const after = await scrape()
+    t.equal(count(after, 'enqueue') - count(before, 'enqueue'), N, 'enqueue: exactly one per message for the persistent session')
+    t.equal(count(after, 'putRetained') - count(before, 'putRetained'), R, 'putRetained: exactly one per retained publish')
+    // the buckets are cumulative and end at the count; sum is positive
+    const buckets = [...after.matchAll(new RegExp(`^${H}_bucket\\{le="([^"]+)",operation="enqueue"\\} (\\S+)$`, 'gm'))]
+    t.equal(buckets.length, 16, '15 bounds and +Inf')
+    t.equal(buckets.at(-1)?.[1], '+Inf')
+    const v = buckets.map(b => Number(b[2]))
+    t.ok(v.every((x, i) => i === 0 || x >= v[i - 1]!), 'cumulative')
+    t.equal(v.at(-1), count(after, 'enqueue'))
+    t.match(after, new RegExp(`^${H}_sum\\{operation="enqueue"\\} [0-9.e-]+$`, 'm'))
+    t.match(after, new RegExp(`^# TYPE ${H} histogram$`, 'm'))
+    // leave no session behind: a clean start ends it
+    const gone = await mqttClient(t, { username: 'bob', password: 'builder', clientId: 'store-metrics', clean: true })
+    await gone.endAsync()
+    for (let i = 0; i < R; i++) await pub.publishAsync('bob/kept/' + i, '', { qos: 1, retain: true })
+  })
+
   t.test('promtool check metrics accepts /metrics', { skip: hasBinary('promtool') ? false : 'promtool (Debian prometheus) not installed' }, async (t) => {
     const r = await request(port, '/metrics', { auth: TOKEN })
     const p = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] })
