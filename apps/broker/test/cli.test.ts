@@ -7,7 +7,7 @@ import { writeFileSync, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import net from 'node:net'
 import mqtt from 'mqtt'
-import { spawn } from 'node:child_process'
+import { spawn, execFileSync } from 'node:child_process'
 import { PasswordDb, parsePasswordFile } from '../src/passwd.ts'
 import { startCulex, runCulex, tempDir, hasBinary, CLI, cleanEnv } from './helpers/culex.ts'
 
@@ -119,11 +119,29 @@ t.test('limits and $SYS reach the engine (CONNACK properties, max connections)',
   t.match(topic, /^\$SYS\/broker\//, '--sys-interval 1: $SYS topics published')
 })
 
+/**
+ * script(1) runs its command in a new session on a pseudo-terminal, out of the process group
+ * of script itself; killing that group leaves the command running (and a culex that loses
+ * its terminal gets SIGHUP, which only reloads it). Kill the descendants first, then script.
+ */
+function killScript (pid: number): void {
+  const children = (p: number): number[] => {
+    let out = ''
+    try { out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(p)], { encoding: 'utf8' }) } catch { return [] }
+    return out.split('\n').map(s => Number(s.trim())).filter(n => n > 0)
+  }
+  const all: number[] = []
+  const walk = (p: number): void => { for (const c of children(p)) { walk(c); all.push(c) } }
+  walk(pid)
+  for (const p of all) { try { process.kill(p, 'SIGKILL') } catch {} }
+  try { process.kill(-pid, 'SIGKILL') } catch {}
+}
+
 t.test('pretty logs on a terminal, JSON otherwise', { skip: hasBinary('script') ? false : 'util-linux script(1) not installed: no pseudo-terminal to test with' }, async t => {
   // script(1) gives culex a pseudo-terminal as stdout.
   const cmd = `${process.execPath} ${CLI} --port 0 --store memory --sys-interval 0`
   const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL') } catch {} })
+  t.teardown(() => { killScript(proc.pid!) })
   let out = ''
   proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
   const deadline = Date.now() + 8000
@@ -136,7 +154,7 @@ t.test('culex passwd prompts on a terminal without echo', { skip: hasBinary('scr
   const dir = tempDir(t)
   const file = join(dir, 'pw')
   const proc = spawn('script', ['-qfec', `${process.execPath} ${CLI} passwd -c ${file} alice`, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
-  t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL') } catch {} })
+  t.teardown(() => { killScript(proc.pid!) })
   let out = ''
   proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
   const waitFor = async (re: RegExp): Promise<void> => {
