@@ -6,8 +6,10 @@
 //
 // turbo's `test` task has `cache: false`, so every run re-runs every package's tests; a run
 // whose log shows a `test` task answered from the cache counts as a failure of the loop
-// (it would prove nothing). `--force` also re-runs the cached tasks (lint, build, typecheck,
-// package checks) each time. Each run's closing counts come from scripts/tap-summary.mjs.
+// (it would prove nothing). turbo runs with `--continue`, so a failed run still runs every
+// package's tests and its log names every failure, not only the first. `--force` also re-runs
+// the cached tasks (lint, build, typecheck, package checks) each time. Each run's closing
+// counts come from scripts/tap-summary.mjs.
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -81,7 +83,7 @@ for (let i = 0; i < opts.load; i++) {
 function runOnce (n) {
   const log = join(opts.logDir, `run-${String(n).padStart(2, '0')}.log`)
   const out = createWriteStream(log)
-  const args = ['test', '--', ...(opts.force ? ['--force'] : [])]
+  const args = ['test', '--', '--continue', ...(opts.force ? ['--force'] : [])]
   const started = process.hrtime.bigint()
   return new Promise((resolve) => {
     const child = spawn('npm', args, {

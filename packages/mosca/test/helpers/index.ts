@@ -63,8 +63,6 @@ export function subackCodes (c: MqttClient, topics: string[], qos: 0 | 1 | 2 = 0
   })
 }
 
-export { freePort } from '@culex/test-kit'
-
 /** A real redis-server on a free port with its own temp dir; stopped and removed at teardown. */
 export async function startRedis (t: Teardown): Promise<{ port: number, url: string }> {
   const { port, url } = await kitStartRedis([], { teardown: t })
