@@ -58,19 +58,32 @@ mkdirSync(opts.logDir, { recursive: true })
 // turbo, tap and every broker they started, and nothing else.
 const load = []
 let current = null
-function killGroup (child, signal) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  try { process.kill(-child.pid, signal) } catch { /* already gone */ }
+let stopping = false
+function killGroup (pgid, signal) {
+  try {
+    process.kill(-pgid, signal)
+    return true
+  } catch {
+    return false // the whole group is gone
+  }
 }
 function cleanup () {
-  for (const p of load) killGroup(p, 'SIGKILL')
-  if (current !== null) killGroup(current, 'SIGTERM')
+  for (const p of load) killGroup(p.pid, 'SIGKILL')
+  if (current !== null) killGroup(current.pid, 'SIGTERM')
 }
 process.on('exit', cleanup)
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
+  process.on(sig, async () => {
     console.log(`\nreliability: ${sig}, stopping`)
+    stopping = true
+    const group = current?.pid
     cleanup()
+    // turbo stops its tasks on SIGTERM; whatever of the run is left after 10 s is killed
+    if (group !== undefined) {
+      const end = Date.now() + 10_000
+      while (Date.now() < end && killGroup(group, 0)) await new Promise((resolve) => setTimeout(resolve, 100))
+      killGroup(group, 'SIGKILL')
+    }
     process.exit(130)
   })
 }
@@ -118,6 +131,7 @@ console.log(`reliability: ${opts.runs} run(s) of npm test${opts.force ? ' --forc
   `${opts.load > 0 ? `, ${opts.load} busy-loop process(es) beside them` : ''}; logs in ${opts.logDir}`)
 for (let n = 1; n <= opts.runs; n++) {
   const r = await runOnce(n)
+  if (stopping) await new Promise(() => {}) // the signal handler ends the process
   const text = readFileSync(r.log, 'utf8')
   const cached = [...text.matchAll(/^(\S+):test: cache hit/gm)].map((m) => m[1])
   const sum = summary(r.log)
