@@ -1,39 +1,20 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { culexMissing, startCulex } from '@culex/test-kit'
 import { runScenario } from '../src/index.ts'
 import { quick } from './helpers.ts'
 
 // end-to-end smoke run against the real `culex` command of this repo (apps/broker)
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'broker', 'dist', 'cli.js')
+const skip = culexMissing()
 
-t.test('culex-bench against culex --store memory', async (t) => {
-  if (!existsSync(cli)) {
-    t.comment(`skipped: ${cli} is not built (npm run build -w @culex/cli)`)
-    t.pass('culex app not built')
-    return
-  }
+t.test('culex-bench against culex --store memory', { skip }, async (t) => {
   // queues large enough for the generator's lag window (2000): the default of 1000 would drop, by design
-  const child = spawn(process.execPath, [cli, '--store', 'memory', '--host', '127.0.0.1', '--port', '0', '--sys-interval', '0', '--max-queued-messages', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`culex did not report a port in 10 s: ${out}`)), 10000)
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out)
-      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
-    })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`culex exited with ${code}: ${out}`)) })
-  })
-  const p = String(port)
+  const culex = await startCulex(t, ['--store', 'memory', '--host', '127.0.0.1', '--sys-interval', '0', '--max-queued-messages', '100000'])
+  const p = String(culex.port)
   const fanIn = await runScenario(quick(['fan-in', '--port', p, '--label', 'culex']))
   t.ok((fanIn.delivered ?? 0) > 0, `fan-in 4 -> 1 delivered ${fanIn.delivered}`)
   const qos1 = await runScenario(quick(['fan-out', '--port', p, '--qos', '1', '--subscribers', '5']))
   t.ok((qos1.delivered ?? 0) > 0, `QoS 1 fan-out 1 -> 5 delivered ${qos1.delivered}`)
-  const storm = await runScenario(quick(['storm', '--port', p, '--clients', '100', '--pid', String(child.pid), '--settle', '0.2']))
+  const storm = await runScenario(quick(['storm', '--port', p, '--clients', '100', '--pid', String(culex.pid), '--settle', '0.2']))
   t.equal(storm.connect?.clients, 100)
   t.ok(storm.memory !== undefined, 'read the broker RSS')
   const backlog = await runScenario(quick(['backlog', '--port', p, '--messages', '200']))
@@ -49,25 +30,9 @@ t.test('culex-bench against culex --store memory', async (t) => {
   t.equal(retained.delivered, 100, 'retained burst complete')
 })
 
-t.test('overload against culex with a small queue bound: every acknowledged message delivered', async (t) => {
-  if (!existsSync(cli)) {
-    t.comment(`skipped: ${cli} is not built (npm run build -w culex)`)
-    t.pass('culex app not built')
-    return
-  }
-  const child = spawn(process.execPath, [cli, '--store', 'memory', '--host', '127.0.0.1', '--port', '0', '--sys-interval', '0', '--max-queued-messages', '50'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`culex did not report a port in 10 s: ${out}`)), 10000)
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out)
-      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
-    })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`culex exited with ${code}: ${out}`)) })
-  })
-  const p = String(port)
+t.test('overload against culex with a small queue bound: every acknowledged message delivered', { skip }, async (t) => {
+  const culex = await startCulex(t, ['--store', 'memory', '--host', '127.0.0.1', '--sys-interval', '0', '--max-queued-messages', '50'])
+  const p = String(culex.port)
   const q1 = await runScenario(quick(['overload', '--port', p, '--messages', '4000']))
   t.same(q1.overload, { acknowledged: 4000, delivered: 4000, lostAfterAck: 0, duplicates: 0 }, 'QoS 1: all acknowledged, all delivered')
   t.equal(q1.lossPercent, 0)

@@ -6,12 +6,7 @@ t.test('VmRSS parsing', async (t) => {
   t.equal(parseVmRss('Name: x\n'), null)
 })
 
-t.test('reads this process, fails clearly for a missing pid', async (t) => {
-  if (process.platform !== 'linux') {
-    t.comment('skipped: needs /proc (Linux)')
-    t.pass('not Linux')
-    return
-  }
+t.test('reads this process, fails clearly for a missing pid', { skip: process.platform !== 'linux' ? 'needs /proc (Linux)' : false }, async (t) => {
   const rss = await readRssKiB(process.pid)
   t.ok(rss > 1000, `own RSS ${rss} KiB`)
   await t.rejects(readRssKiB(2 ** 31 - 2), { code: BenchErrorCode.badArgument, message: /cannot read \/proc\/\d+\/status/ })

@@ -6,38 +6,15 @@
 import t from 'tap'
 import net from 'node:net'
 import tls from 'node:tls'
-import { spawn } from 'node:child_process'
-import { writeFileSync, existsSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import mqtt from 'mqtt'
-import { startCulex, tempDir, makePki, hasBinary, type Culex } from './helpers/culex.ts'
+import { freePort, missing, startProcess, waitForPort, which } from '@culex/test-kit'
+import { startCulex, tempDir, makePki, type Culex } from './helpers/culex.ts'
 import { connect as rawConnect } from './helpers/raw.ts'
 
 interface Tap { teardown: (fn: () => unknown) => void }
-
-async function freePort (): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const p = (s.address() as net.AddressInfo).port
-  await new Promise(resolve => s.close(resolve))
-  return p
-}
-
-async function waitPort (port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    const ok = await new Promise<boolean>(resolve => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > end) throw new Error(`port ${port} not open after ${ms} ms`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 interface Fronts { v1: number, v2: number, tlsV2: number, tlsV1: number }
 
@@ -57,25 +34,14 @@ async function startHaproxy (t: Tap, culexPort: number, culexTlsPort: number): P
     pair('tlsv2', fronts.tlsV2, culexTlsPort, 'send-proxy-v2'),
     pair('tlsv1', fronts.tlsV1, culexTlsPort, 'send-proxy')
   ].join('\n'))
-  const proc = spawn(HAPROXY ?? 'haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = once(proc, 'exit')
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
-      process.kill(proc.pid, 'SIGTERM')
-      await exited
-    }
+  const proc = await startProcess({
+    name: 'haproxy',
+    command: HAPROXY ?? 'haproxy',
+    args: ['-f', cfg, '-db'],
+    timeoutMs: 10_000,
+    readyWhen: async () => { await Promise.all(Object.values(fronts).map(async p => { await waitForPort(p, { timeoutMs: 10_000 }) })) }
   })
-  try {
-    await Promise.race([
-      Promise.all(Object.values(fronts).map(p => waitPort(p, 10_000))),
-      exited.then(() => { throw new Error(`haproxy exited: ${out}`) })
-    ])
-  } catch (err) {
-    throw new Error(`haproxy did not start: ${(err as Error).message}; output: ${out}`)
-  }
+  t.teardown(() => proc.stop())
   return fronts
 }
 
@@ -106,9 +72,9 @@ async function logLine (culex: Culex, pred: (l: Record<string, unknown>) => bool
   }
 }
 
-// Debian installs it in /usr/sbin, which a non-root PATH may lack.
-const HAPROXY = hasBinary('haproxy') ? 'haproxy' : existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined
-const skip = HAPROXY === undefined ? 'haproxy is not installed (Debian package haproxy; .ci/run installs it)' : false
+// Debian installs it in /usr/sbin, which a non-root PATH may lack (the kit looks there too).
+const HAPROXY = which('haproxy')
+const skip = missing('haproxy')
 
 t.test('HAProxy send-proxy / send-proxy-v2 in front of culex: the client address reaches the broker', { skip }, async t => {
   const dir = tempDir(t)

@@ -7,15 +7,7 @@ import { pbkdf2Sync, createHash } from 'node:crypto'
 import { hashPassword, verifyPassword, parseHash, parsePasswordFile, formatPasswordFile, PasswordDb, DEFAULT_ITERATIONS } from '../src/passwd.ts'
 import { runPasswd, defaultPasswdIo, type PasswdIo } from '../src/passwd-command.ts'
 import { isAppError } from '../src/errors.ts'
-
-function hasBinary (name: string): boolean {
-  try {
-    execFileSync('which', [name], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
+import { missing } from '@culex/test-kit'
 
 t.test('$7$ hash equals an independent PBKDF2-SHA512 computation', async t => {
   const salt = Buffer.from('0123456789ab')
@@ -141,8 +133,9 @@ t.test('culex passwd on disk and interop with mosquitto_passwd', async t => {
   await runPasswd(['-c', '-b', file, 'alice', 's3cret'], io)
   t.equal(statSync(file).mode & 0o777, 0o600, 'created with mode 0600')
   t.ok(new PasswordDb(parsePasswordFile(readFileSync(file, 'utf8'), file)).check('alice', 's3cret'))
-  if (!hasBinary('mosquitto_passwd')) {
-    t.comment('skip: mosquitto_passwd is not installed, cross-checks against it not run')
+  const noMosqPasswd = missing('mosquitto_passwd')
+  if (noMosqPasswd !== false) {
+    t.test('cross-checks against mosquitto_passwd', { skip: noMosqPasswd }, () => {})
     return
   }
   // mosquitto_passwd adds to our file; we verify its hash, it keeps ours.

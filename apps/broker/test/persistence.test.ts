@@ -1,13 +1,12 @@
 // The default level store (--data-dir) through the real culex process: retained messages and
 // a persistent session's queued QoS 1 messages survive a restart, after SIGTERM and after
-// SIGKILL. Skipped, with the reason printed, when @culex/store-level is not built.
+// SIGKILL. Skipped (a tap skip with the reason) when @culex/store-level is not built.
 // These tests spawn dist/cli.js: they do not count toward this package's coverage.
 import t from 'tap'
 import { join } from 'node:path'
-import net from 'node:net'
-import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
-import { startCulex, tempDir, hasBinary } from './helpers/culex.ts'
+import { missing, startRedis } from '@culex/test-kit'
+import { startCulex, tempDir } from './helpers/culex.ts'
 
 let levelAvailable = true
 try {
@@ -16,10 +15,7 @@ try {
 } catch {
   levelAvailable = false
 }
-if (!levelAvailable) {
-  t.comment('skip: @culex/store-level is not built (npm run build -w @culex/store-level); level persistence not tested')
-  process.exit(0)
-}
+const levelSkip = levelAvailable ? false : '@culex/store-level is not built (npm run build -w @culex/store-level)'
 
 interface Tap {
   teardown: (fn: () => unknown) => void
@@ -60,7 +56,7 @@ async function survives (t: Tap, signal: 'SIGTERM' | 'SIGKILL', dir: string, arg
 }
 
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-  t.test(`level store survives a restart after ${signal}`, async t => {
+  t.test(`level store survives a restart after ${signal}`, { skip: levelSkip }, async t => {
     const dir = tempDir(t)
     await survives(t, signal, dir, ['--store', 'level', '--data-dir', join(dir, 'data')])
   })
@@ -68,12 +64,12 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
 
 // --no-fsync gives up power-loss safety only: the written batch is in the OS page cache, so a
 // killed culex process still loses nothing it acknowledged
-t.test('level store with --no-fsync survives SIGKILL', async t => {
+t.test('level store with --no-fsync survives SIGKILL', { skip: levelSkip }, async t => {
   const dir = tempDir(t)
   await survives(t, 'SIGKILL', dir, ['--store', 'level', '--data-dir', join(dir, 'data'), '--no-fsync'])
 })
 
-t.test('wills of clients connected when culex was killed are published at the next start', async t => {
+t.test('wills of clients connected when culex was killed are published at the next start', { skip: levelSkip }, async t => {
   const dir = tempDir(t)
   const args = ['--store', 'level', '--data-dir', join(dir, 'data')]
   const first = await startCulex(t, args, { cwd: dir })
@@ -97,7 +93,7 @@ t.test('wills of clients connected when culex was killed are published at the ne
   t.same(got, ['wills/dying=gone'], 'the will of the connection that died with the broker')
 })
 
-t.test('messages a connected persistent subscriber had not acknowledged survive SIGKILL', async t => {
+t.test('messages a connected persistent subscriber had not acknowledged survive SIGKILL', { skip: levelSkip }, async t => {
   const dir = tempDir(t)
   const args = ['--store', 'level', '--data-dir', join(dir, 'data')]
   const first = await startCulex(t, args, { cwd: dir })
@@ -129,49 +125,26 @@ t.test('messages a connected persistent subscriber had not acknowledged survive 
   t.same(got, ['l0', 'l1', 'l2', 'l3', 'l4'], 'every one delivered again after the restart, in order')
 })
 
-async function freePort (): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise(resolve => s.close(resolve))
-  return port
-}
-
-let redisAvailable = hasBinary('redis-server')
+let redisSkip = missing('redis-server')
 try {
   const mod = await import('@culex/store-redis') as Record<string, unknown>
-  redisAvailable &&= typeof mod.RedisStore === 'function'
+  if (typeof mod.RedisStore !== 'function') redisSkip ||= '@culex/store-redis exports no RedisStore'
 } catch {
-  redisAvailable = false
+  redisSkip ||= '@culex/store-redis is not built (npm run build -w @culex/store-redis)'
 }
-if (!redisAvailable) {
-  t.comment('skip: redis-server not installed or @culex/store-redis not built; --store redis:// not tested')
-} else {
-  const startRedis = async (t: Tap, dir: string): Promise<number> => {
-    const port = await freePort()
-    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-    t.teardown(() => { redis.kill('SIGKILL') })
-    const deadline = Date.now() + 5000
-    for (;;) {
-      const ok = await new Promise<boolean>(resolve => {
-        const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true) })
-        c.on('error', () => resolve(false))
-      })
-      if (ok) return port
-      if (Date.now() > deadline) throw new Error('redis-server did not start')
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-  }
+{
+  // the store's own durability is not under test here: no append-only file
+  const startRedisFor = async (t: Tap): Promise<number> => (await startRedis(['--appendonly', 'no'], { teardown: t })).port
 
-  t.test('--store redis://: a restart of culex after SIGKILL loses nothing acknowledged', async t => {
+  t.test('--store redis://: a restart of culex after SIGKILL loses nothing acknowledged', { skip: redisSkip }, async t => {
     const dir = tempDir(t)
-    const port = await startRedis(t, dir)
+    const port = await startRedisFor(t)
     await survives(t, 'SIGKILL', dir, ['--store', `redis://127.0.0.1:${port}`])
   })
 
-  t.test('--cluster: two culex nodes on one Redis route publishes and take over sessions', async t => {
+  t.test('--cluster: two culex nodes on one Redis route publishes and take over sessions', { skip: redisSkip }, async t => {
     const dir = tempDir(t)
-    const port = await startRedis(t, dir)
+    const port = await startRedisFor(t)
     const args = (id: string): string[] => ['--store', `redis://127.0.0.1:${port}`, '--cluster', '--node-id', id]
     const a = await startCulex(t, args('node-a'), { cwd: dir })
     const b = await startCulex(t, args('node-b'), { cwd: dir })

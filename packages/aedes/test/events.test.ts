@@ -102,7 +102,7 @@ t.test('in-process subscribe / unsubscribe / publish', async (t) => {
   await new Promise<void>((resolve, reject) => { aedes.publish({ topic: 'in/b/x', payload: 'from broker', qos: 1 }, (err) => { if (err) reject(err); else resolve() }) })
   t.equal((await msg).payload.toString(), 'from broker', 'aedes.publish reaches MQTT subscribers')
   t.same(got, ['in/a/x=from client', 'in/b/x=from broker'], 'the deliver function gets client and broker messages')
-  t.ok(all.length >= 2 && all.every((topic) => !topic.startsWith('$')), '# does not match $SYS topics [MQTT-4.7.2-1]')
+  t.same(all, ['in/a/x', 'in/b/x'], '# gets both messages and no $SYS topic [MQTT-4.7.2-1]')
 
   await new Promise<void>((resolve) => { aedes.unsubscribe('in/+/x', fn, () => resolve()) })
   await c.publishAsync('in/c/x', 'after', { qos: 1 })

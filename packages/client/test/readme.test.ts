@@ -17,23 +17,17 @@ t.test('the errors table lists every ClientErrorCodes entry and nothing else', a
   t.same(documented.sort(), Object.keys(ClientErrorCodes).sort())
 })
 
-const missing = mosquittoMissing()
-if (missing !== undefined) {
-  t.comment(`skipping the README example run: ${missing}`)
-  t.pass('skipped: ' + missing)
-} else {
-  t.test('the README example runs (against Mosquitto instead of localhost:1883)', async (t) => {
-    const m = await startMosquitto(t)
-    const example = /```ts\n([\s\S]*?)```/.exec(readme)![1]!
-    t.match(example, /connect\('mqtt:\/\/localhost:1883'\)/)
-    const logs: string[] = []
-    const body = example
-      .replace("import { connect } from '@culex/client'\n", '')
-      .replace('mqtt://localhost:1883', `mqtt://127.0.0.1:${m.ports.tcp}`)
-      .replaceAll('console.log(', 'log(')
-    // eslint-disable-next-line no-new-func -- runs the README example text as written
-    const run = new Function('connect', 'log', `return (async () => {\n${body}\n})()`) as (c: typeof connect, l: (...a: unknown[]) => void) => Promise<void>
-    await run(connect, (...a) => logs.push(a.join(' ')))
-    t.same(logs, ['mqtt/demo hello'])
-  })
-}
+t.test('the README example runs (against Mosquitto instead of localhost:1883)', { skip: mosquittoMissing() }, async (t) => {
+  const m = await startMosquitto(t)
+  const example = /```ts\n([\s\S]*?)```/.exec(readme)![1]!
+  t.match(example, /connect\('mqtt:\/\/localhost:1883'\)/)
+  const logs: string[] = []
+  const body = example
+    .replace("import { connect } from '@culex/client'\n", '')
+    .replace('mqtt://localhost:1883', `mqtt://127.0.0.1:${m.ports.tcp}`)
+    .replaceAll('console.log(', 'log(')
+  // eslint-disable-next-line no-new-func -- runs the README example text as written
+  const run = new Function('connect', 'log', `return (async () => {\n${body}\n})()`) as (c: typeof connect, l: (...a: unknown[]) => void) => Promise<void>
+  await run(connect, (...a) => logs.push(a.join(' ')))
+  t.same(logs, ['mqtt/demo hello'])
+})

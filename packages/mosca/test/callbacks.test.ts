@@ -3,14 +3,12 @@
  * `secure` TLS listener, `attachHttpServer`, and the `ttl` mapping (session expiry and
  * message expiry).
  */
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createServer as createHttp } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
 import t from 'tap'
+import { makeCert } from '@culex/test-kit'
 import mosca, { type MoscaClient } from '../src/index.ts'
 import { connect, nextMessage, refused, sleep, startServer, subackCodes } from './helpers/index.ts'
 
@@ -72,12 +70,7 @@ t.test('authenticate, authorizePublish, authorizeSubscribe, published', async (t
 })
 
 t.test('secure: the TLS listener from keyPath / certPath', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'culex-mosca-tls-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const keyPath = join(dir, 'key.pem')
-  const certPath = join(dir, 'cert.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', keyPath, '-out', certPath,
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' })
+  const { key: keyPath, cert: certPath } = makeCert()
   const server = await startServer(t, { host: '127.0.0.1', secure: { port: 0, keyPath, certPath } })
   t.equal(server.ports.mqtt, undefined, 'no plain listener without allowNonSecure')
   const c = await connect(t, `mqtts://127.0.0.1:${server.ports.mqtts!}`, { ca: readFileSync(certPath) })

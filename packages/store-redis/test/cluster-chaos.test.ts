@@ -4,49 +4,17 @@
  * XREAD readers and the pub/sub connections) are killed with CLIENT KILL, again and again:
  * every acknowledged message arrives, once, in the order published.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { Redis } from 'ioredis'
-import { CULEX_CLI } from '@culex/store-suite/e2e'
-import { existsSync } from 'node:fs'
-import { startRedis } from './redis-server.ts'
+import { culexMissing, startCulex, startRedis } from '@culex/test-kit'
 
 /** Start culex with `args`; its MQTT port once ready. Killed at teardown. */
 async function culex (t: Test, args: string[], cwd: string): Promise<number> {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CULEX_') && !k.startsWith('NODE_V8_COVERAGE') && k !== 'NODE_OPTIONS') env[k] = v
-  const proc = spawn(process.execPath, [CULEX_CLI, '--port', '0', '--sys-interval', '0', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
-    await exited
-  })
-  let err = ''
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
-  return await new Promise<number>((resolve, reject) => {
-    let buf = ''
-    const timer = setTimeout(() => { reject(new Error(`culex not ready in 15 s; stderr: ${err}`)) }, 15_000)
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      buf += d
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        try {
-          const rec = JSON.parse(line) as { ready?: boolean, addresses?: Array<{ protocol: string, host: string, port: number }> }
-          const a = rec.ready === true ? rec.addresses?.find((x) => x.protocol === 'mqtt' && x.host === '127.0.0.1') : undefined
-          if (a !== undefined) {
-            clearTimeout(timer)
-            resolve(a.port)
-          }
-        } catch {}
-      }
-    })
-    exited.then(() => { clearTimeout(timer); reject(new Error(`culex exited before ready; stderr: ${err}`)) }, () => {})
-  })
+  return (await startCulex(t, ['--sys-interval', '0', ...args], { cwd })).port
 }
 
 async function client (t: Test, port: number, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
@@ -55,7 +23,7 @@ async function client (t: Test, port: number, opts: mqtt.IClientOptions = {}): P
   return c
 }
 
-const skip = existsSync(CULEX_CLI) ? false : `the culex app is not built (${CULEX_CLI} missing; npm run build -w culex)`
+const skip = culexMissing()
 
 t.test('QoS 1 across two culex nodes while the bus connections are killed: none lost, none twice, in order', { skip, timeout: 120_000 }, async (t) => {
   const server = await startRedis()

@@ -2,11 +2,7 @@
  * Test helpers: an Aedes-over-Culex broker on a free TCP port, MQTT.js clients, and a
  * self-signed certificate made with `openssl`.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Aedes, type AedesOptions } from '../../src/index.ts'
 
@@ -62,22 +58,8 @@ export function nextMessage (c: MqttClient): Promise<{ topic: string, payload: B
   })
 }
 
-let certDir: string | undefined
-
 /** A self-signed certificate for 127.0.0.1 / localhost (once per process). */
-export function makeCert (): { cert: string, key: string } {
-  if (certDir === undefined) {
-    certDir = mkdtempSync(join(tmpdir(), 'culex-aedes-cert-'))
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
-      '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'),
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'
-    ], { stdio: 'ignore' })
-    const dir = certDir
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-  }
-  return { cert: join(certDir, 'cert.pem'), key: join(certDir, 'key.pem') }
-}
+export { makeCert } from '@culex/test-kit'
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

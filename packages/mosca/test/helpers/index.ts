@@ -2,11 +2,7 @@
  * Test helpers: a Mosca-settings server started and awaited, MQTT.js clients, and a real
  * `redis-server` on a free port with a temp dir (stopped at teardown).
  */
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { startRedis as kitStartRedis } from '@culex/test-kit'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Server, type MoscaSettings } from '../../src/index.ts'
 
@@ -67,46 +63,10 @@ export function subackCodes (c: MqttClient, topics: string[], qos: 0 | 1 | 2 = 0
   })
 }
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => { resolve(port) })
-    })
-  })
-}
-
 /** A real redis-server on a free port with its own temp dir; stopped and removed at teardown. */
 export async function startRedis (t: Teardown): Promise<{ port: number, url: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'culex-mosca-redis-'))
-  const port = await freePort()
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const reap = (): void => { p.kill('SIGKILL') }
-  process.once('exit', reap)
-  t.teardown(async () => {
-    if (p.exitCode === null) {
-      const gone = new Promise((resolve) => p.once('exit', resolve))
-      p.kill('SIGTERM')
-      await gone
-    }
-    process.removeListener('exit', reap)
-    await rm(dir, { recursive: true, force: true })
-  })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => { reject(new Error(`redis-server not ready: ${out}`)) }, 10_000)
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-    p.once('error', (err) => { clearTimeout(timer); reject(err) })
-  })
-  return { port, url: `redis://127.0.0.1:${port}` }
+  const { port, url } = await kitStartRedis([], { teardown: t })
+  return { port, url }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
