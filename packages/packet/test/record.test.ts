@@ -1,8 +1,8 @@
 import t from 'tap'
 import {
   messageFromHead, messageHead, packRecord, packWill, unpackRecord, willFromRecord,
-  type StoredMessage, type WillRecord
-} from '../src/index.ts'
+  type RecordMessage as StoredMessage, type RecordWill as WillRecord
+} from '../src/record.ts'
 
 t.test('a message round-trips byte for byte, payload raw after the header', async (t) => {
   const payload = Buffer.from([0, 1, 2, 0xff, 0xfe])
