@@ -4,13 +4,18 @@
 import type { Options } from 'tsup'
 
 // tsup 8 sets `baseUrl` for its declaration build, which TypeScript 6 reports as deprecated.
-const dtsCompilerOptions = { composite: false, ignoreDeprecations: '6.0' }
+// rootDir is the repo root there because the bundled @culex/errors sources live outside src/.
+const dtsCompilerOptions = { composite: false, ignoreDeprecations: '6.0', rootDir: '../..' }
+// @culex/errors is private: its code is bundled into every package and its types inlined
+// into every .d.ts, so no published package imports it.
+const internal = ['@culex/errors']
 
 export const base = {
   entry: ['src/index.ts'],
   format: ['esm'],
   target: 'node20',
-  dts: { compilerOptions: dtsCompilerOptions },
+  dts: { compilerOptions: dtsCompilerOptions, resolve: internal },
+  noExternal: internal,
   tsconfig: 'tsconfig.build.json',
   sourcemap: false,
   clean: true
@@ -23,7 +28,7 @@ export const base = {
 export function config (overrides: Options = {}): Options {
   const out: Options = { ...base, ...overrides }
   if (typeof overrides.dts === 'object') {
-    out.dts = { ...overrides.dts, compilerOptions: { ...dtsCompilerOptions, ...(overrides.dts.compilerOptions as object | undefined) } }
+    out.dts = { resolve: internal, ...overrides.dts, compilerOptions: { ...dtsCompilerOptions, ...(overrides.dts.compilerOptions as object | undefined) } }
   }
   return out
 }

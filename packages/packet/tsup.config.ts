@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup'
 import { config } from '../../tsup.base.ts'
 
-export default defineConfig(config())
+// index: the codec; record: the store record format (`@culex/packet/record`)
+export default defineConfig(config({ entry: ['src/index.ts', 'src/record.ts'] }))

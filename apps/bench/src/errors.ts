@@ -2,6 +2,7 @@
  * Errors raised by culex-bench. Every failure the CLI reports carries a stable `code`;
  * messages say what was expected, what happened and where (broker address, client id).
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Stable error codes of culex-bench. */
 export const BenchErrorCode = {
@@ -24,18 +25,9 @@ export const BenchErrorCode = {
 export type BenchErrorCodeValue = typeof BenchErrorCode[keyof typeof BenchErrorCode]
 
 /** The one error class culex-bench throws. */
-export class BenchError extends Error {
-  readonly code: BenchErrorCodeValue
-  constructor (code: BenchErrorCodeValue, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'BenchError'
-    this.code = code
-  }
-}
+export class BenchError extends defineErrors('BenchError', registryOf(Object.values(BenchErrorCode))) {}
 
-/** True when `err` is a BenchError (checked by `code`, so it works across copies). */
+/** True when `err` is a BenchError (by its brand and code, so it works across copies). */
 export function isBenchError (err: unknown): err is BenchError {
-  if (!(err instanceof Error)) return false
-  const code = (err as Error & { code?: unknown }).code
-  return typeof code === 'string' && code.startsWith('BENCH_ERR_')
+  return err instanceof BenchError
 }

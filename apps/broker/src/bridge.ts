@@ -23,9 +23,9 @@
  *   log, and the `culex_bridge_*` metrics.
  */
 import { readFileSync } from 'node:fs'
-import { Client, backoffDelay, matchTopic, isClientError, type Message } from '@culex/client'
+import { Client, backoffDelay, isClientError, type Message } from '@culex/client'
 import type { Broker } from '@culex/broker'
-import { validateTopic } from '@culex/trie'
+import { matches, validateTopic } from '@culex/trie'
 import type { PublishProperties } from '@culex/packet'
 import type { Logger } from 'pino'
 import { AppError } from './errors.ts'
@@ -288,7 +288,7 @@ export class Bridge {
   /** A remote message: publish it locally through the local session; the remote gets its ack once that is acknowledged. */
   #onRemote (m: Message): Promise<void> | undefined {
     let t: BridgeTopic | undefined
-    for (const x of this.#in) if (matchTopic(x.remotePrefix + x.pattern, m.topic)) { t = x; break }
+    for (const x of this.#in) if (matches(x.remotePrefix + x.pattern, m.topic)) { t = x; break }
     if (t === undefined) return undefined // a subscription of an older config: nothing to map
     const topic = t.localPrefix + m.topic.slice(t.remotePrefix.length)
     const qos = (m.qos < t.qos ? m.qos : t.qos)
@@ -321,7 +321,7 @@ export class Bridge {
    */
   #toRemote (m: Message): Promise<void> | undefined {
     let t: BridgeTopic | undefined
-    for (const x of this.#out) if (matchTopic(x.localPrefix + x.pattern, m.topic)) { t = x; break }
+    for (const x of this.#out) if (matches(x.localPrefix + x.pattern, m.topic)) { t = x; break }
     if (t === undefined) return undefined // a subscription of an older config: acknowledged, not sent
     const remote = this.#client
     if (remote?.connected !== true || this.#closed) {

@@ -6,6 +6,7 @@
  * and {@link EXIT_RUNTIME} for failures while starting (a port in use, a store that cannot
  * open).
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every error code of the app, with the exit code the CLI uses for it. */
 export const AppErrorCodes = {
@@ -45,24 +46,20 @@ export const EXIT_CONFIG = 2
 /** Exit code for failures at start-up that are not configuration errors. */
 export const EXIT_RUNTIME = 1
 
-const BRAND = Symbol.for('culex.AppError')
-
 /**
- * The one error class of the app. Check `code`, not the message text.
+ * The one error class of the app. Check `code`, not the message text. `instanceof` also
+ * holds for an `AppError` of another copy of this module.
  *
  * @example
  * ```ts
  * try { resolveConfig({ argv: ['--port', 'x'] }) } catch (err) { if (isAppError(err)) console.log(err.code) }
  * ```
  */
-export class AppError extends Error {
-  /** Stable `CULEX_ERR_*` code. */
-  readonly code: AppErrorCode
+export class AppError extends defineErrors('AppError', registryOf(Object.keys(AppErrorCodes) as AppErrorCode[])) {
   /** The option (flag name without dashes, camelCase) the error is about, when there is one. */
   readonly option: string | undefined
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number
-  readonly [BRAND] = true
 
   /**
    * @param code - one of {@link AppErrorCodes}
@@ -70,15 +67,9 @@ export class AppError extends Error {
    * @param opts - `option` names the option; `cause` is kept as `err.cause`
    */
   constructor (code: AppErrorCode, message: string, opts: { option?: string, cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'AppError'
-    this.code = code
+    super(code, message, opts)
     this.option = opts.option
     this.exitCode = AppErrorCodes[code]
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return isAppError(value)
   }
 }
 
@@ -91,5 +82,5 @@ export class AppError extends Error {
  * ```
  */
 export function isAppError (value: unknown): value is AppError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  return value instanceof AppError
 }

@@ -3,7 +3,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { OPTIONS, envName } from '../src/options.ts'
-import { AppErrorCodes } from '../src/errors.ts'
+import { checkErrorTable } from '@culex/errors/readme-table'
+import { AppError, AppErrorCodes } from '../src/errors.ts'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 
@@ -16,6 +17,7 @@ t.test('every option is in the README with its env var and default', async t => 
 })
 
 t.test('errors table matches AppErrorCodes', async t => {
+  checkErrorTable(t, readme, AppError.registry)
   const documented = new Set([...readme.matchAll(/\| `(CULEX_ERR_[A-Z_]+)` \|[^|]+\| (\d) \|/g)].map(m => `${m[1]}:${m[2]}`))
   const actual = new Set(Object.entries(AppErrorCodes).map(([code, exit]) => `${code}:${exit}`))
   t.same([...documented].sort(), [...actual].sort(), 'same codes and exit codes')

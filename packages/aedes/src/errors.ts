@@ -2,6 +2,7 @@
  * Errors raised by `@culex/aedes` itself (the engine's own errors are `BrokerError`s from
  * `@culex/broker` and pass through unchanged).
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every error code of this package. */
 export const AedesErrorCodes = {
@@ -18,25 +19,15 @@ export const AedesErrorCodes = {
 /** A stable `AEDES_ERR_*` code. */
 export type AedesErrorCode = keyof typeof AedesErrorCodes
 
-const BRAND = Symbol.for('@culex/aedes.AedesError')
+/**
+ * The one error class of @culex/aedes. Check `code`, not the message text.
+ * `instanceof` also holds for one from another installed copy of this package.
+ *
+ * `new AedesError(code, message, { cause? })`; `cause` is kept as `err.cause`.
+ */
+export class AedesError extends defineErrors('AedesError', registryOf(Object.values(AedesErrorCodes))) {}
 
-/** The one error class of @culex/aedes. Check `code`, not the message text. */
-export class AedesError extends Error {
-  readonly code: AedesErrorCode
-
-  constructor (code: AedesErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'AedesError'
-    this.code = code
-    ;(this as unknown as Record<symbol, boolean>)[BRAND] = true
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
-  }
-}
-
-/** True for an {@link AedesError}, from any installed copy of this package. */
-export function isAedesError (value: unknown): value is AedesError {
-  return value instanceof AedesError
+/** Whether `err` is an AedesError (from any installed copy of this package). */
+export function isAedesError (err: unknown): err is AedesError {
+  return err instanceof AedesError
 }

@@ -6,6 +6,7 @@
  * CONNACK or DISCONNECT. Errors about one client are emitted as `clientError` events; they
  * never crash the broker or affect other clients.
  */
+import { defineErrors, registryFrom } from '@culex/errors'
 
 /** Every error code this package can produce, with the MQTT 5 reason code it maps to. */
 export const BrokerErrorCodes = {
@@ -51,39 +52,19 @@ export const BrokerErrorCodes = {
 /** A stable `BROKER_ERR_*` code. */
 export type BrokerErrorCode = keyof typeof BrokerErrorCodes
 
-const BRAND = Symbol.for('@culex/broker.BrokerError')
-
 /**
- * The one error class of @culex/broker. Check `code`, not the message text.
+ * The one error class of @culex/broker. Check `code`, not the message text. `instanceof`
+ * also holds for a `BrokerError` of another installed copy of this package.
+ *
+ * `new BrokerError(code, message, { reasonCode?, cause? })`: `reasonCode` overrides the code's
+ * default from {@link BrokerErrorCodes}; `cause` is kept as `err.cause`.
  *
  * @example
  * ```ts
  * broker.on('clientError', (client, err) => console.log(err.code, err.reasonCode))
  * ```
  */
-export class BrokerError extends Error {
-  /** Stable `BROKER_ERR_*` code. */
-  readonly code: BrokerErrorCode
-  /** MQTT 5 reason code the broker answered with, when one applies. */
-  readonly reasonCode: number | undefined
-  readonly [BRAND] = true
-
-  /**
-   * @param code - one of {@link BrokerErrorCodes}
-   * @param message - what was expected, what arrived, where
-   * @param opts - `reasonCode` overrides the code's default; `cause` is kept as `err.cause`
-   */
-  constructor (code: BrokerErrorCode, message: string, opts: { reasonCode?: number, cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'BrokerError'
-    this.code = code
-    this.reasonCode = opts.reasonCode ?? BrokerErrorCodes[code]
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return isBrokerError(value)
-  }
-}
+export class BrokerError extends defineErrors('BrokerError', registryFrom(BrokerErrorCodes)) {}
 
 /**
  * Whether `value` is a {@link BrokerError}, even from another installed copy of this package.
@@ -94,5 +75,5 @@ export class BrokerError extends Error {
  * ```
  */
 export function isBrokerError (value: unknown): value is BrokerError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  return value instanceof BrokerError
 }

@@ -25,5 +25,5 @@ export type { MessageHandler, LocalSubscribeOptions } from './local-subscribers.
 export {
   packRecord, unpackRecord, messageHead, messageFromHead, packWill, willFromRecord,
   type UnpackedRecord
-} from './record-codec.ts'
+} from '@culex/packet/record'
 export { listSessions, describeSession, type SessionInfo, type SubscriptionInfo } from './inspect.ts'

@@ -3,6 +3,8 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import mqtt from 'mqtt'
+import { registryFrom } from '@culex/errors'
+import { checkErrorTable } from '@culex/errors/readme-table'
 import { Broker, BrokerErrorCodes, isBrokerError, BrokerError } from '../src/index.ts'
 
 t.test('README example: embed with net.createServer and talk to it with MQTT.js (3.1.1 and 5.0)', async (t) => {
@@ -29,12 +31,14 @@ t.test('README example: embed with net.createServer and talk to it with MQTT.js 
 
 t.test('every error code is in the README errors table and vice versa', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const documented = new Set([...readme.matchAll(/^\| `(BROKER_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]))
-  t.same([...documented].sort(), Object.keys(BrokerErrorCodes).sort())
+  checkErrorTable(t, readme, BrokerError.registry)
+  t.same(BrokerError.registry, registryFrom(BrokerErrorCodes), 'the registry is BrokerErrorCodes')
   const err = new BrokerError('BROKER_ERR_PROTOCOL', 'x')
   t.equal(err.reasonCode, 0x82)
   t.ok(isBrokerError(err))
   t.ok(err instanceof BrokerError)
   t.notOk(isBrokerError(new Error('x')))
+  t.ok(isBrokerError(Object.assign(new Error('x'), { code: 'BROKER_ERR_HOOK', [Symbol.for('culex.error')]: 'BrokerError' })), 'a BrokerError of another copy')
+  t.notOk(Object.assign(new Error('x'), { code: 'BROKER_ERR_HOOK', [Symbol.for('culex.error')]: 'PacketError' }) instanceof BrokerError, 'another class')
   t.equal(new BrokerError('BROKER_ERR_HOOK', 'y', { reasonCode: 0x99 }).reasonCode, 0x99)
 })

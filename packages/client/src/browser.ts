@@ -35,7 +35,7 @@ export { ClientCore, Subscription } from './client.ts'
 export { MessageStream } from './message-stream.ts'
 export { ClientError, ClientErrorCodes, isClientError } from './errors.ts'
 export type { ClientErrorCode } from './errors.ts'
-export { matchTopic } from './topic.ts'
+export { matches as matchTopic } from '@culex/trie'
 export type {
   ClientOptions, ConnectResult, EndOptions, Granted, Message, Payload, PublishOptions,
   PublishResult, SubscribeOptions, WillOptions

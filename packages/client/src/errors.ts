@@ -6,6 +6,7 @@
  * reason, a DISCONNECT) or maps to an MQTT 5 reason code, the error carries `reasonCode`
  * (an MQTT 5 reason code, also for 3.1.1 connections: CONNACK return codes are mapped).
  */
+import { defineErrors, registryFrom } from '@culex/errors'
 
 /** Every error code this client can raise, with a one-line description. */
 export const ClientErrorCodes = {
@@ -46,35 +47,25 @@ export const ClientErrorCodes = {
 /** One of the codes in {@link ClientErrorCodes}. */
 export type ClientErrorCode = keyof typeof ClientErrorCodes
 
-const BRAND = Symbol.for('@culex/client.ClientError')
-
 /**
- * The one error class of @culex/client. Check `err.code` (or use {@link isClientError}),
- * not `instanceof`, when two copies of the package may be installed.
+ * The one error class of @culex/client. Check `err.code` (or use {@link isClientError});
+ * `instanceof` also holds for a `ClientError` of another installed copy of this package.
  * @example
  * try { await client.publish('a', 'x', { qos: 1 }) } catch (err) {
  *   if (isClientError(err) && err.code === 'CLIENT_ERR_PUBLISH_FAILED') console.log(err.reasonCode)
  * }
  */
-export class ClientError extends Error {
-  /** Stable error code. */
-  readonly code: ClientErrorCode
-  /** MQTT 5 reason code when one applies (server answers are mapped to 5.0 codes). */
-  readonly reasonCode: number | undefined
+export class ClientError extends defineErrors('ClientError', registryFrom(ClientErrorCodes)) {
   /** Reason string sent by the server (MQTT 5), if any. */
   readonly reasonString: string | undefined
-  readonly [BRAND] = true
 
   /**
    * @param code - one of {@link ClientErrorCodes}
    * @param message - what was expected, what arrived, and where
-   * @param opts - `reasonCode`, `reasonString`, `cause`
+   * @param opts - `reasonCode` (MQTT 5, server answers mapped to 5.0 codes), `reasonString`, `cause`
    */
   constructor (code: ClientErrorCode, message: string, opts: { reasonCode?: number | undefined, reasonString?: string | undefined, cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
-    this.name = 'ClientError'
-    this.code = code
-    this.reasonCode = opts.reasonCode
+    super(code, message, opts)
     this.reasonString = opts.reasonString
   }
 }
@@ -84,7 +75,7 @@ export class ClientError extends Error {
  * @param err - anything caught
  */
 export function isClientError (err: unknown): err is ClientError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return err instanceof ClientError
 }
 
 /** MQTT 3.1.1 CONNACK return codes (1..5) mapped to the MQTT 5 reason codes with the same meaning. */

@@ -6,7 +6,8 @@
  * the oldest buffered message is dropped and counted in `dropped`. Ending the iteration
  * (`break`, `return()`) or calling `close()` detaches it from the client.
  */
-import { matchTopic, stripShare } from './topic.ts'
+import { matches } from '@culex/trie'
+import { stripShare } from './topic.ts'
 import type { Message } from './types.ts'
 
 /** Default number of messages a stream keeps while nobody is reading it. */
@@ -46,7 +47,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     const filters = this.filters
     let hit = false
     for (let i = 0; i < filters.length; i++) {
-      if (matchTopic(filters[i]!, msg.topic)) { hit = true; break }
+      if (matches(filters[i]!, msg.topic)) { hit = true; break }
     }
     if (!hit || this.#closed) return false
     const w = this.#waiting

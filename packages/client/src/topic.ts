@@ -1,12 +1,10 @@
 /**
- * Topic name / filter validation and matching, written on char codes (no split on the
- * publish path). `$`-topics are not matched by filters starting with a wildcard
- * [MQTT-4.7.2-1]; `#` also matches the parent level [MQTT-4.7.1-2].
+ * Topic name / filter validation, written on char codes. Matching a topic against a filter
+ * is `matches` from @culex/trie (re-exported as `matchTopic`).
  */
 const SLASH = 47
 const PLUS = 43
 const HASH = 35
-const DOLLAR = 36
 
 /** Returns an error message when `topic` is not a valid topic name, else `undefined`. */
 export function checkTopicName (topic: string): string | undefined {
@@ -44,32 +42,4 @@ export function stripShare (filter: string): string {
     return i === -1 ? filter : filter.slice(i + 1)
   }
   return filter
-}
-
-/** True when topic name `topic` matches topic filter `filter` (both assumed valid). */
-export function matchTopic (filter: string, topic: string): boolean {
-  const fn = filter.length
-  const tn = topic.length
-  if (tn > 0 && topic.charCodeAt(0) === DOLLAR && fn > 0) {
-    const f0 = filter.charCodeAt(0)
-    if (f0 === PLUS || f0 === HASH) return false
-  }
-  let fi = 0
-  let ti = 0
-  while (fi < fn) {
-    const c = filter.charCodeAt(fi)
-    if (c === HASH) return true
-    if (c === PLUS) {
-      while (ti < tn && topic.charCodeAt(ti) !== SLASH) ti++
-      fi++
-    } else {
-      if (ti >= tn || topic.charCodeAt(ti) !== c) {
-        // 'a/#' matches 'a': filter has '/#' left while the topic ended
-        return ti === tn && c === SLASH && fi + 2 === fn && filter.charCodeAt(fi + 1) === HASH
-      }
-      fi++
-      ti++
-    }
-  }
-  return ti === tn
 }

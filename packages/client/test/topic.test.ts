@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkTopicFilter, checkTopicName, matchTopic } from '../src/topic.ts'
+import { checkTopicFilter, checkTopicName } from '../src/topic.ts'
+import { matchTopic } from '../src/index.ts'
 
 t.test('matchTopic follows MQTT wildcard rules [MQTT-4.7]', async (t) => {
   const rows: Array<[string, string, boolean]> = [

@@ -2,6 +2,7 @@
  * Errors raised by `@culex/mosca` itself (the engine's `BrokerError`s and the stores' errors
  * pass through unchanged).
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every error code of this package. */
 export const MoscaErrorCodes = {
@@ -16,25 +17,15 @@ export const MoscaErrorCodes = {
 /** A stable `MOSCA_ERR_*` code. */
 export type MoscaErrorCode = keyof typeof MoscaErrorCodes
 
-const BRAND = Symbol.for('@culex/mosca.MoscaError')
+/**
+ * The one error class of @culex/mosca. Check `code`, not the message text.
+ * `instanceof` also holds for one from another installed copy of this package.
+ *
+ * `new MoscaError(code, message, { cause? })`; `cause` is kept as `err.cause`.
+ */
+export class MoscaError extends defineErrors('MoscaError', registryOf(Object.values(MoscaErrorCodes))) {}
 
-/** The one error class of @culex/mosca. Check `code`, not the message text. */
-export class MoscaError extends Error {
-  readonly code: MoscaErrorCode
-
-  constructor (code: MoscaErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'MoscaError'
-    this.code = code
-    ;(this as unknown as Record<symbol, boolean>)[BRAND] = true
-  }
-
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
-  }
-}
-
-/** True for a {@link MoscaError}, from any installed copy of this package. */
-export function isMoscaError (value: unknown): value is MoscaError {
-  return value instanceof MoscaError
+/** Whether `err` is a MoscaError (from any installed copy of this package). */
+export function isMoscaError (err: unknown): err is MoscaError {
+  return err instanceof MoscaError
 }

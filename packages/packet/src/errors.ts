@@ -6,6 +6,7 @@
  * during the handshake, in a DISCONNECT after it). Encoder errors carry no reason code:
  * they describe a programming error on the sending side, not a peer's fault.
  */
+import { defineErrors, registryFrom } from '@culex/errors'
 
 /** MQTT 5 reason codes used by parse errors. */
 export const ReasonCode = {
@@ -94,28 +95,14 @@ export const PacketErrorCodes = {
 /** A stable error code. */
 export type PacketErrorCode = keyof typeof PacketErrorCodes
 
-const BRAND = Symbol.for('@culex/packet.PacketError')
-
-/** The one error class of @culex/packet. Check `code`, not the message. */
-export class PacketError extends Error {
-  /** Stable code, e.g. `PACKET_ERR_VARINT`. */
-  readonly code: PacketErrorCode
-  /** MQTT 5 reason code the broker should answer with; `undefined` for encoder errors. */
-  readonly reasonCode: number | undefined
-
-  /**
-   * @param code - one of {@link PacketErrorCodes}
-   * @param message - what was expected, what arrived, where
-   * @param opts - `reasonCode` overrides the code's default; `cause` is kept as `err.cause`
-   */
-  constructor (code: PacketErrorCode, message: string, opts: { reasonCode?: number, cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
-    this.name = 'PacketError'
-    this.code = code
-    this.reasonCode = opts.reasonCode ?? PacketErrorCodes[code]
-    Object.defineProperty(this, BRAND, { value: true })
-  }
-}
+/**
+ * The one error class of @culex/packet. Check `code`, not the message. `instanceof` also
+ * holds for a `PacketError` of another installed copy of this package.
+ *
+ * `new PacketError(code, message, { reasonCode?, cause? })`: `reasonCode` overrides the code's
+ * default from {@link PacketErrorCodes}; `cause` is kept as `err.cause`.
+ */
+export class PacketError extends defineErrors('PacketError', registryFrom(PacketErrorCodes)) {}
 
 /**
  * True for a {@link PacketError}, also one created by another installed copy of this package.
@@ -123,5 +110,5 @@ export class PacketError extends Error {
  * if (isPacketError(err)) console.log(err.code, err.reasonCode)
  */
 export function isPacketError (err: unknown): err is PacketError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return err instanceof PacketError
 }

@@ -20,6 +20,8 @@ t.test('isPacketError', async (t) => {
   t.notOk(isPacketError(null))
   t.notOk(isPacketError('PACKET_ERR_QOS'))
   t.notOk(isPacketError({ code: 'PACKET_ERR_QOS' }))
+  t.ok(isPacketError(Object.assign(new Error('x'), { code: 'PACKET_ERR_QOS', [Symbol.for('culex.error')]: 'PacketError' })), 'another copy of the package')
+  t.notOk(isPacketError(Object.assign(new Error('x'), { code: 'BROKER_ERR_HOOK', [Symbol.for('culex.error')]: 'PacketError' })), 'a code of no registry')
 })
 
 t.test('every parser code has a reason code, every encoder code has none', async (t) => {

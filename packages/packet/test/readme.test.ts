@@ -4,7 +4,9 @@
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { Parser, encode, PacketErrorCodes, type PacketError } from '../src/index.ts'
+import { registryFrom } from '@culex/errors'
+import { checkErrorTable } from '@culex/errors/readme-table'
+import { Parser, encode, PacketErrorCodes, PacketError } from '../src/index.ts'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
 
@@ -31,13 +33,6 @@ t.test('the README example', async (t) => {
 })
 
 t.test('README errors table lists every exported code, with its reason code', async (t) => {
-  const table = new Map<string, string>()
-  for (const m of readme.matchAll(/^\| `(PACKET_ERR_[A-Z0-9_]+)` \| .* \| (0x[0-9a-f]{2}|—) \|$/gm)) {
-    table.set(m[1] as string, m[2] as string)
-  }
-  const exported = Object.entries(PacketErrorCodes)
-  t.same([...table.keys()].sort(), exported.map(([c]) => c).sort(), 'same set of codes')
-  for (const [code, rc] of exported) {
-    t.equal(table.get(code), rc === undefined ? '—' : `0x${rc.toString(16)}`, code)
-  }
+  checkErrorTable(t, readme, PacketError.registry)
+  t.same(PacketError.registry, registryFrom(PacketErrorCodes), 'the registry is PacketErrorCodes')
 })

@@ -1,7 +1,8 @@
 /**
- * Errors of @culex/store-level. Check `err.code` (or {@link isLevelStoreError}) rather than
- * `instanceof`: two installed copies of the package have two classes.
+ * Errors of @culex/store-level. Check `err.code` (or {@link isLevelStoreError});
+ * `instanceof` also holds across two installed copies of the package.
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every code a LevelStore raises. Codes are public API. */
 export const LevelStoreErrorCodes = {
@@ -18,21 +19,15 @@ export const LevelStoreErrorCodes = {
 /** One of {@link LevelStoreErrorCodes}. */
 export type LevelStoreErrorCode = keyof typeof LevelStoreErrorCodes
 
-const BRAND = Symbol.for('culex.LevelStoreError')
-
-/** An error raised by a {@link LevelStore}. */
-export class LevelStoreError extends Error {
-  readonly code: LevelStoreErrorCode
-  readonly [BRAND] = true
-
-  constructor (code: LevelStoreErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'LevelStoreError'
-    this.code = code
-  }
-}
+/**
+ * An error raised by a {@link LevelStore}.
+ * `instanceof` also holds for one from another installed copy of this package.
+ *
+ * `new LevelStoreError(code, message, { cause? })`; `cause` is kept as `err.cause`.
+ */
+export class LevelStoreError extends defineErrors('LevelStoreError', registryOf(Object.values(LevelStoreErrorCodes))) {}
 
 /** Whether `err` is a LevelStoreError (from any installed copy of this package). */
 export function isLevelStoreError (err: unknown): err is LevelStoreError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return err instanceof LevelStoreError
 }

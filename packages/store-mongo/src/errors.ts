@@ -1,7 +1,8 @@
 /**
- * Errors of @culex/store-mongo. Check `err.code` (or {@link isMongoStoreError}) rather than
- * `instanceof`: two installed copies of the package have two classes.
+ * Errors of @culex/store-mongo. Check `err.code` (or {@link isMongoStoreError});
+ * `instanceof` also holds across two installed copies of the package.
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every code a MongoStore raises. Codes are public API. */
 export const MongoStoreErrorCodes = {
@@ -14,21 +15,15 @@ export const MongoStoreErrorCodes = {
 /** One of {@link MongoStoreErrorCodes}. */
 export type MongoStoreErrorCode = keyof typeof MongoStoreErrorCodes
 
-const BRAND = Symbol.for('culex.MongoStoreError')
-
-/** An error raised by a {@link MongoStore}. */
-export class MongoStoreError extends Error {
-  readonly code: MongoStoreErrorCode
-  readonly [BRAND] = true
-
-  constructor (code: MongoStoreErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'MongoStoreError'
-    this.code = code
-  }
-}
+/**
+ * An error raised by a {@link MongoStore}.
+ * `instanceof` also holds for one from another installed copy of this package.
+ *
+ * `new MongoStoreError(code, message, { cause? })`; `cause` is kept as `err.cause`.
+ */
+export class MongoStoreError extends defineErrors('MongoStoreError', registryOf(Object.values(MongoStoreErrorCodes))) {}
 
 /** Whether `err` is a MongoStoreError (from any installed copy of this package). */
 export function isMongoStoreError (err: unknown): err is MongoStoreError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return err instanceof MongoStoreError
 }

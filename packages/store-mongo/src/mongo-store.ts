@@ -13,7 +13,8 @@ import type {
 } from '@culex/broker'
 import { messageDoc, messageFrom, willDoc, willFrom } from './codec.ts'
 import { MongoStoreError, isMongoStoreError } from './errors.ts'
-import { literalPrefix, matchAll, prefixRegex } from './topic.ts'
+import { literalPrefix, matches } from '@culex/trie'
+import { prefixRegex } from './topic.ts'
 
 /** Options of {@link MongoStore}. */
 export interface MongoStoreOptions extends StoreOptions {
@@ -257,7 +258,7 @@ export class MongoStore implements Store {
         : await this.#retained.find(prefix === '' ? {} : { _id: prefixRegex(prefix) as unknown as Document['_id'] }).toArray()
       const byTopic = new Map<string, Document>()
       for (const d of docs) byTopic.set(d._id as unknown as string, d)
-      const topics = prefix === null ? [...byTopic.keys()] : matchAll(filter, [...byTopic.keys()])
+      const topics = prefix === null ? [...byTopic.keys()] : [...byTopic.keys()].filter((t) => matches(filter, t))
       const now = Date.now()
       const out: StoredMessage[] = []
       for (const t of topics) {

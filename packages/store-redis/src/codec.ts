@@ -1,12 +1,10 @@
 /**
- * Redis's record values: the shared record format of @culex/broker (`packRecord`,
+ * Redis's record values: the shared record format of @culex/packet/record (`packRecord`,
  * `[u32 BE header length][header JSON][payload]`), with corruption reported as RedisStoreError.
  * Decoded payloads are views of the value buffer read from Redis, which nobody else holds.
  */
-import {
-  messageFromHead, messageHead, packRecord, packWill, unpackRecord, willFromRecord,
-  type OutgoingRecord, type StoredMessage, type UnpackedRecord, type WillRecord
-} from '@culex/broker'
+import { messageFromHead, messageHead, packRecord, packWill, unpackRecord, willFromRecord, type UnpackedRecord } from '@culex/packet/record'
+import type { OutgoingRecord, StoredMessage, WillRecord } from '@culex/broker'
 import { RedisStoreError } from './errors.ts'
 
 /** @throws RedisStoreError STORE_REDIS_ERR_CORRUPT */

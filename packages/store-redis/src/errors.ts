@@ -1,7 +1,8 @@
 /**
- * Errors of @culex/store-redis. Check `err.code` (or {@link isRedisStoreError}) rather than
- * `instanceof`: two installed copies of the package have two classes.
+ * Errors of @culex/store-redis. Check `err.code` (or {@link isRedisStoreError});
+ * `instanceof` also holds across two installed copies of the package.
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every code a RedisStore or RedisBus raises. Codes are public API. */
 export const RedisStoreErrorCodes = {
@@ -25,21 +26,15 @@ export const RedisStoreErrorCodes = {
 /** One of {@link RedisStoreErrorCodes}. */
 export type RedisStoreErrorCode = keyof typeof RedisStoreErrorCodes
 
-const BRAND = Symbol.for('culex.RedisStoreError')
-
-/** An error raised by a {@link RedisStore} or {@link RedisBus}. */
-export class RedisStoreError extends Error {
-  readonly code: RedisStoreErrorCode
-  readonly [BRAND] = true
-
-  constructor (code: RedisStoreErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'RedisStoreError'
-    this.code = code
-  }
-}
+/**
+ * An error raised by a {@link RedisStore} or {@link RedisBus}.
+ * `instanceof` also holds for one from another installed copy of this package.
+ *
+ * `new RedisStoreError(code, message, { cause? })`; `cause` is kept as `err.cause`.
+ */
+export class RedisStoreError extends defineErrors('RedisStoreError', registryOf(Object.values(RedisStoreErrorCodes))) {}
 
 /** Whether `err` is a RedisStoreError (from any installed copy of this package). */
 export function isRedisStoreError (err: unknown): err is RedisStoreError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return err instanceof RedisStoreError
 }

@@ -35,7 +35,8 @@
  *   the order it sent them.
  */
 import { randomUUID } from 'node:crypto'
-import { messageFromHead, messageHead, packRecord, type Bus, type BusMessage, type StoredMessage } from '@culex/broker'
+import { messageFromHead, messageHead, packRecord } from '@culex/packet/record'
+import type { Bus, BusMessage, StoredMessage } from '@culex/broker'
 import { TopicTrie } from '@culex/trie'
 import { unpack } from './codec.ts'
 import { createClient, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'

@@ -27,7 +27,7 @@ import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoin
 import { createClient, createNodeRedis, createRedis, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
 import { RedisStoreError, isRedisStoreError } from './errors.ts'
 import { RetainedIndex } from '@culex/trie'
-import { literalPrefix, matchAll } from './topic.ts'
+import { literalPrefix, matches } from '@culex/trie'
 import * as lua from './scripts.ts'
 
 /** Options of {@link RedisStore}. */
@@ -518,7 +518,7 @@ export class RedisStore implements Store {
       } else {
         const lo = prefix === '' ? '-' : Buffer.from(`[${prefix}`)
         const hi = prefix === '' ? '+' : Buffer.concat([Buffer.from(`(${prefix}`), Buffer.from([0xff])])
-        topics = matchAll(filter, await this.#r.zrangebylex(index, lo, hi))
+        topics = (await this.#r.zrangebylex(index, lo, hi)).filter((t) => matches(filter, t))
       }
       if (topics.length === 0) return []
       const values = await this.#r.hmgetBuffer(hash, ...topics)

@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import type { Test } from 'tap'
 import type { OutgoingRecord, SessionRecord, Store, StoredMessage, SubscriptionRecord, WillRecord } from '@culex/broker'
-import { matches } from './topic.ts'
+import { matches } from '@culex/trie'
 import { byTopic, plain, sessionPlain, withoutSeq } from './fixtures.ts'
 import type { StoreHarness } from './suite.ts'
 

@@ -8,6 +8,7 @@
  * broker's hot path never pays for an exception; the mutating methods (`add`, `set`, ...)
  * throw them.
  */
+import { defineErrors, registryOf } from '@culex/errors'
 
 /** Every error code this package can produce. */
 export const TrieErrorCodes = {
@@ -39,10 +40,9 @@ export const REASON_TOPIC_NAME_INVALID = 0x90
 /** MQTT 5 reason code 0x8F: Topic Filter invalid. */
 export const REASON_TOPIC_FILTER_INVALID = 0x8F
 
-const BRAND = Symbol.for('@culex/trie.TrieError')
-
 /**
- * The one error class of `@culex/trie`. Check `code`, not the message text.
+ * The one error class of `@culex/trie`. Check `code`, not the message text. `instanceof`
+ * also holds for a `TrieError` of another installed copy of this package.
  *
  * @example
  * ```ts
@@ -51,31 +51,7 @@ const BRAND = Symbol.for('@culex/trie.TrieError')
  * if (err !== null) console.log(err.code, err.reasonCode) // TRIE_ERR_WILDCARD_IN_TOPIC 144
  * ```
  */
-export class TrieError extends Error {
-  /** Stable `TRIE_ERR_*` code. */
-  readonly code: TrieErrorCode
-  /** MQTT 5 reason code for the failure (0x90 topic name, 0x8F topic filter). */
-  readonly reasonCode: number | undefined
-
-  /**
-   * @param code - one of {@link TrieErrorCodes}
-   * @param message - says what was expected, what arrived and where
-   * @param opts - `reasonCode` (MQTT 5) and `cause`
-   */
-  constructor (code: TrieErrorCode, message: string, opts: { reasonCode?: number, cause?: unknown } = {}) {
-    super(message, { cause: opts.cause })
-    this.name = 'TrieError'
-    this.code = code
-    this.reasonCode = opts.reasonCode
-  }
-
-  /** Brand check that also works across two installed copies of this package. */
-  static override [Symbol.hasInstance] (value: unknown): boolean {
-    return isTrieError(value)
-  }
-}
-
-Object.defineProperty(TrieError.prototype, BRAND, { value: true })
+export class TrieError extends defineErrors('TrieError', registryOf(Object.values(TrieErrorCodes))) {}
 
 /**
  * True when `value` is a {@link TrieError} from any installed copy of `@culex/trie`.
@@ -84,5 +60,5 @@ Object.defineProperty(TrieError.prototype, BRAND, { value: true })
  * @returns whether `value` is a `TrieError`
  */
 export function isTrieError (value: unknown): value is TrieError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  return value instanceof TrieError
 }

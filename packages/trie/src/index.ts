@@ -7,3 +7,4 @@ export {
   TrieError, TrieErrorCodes, type TrieErrorCode, isTrieError, REASON_TOPIC_NAME_INVALID, REASON_TOPIC_FILTER_INVALID
 } from './errors.ts'
 export { RetainedIndex, type RetainedCallback } from './retained-index.ts'
+export { matches, literalPrefix } from './matches.ts'

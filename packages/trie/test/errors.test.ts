@@ -14,13 +14,14 @@ t.test('TrieError carries name, code, reasonCode and cause', async t => {
 })
 
 t.test('isTrieError and instanceof recognise branded errors from another copy', async t => {
-  const foreign = Object.create({ [Symbol.for('@culex/trie.TrieError')]: true })
+  const foreign = Object.assign(Object.create({ [Symbol.for('culex.error')]: 'TrieError' }), { code: 'TRIE_ERR_EMPTY' })
   t.equal(isTrieError(foreign), true)
   t.equal(foreign instanceof TrieError, true)
   t.equal(isTrieError(new Error('x')), false)
   t.equal(isTrieError(null), false)
   t.equal(isTrieError('TRIE_ERR_EMPTY'), false)
   t.equal(new Error('x') instanceof TrieError, false)
+  t.equal(Object.assign(Object.create({ [Symbol.for('culex.error')]: 'TrieError' }), { code: 'TRIE_ERR_NOPE' }) instanceof TrieError, false, 'a code of no registry')
   t.ok(isTrieError(validateTopic('')))
 })
 

@@ -1,17 +1,50 @@
 /**
- * The byte format stores use for messages and wills: `[u32 BE header length][header JSON]
- * [payload]`. The payload is stored raw (never base64); every other field is in the header
- * under short keys; binary correlation data goes into the header as base64 under `cd`.
+ * `@culex/packet/record`: the byte format Culex stores use for messages and wills:
+ * `[u32 BE header length][header JSON][payload]`. The payload is stored raw (never base64);
+ * every other field is in the header under short keys; binary correlation data goes into the
+ * header as base64 under `cd`.
  *
  * User properties are kept in the form given: `[name, value]` pairs (what the broker parses)
  * come back in the same order, which JSON keeps for arrays [MQTT-3.3.2-18].
  *
- * Shared by the stores that keep bytes (LevelDB, Redis) so that one record format exists, not
- * one per store. Decoded payloads are views of the buffer passed to `unpackRecord`.
+ * Shared by the engine and the stores that keep bytes (LevelDB, Redis, the Redis bus) so that
+ * one record format exists, not one per store, and no store needs the engine at run time.
+ * The format is on disk: it never changes (test/fixtures/records.ts holds its golden bytes).
+ * Decoded payloads are views of the buffer passed to `unpackRecord`.
  */
-import type { StoredMessage, WillRecord } from './store.ts'
+import type { PublishProperties, QoS, WillProperties } from './types.ts'
 
-type Props = NonNullable<StoredMessage['properties']> | NonNullable<WillRecord['properties']>
+/**
+ * A stored message (the shape of `StoredMessage` in @culex/broker, which stores pass in).
+ */
+export interface RecordMessage {
+  topic: string
+  payload: Buffer
+  qos: QoS
+  retain: boolean
+  /** MQTT 5 properties to forward. */
+  properties?: PublishProperties
+  /** Absolute expiry time (ms since epoch); absent = never. */
+  expiresAt?: number
+  /** The publisher's client id; absent for broker-originated messages. */
+  origin?: string
+}
+
+/** A stored will (the shape of `WillRecord` in @culex/broker). */
+export interface RecordWill {
+  clientId: string
+  /** Broker node id that holds the connection. */
+  nodeId: string
+  topic: string
+  payload: Buffer
+  qos: QoS
+  retain: boolean
+  properties?: WillProperties
+  /** Absolute time (ms) at which to publish it, when delayed. */
+  publishAt?: number
+}
+
+type Props = PublishProperties | WillProperties
 
 /** A record split into its JSON header and raw payload. */
 export interface UnpackedRecord {
@@ -55,7 +88,7 @@ export function unpackRecord (buf: Buffer): UnpackedRecord | null {
 }
 
 /** Header fields of a message (topic, QoS, retain, properties, expiry, origin). */
-export function messageHead (m: StoredMessage): Record<string, unknown> {
+export function messageHead (m: RecordMessage): Record<string, unknown> {
   const h: Record<string, unknown> = { t: m.topic, q: m.qos, r: m.retain }
   if (m.properties !== undefined) h.p = propsOut(m.properties)
   if (m.expiresAt !== undefined) h.e = m.expiresAt
@@ -64,8 +97,8 @@ export function messageHead (m: StoredMessage): Record<string, unknown> {
 }
 
 /** The message a header (from `messageHead`) and payload describe. */
-export function messageFromHead (h: Record<string, unknown>, payload: Buffer): StoredMessage {
-  const m: StoredMessage = { topic: h.t as string, payload, qos: h.q as StoredMessage['qos'], retain: h.r as boolean }
+export function messageFromHead (h: Record<string, unknown>, payload: Buffer): RecordMessage {
+  const m: RecordMessage = { topic: h.t as string, payload, qos: h.q as RecordMessage['qos'], retain: h.r as boolean }
   if (h.p !== undefined) m.properties = propsIn(h.p as Record<string, unknown>)
   if (h.e !== undefined) m.expiresAt = h.e as number
   if (h.o !== undefined) m.origin = h.o as string
@@ -73,7 +106,7 @@ export function messageFromHead (h: Record<string, unknown>, payload: Buffer): S
 }
 
 /** A will as one record. */
-export function packWill (w: WillRecord): Buffer {
+export function packWill (w: RecordWill): Buffer {
   const h: Record<string, unknown> = { c: w.clientId, n: w.nodeId, t: w.topic, q: w.qos, r: w.retain }
   if (w.properties !== undefined) h.p = propsOut(w.properties)
   if (w.publishAt !== undefined) h.a = w.publishAt
@@ -81,8 +114,8 @@ export function packWill (w: WillRecord): Buffer {
 }
 
 /** The will an unpacked record (from `packWill`) holds. */
-export function willFromRecord ({ head: h, payload }: UnpackedRecord): WillRecord {
-  const w: WillRecord = { clientId: h.c as string, nodeId: h.n as string, topic: h.t as string, payload, qos: h.q as WillRecord['qos'], retain: h.r as boolean }
+export function willFromRecord ({ head: h, payload }: UnpackedRecord): RecordWill {
+  const w: RecordWill = { clientId: h.c as string, nodeId: h.n as string, topic: h.t as string, payload, qos: h.q as RecordWill['qos'], retain: h.r as boolean }
   if (h.p !== undefined) w.properties = propsIn(h.p as Record<string, unknown>)
   if (h.a !== undefined) w.publishAt = h.a as number
   return w

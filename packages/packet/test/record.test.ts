@@ -1,8 +1,8 @@
 import t from 'tap'
 import {
   messageFromHead, messageHead, packRecord, packWill, unpackRecord, willFromRecord,
-  type StoredMessage, type WillRecord
-} from '../src/index.ts'
+  type RecordMessage as StoredMessage, type RecordWill as WillRecord
+} from '../src/record.ts'
 
 t.test('a message round-trips byte for byte, payload raw after the header', async (t) => {
   const payload = Buffer.from([0, 1, 2, 0xff, 0xfe])
@@ -56,4 +56,21 @@ t.test('bytes that are not a record give null, never a throw', async (t) => {
   t.equal(unpackRecord(header(3, '{x}')), null, 'header not JSON')
   t.equal(unpackRecord(header(4, 'null')), null, 'header JSON but not an object')
   t.equal(unpackRecord(header(2, '[]')), null, 'header an array')
+})
+
+t.test('golden records (test/fixtures/records.ts): written byte for byte, read back whole', async (t) => {
+  const { records } = await import('./fixtures/records.ts')
+  for (const row of records) {
+    const bytes = Buffer.from(row.hex, 'hex')
+    if (row.kind === 'message') {
+      const m = row.value as unknown as StoredMessage
+      t.equal(packRecord(messageHead(m), m.payload).toString('hex'), row.hex, `${row.name}: same bytes`)
+      const r = unpackRecord(bytes)!
+      t.same(messageFromHead(r.head, r.payload), m, `${row.name}: same message`)
+    } else {
+      const w = row.value as unknown as WillRecord
+      t.equal(packWill(w).toString('hex'), row.hex, `${row.name}: same bytes`)
+      t.same(willFromRecord(unpackRecord(bytes)!), w, `${row.name}: same will`)
+    }
+  }
 })
