@@ -11,3 +11,4 @@ export { CULEX_CLI, culexMissing, culexSkip, cleanEnv, startCulex, runCulex, typ
 export { startRedis, startRedisCluster, redisMissing, type RedisServer, type RedisCluster } from './redis.ts'
 export { startMosquitto, mosquittoMissing, MOSQUITTO, type Mosquitto, type MosquittoOptions } from './mosquitto.ts'
 export { makeCert, makePki, type Pki } from './tls.ts'
+export { runtimeImporters } from './imports.ts'

@@ -1,13 +1,14 @@
 // The kit against the real programs it starts: culex (built), redis-server, redis-cli,
 // mosquitto, openssl. A missing program is a tap skip with its reason.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
   culexMissing, culexSkip, cleanEnv, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
-  redisMissing, runCulex, startCulex, startMosquitto, startProcess, startRedis, startRedisCluster, tail,
+  redisMissing, runCulex, runtimeImporters, startCulex, startMosquitto, startProcess, startRedis, startRedisCluster, tail,
   tempDir, waitForPort, which
 } from '../src/index.ts'
 
@@ -129,6 +130,17 @@ process.exit(0)`
 t.test('tail keeps the end of a long log', async (t) => {
   t.equal(tail('abc', 3), 'abc')
   t.equal(tail('abcdef', 3), '…def')
+})
+
+t.test('runtimeImporters: the built modules that import a package at run time', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'a.js'), 'import { Broker } from "@culex/broker"\n')
+  writeFileSync(join(dir, 'b.js'), 'const m = await import( \'@culex/broker\' )\n')
+  writeFileSync(join(dir, 'c.js'), 'import { x } from "@culex/broker-extra"\nimport { y } from "@culex/packet"\n')
+  writeFileSync(join(dir, 'd.d.ts'), 'import type { Broker } from "@culex/broker"\n')
+  t.same(runtimeImporters(dir, '@culex/broker'), ['a.js', 'b.js'], 'static and dynamic imports; another package and .d.ts files do not count')
+  t.same(runtimeImporters(new URL(`file://${dir}/`), '@culex/packet'), ['c.js'], 'a file: URL works too')
+  t.throws(() => runtimeImporters(tempDir(t), '@culex/broker'), /no built module/, 'an empty folder is an error, not a pass')
 })
 
 t.test('tempDir is removed at teardown', async (t) => {
