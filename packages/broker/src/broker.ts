@@ -224,7 +224,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * Subscribe in-process: `handler` gets every message routed on this node whose topic
-   * matches `filter` (from clients, wills, `publish`, $SYS and other nodes), capped at
+   * matches `filter` (from clients, wills, `publish`, $SYS and other nodes: in a cluster the
+   * filter joins this node's route table, so other nodes send it matching messages), capped at
    * `options.qos`, without a socket or a session. Not checked by the authorization hooks;
    * handlers run synchronously during routing, so they must be quick.
    *
@@ -245,7 +246,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const qos = options.qos ?? 2
     if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`subscribe: expected qos 0, 1 or 2, got ${String(qos)}`)
     if (typeof handler !== 'function') throw new TypeError('subscribe: expected a handler function')
-    return this.#engine.local.add(filter, handler, qos)
+    const remove = this.#engine.local.add(filter, handler, qos)
+    // in a cluster, other nodes send this node the messages it has a route for: an
+    // in-process subscriber counts as one subscription of the route table
+    const bus = this.bus
+    if (bus.addRoute === undefined) return remove
+    bus.addRoute(filter)
+    let active = true
+    return () => {
+      if (!active) return
+      active = false
+      remove()
+      bus.removeRoute?.(filter)
+    }
   }
 
   /**
