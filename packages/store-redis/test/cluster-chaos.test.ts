@@ -4,7 +4,7 @@
  * client on a fixed node): the Redis connections of every node are killed again and again
  * (CLIENT KILL) while QoS 1 and QoS 2 traffic crosses the nodes. Every acknowledged message
  * arrives at both subscribers, none of the QoS 2 ones twice, each publisher's in order.
- * Node kills: cluster-chaos-kill.test.ts.
+ * Node kills: cluster-chaos-publisher-node.test.ts, cluster-chaos-subscriber-node.test.ts.
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -17,7 +17,7 @@ t.test('QoS 1/2 across three nodes while the Redis connections of every node are
   t.teardown(() => { admin.disconnect() })
   let killed = 0
   await run({
-    at: [200, 500, 800, 1100, 1400, 1700],
+    at: [150, 300, 450, 600, 750, 900],
     chaos: async (round) => {
       // the blocking stream readers, the pub/sub connections, then (every other round) every
       // normal connection: the stores' and the bus writers' too
