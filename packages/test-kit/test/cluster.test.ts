@@ -1,6 +1,6 @@
 // The round-robin proxy against real TCP servers, and the cluster harness against real
 // culex processes and a real redis-server.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
@@ -18,6 +18,18 @@ const alive = (pid: number): boolean => {
     return false
   }
 }
+
+/** The PIDs of this process's living children (Linux /proc). */
+const children = (): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+  try {
+    // pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis
+    const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(ppid) === process.pid && state !== 'Z'
+  } catch {
+    return false
+  }
+}).map(Number)
 
 /** A TCP server on 127.0.0.1:0 that answers every chunk with `<name>:<chunk>`. */
 async function named (t: Test, name: string): Promise<{ port: number, server: Server, sockets: Set<Socket> }> {
@@ -149,6 +161,13 @@ t.test('cluster: three culex --cluster nodes on one redis-server behind the prox
   })
   t.equal(pids.length, 4)
   t.same(pids.filter(alive), [], 'no process left after teardown')
+
+  const before = children()
+  await t.test('a node that cannot start: the start rejects', async (t) => {
+    await t.rejects(startCulexCluster(t, { nodeArgs: (i) => i === 1 ? ['--no-such-option'] : [] }), { message: /exited \(2\) before it was ready/ })
+    t.ok(children().length > before.length, 'redis-server and node 1 still run until the teardown')
+  })
+  t.same(children(), before, 'after its teardown: the redis-server and the node started before the failure are gone')
 
   await t.test('stop() ends everything now, twice is fine; a shared store is not stopped', async (t) => {
     const redis = await startRedis([], { teardown: t })
