@@ -118,6 +118,28 @@ t.test('Paho scenarios through a round-robin proxy in front of three culex --clu
     t.same(got.map((m) => [m.topic, m.payload]), [['alias/topic', 'one'], ['alias/topic', 'two']])
   })
 
+  await t.test('the balancer drops every connection: clean sessions reconnect through it to other nodes, resubscribe, and pub/sub goes on', async (t) => {
+    const s = await via(t, cl, 0, { ...v5, reconnectPeriod: 100 })
+    const p = await via(t, cl, 1, { ...v5, reconnectPeriod: 100 })
+    const got = inbox(s.c, 'drop/')
+    await s.c.subscribeAsync('drop/#', { qos: 1 })
+    t.ok(await untilRouted(p.c, [s.c], 'drop/probe'), 'routed')
+    const seen = cl.proxy.routed.length
+    const back = Promise.all([s.c, p.c].map(async (c) => { await new Promise((resolve) => c.once('connect', resolve)) }))
+    cl.proxy.next = 2
+    t.ok(cl.proxy.dropAll() >= 2, 'connections cut')
+    await back
+    const landed = cl.proxy.routed.slice(seen).map((port) => cl.nodes.findIndex((n) => n.port === port))
+    t.equal(landed.length, 2, 'two reconnects through the proxy')
+    // the first reconnect goes to node 3, which neither was on, the second to node 1
+    t.same([...landed].sort(), [0, 2], `reconnected to nodes ${landed.map((n) => n + 1).join(' and ')} (were on nodes 1 and 2)`)
+    t.ok(await untilRouted(p.c, [s.c], 'drop/probe'), 'routed again after the resubscribe')
+    got.splice(0)
+    for (let i = 0; i < 20; i++) await p.c.publishAsync('drop/x', String(i), { qos: 1 })
+    await until(() => got.length >= 20, 5000)
+    t.same(payloads(got), Array.from({ length: 20 }, (_, i) => String(i)), '20 QoS 1 messages after the drop, in order')
+  })
+
   await t.test('offline queueing: messages published while a session is offline arrive when it reconnects on another node', async (t) => {
     const opts = { ...v5, clientId: 'offline-1', clean: false, properties: { sessionExpiryInterval: 60 } }
     const a = await via(t, cl, 0, opts)
