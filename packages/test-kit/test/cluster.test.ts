@@ -1,6 +1,8 @@
 // The round-robin proxy against real TCP servers, and the cluster harness against real
 // culex processes and a real redis-server.
+import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
@@ -127,6 +129,26 @@ t.test('proxy: a backend that refuses closes the client connection; the next one
   t.equal(proxy.open, 0, 'the pair is gone')
   t.equal(await ask(proxy.port, 'q'), 'b:q')
   await t.rejects(startProxy([]), { message: 'startProxy needs at least one backend port' })
+})
+
+t.test('a test process ended by a signal (tap\'s timeout: SIGALRM; SIGTERM, SIGINT) takes the processes it started with it', async (t) => {
+  const kit = fileURLToPath(new URL('../dist/index.js', import.meta.url))
+  for (const signal of ['SIGALRM', 'SIGTERM', 'SIGINT'] as const) {
+    const script = `const { startProcess } = await import(${JSON.stringify(kit)})
+const p = await startProcess({ name: 'orphan', command: process.execPath, args: ['-e', "console.log('up'); setInterval(() => {}, 1000)"], readyLine: (l) => l === 'up' })
+console.log(p.pid)
+setInterval(() => {}, 1000)
+process.kill(process.pid, '${signal}')`
+    const { pid, exitSignal } = await new Promise<{ pid: number, exitSignal: string | null }>((resolve) => {
+      const c = execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 }, (_err, stdout) => {
+        resolve({ pid: Number(stdout.trim()), exitSignal: c.signalCode })
+      })
+    })
+    t.ok(Number.isInteger(pid) && pid > 0, `${signal}: the child started ${pid}`)
+    t.equal(exitSignal, signal, `${signal}: the test process was ended by it, as without the kit`)
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.equal(alive(pid), false, `${signal}: the child did not outlive it`)
+  }
 })
 
 // an MQTT 3.1.1 CONNECT (clean session, keepalive 60, client id "h<i>") and its CONNACK
