@@ -1,82 +1,34 @@
 /**
- * Two real `culex --cluster` processes on one redis-server, MQTT.js clients: QoS 1 messages
- * published on node A to a subscriber on node B while the bus connections (the blocking
- * XREAD readers and the pub/sub connections) are killed with CLIENT KILL, again and again:
- * every acknowledged message arrives, once, in the order published.
+ * Chaos on a three-node cluster of real `culex --cluster` processes (see chaosCluster in
+ * cluster-helpers.ts: publishers on node 1, persistent subscribers on nodes 2 and 3, each
+ * client on a fixed node): the Redis connections of every node are killed again and again
+ * (CLIENT KILL) while QoS 1 and QoS 2 traffic crosses the nodes. Every acknowledged message
+ * arrives at both subscribers, none of the QoS 2 ones twice, each publisher's in order.
+ * Node kills: cluster-chaos-publisher-node.test.ts, cluster-chaos-subscriber-node.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import mqtt, { type MqttClient } from 'mqtt'
+import t from 'tap'
 import { Redis } from 'ioredis'
-import { culexMissing, startCulex, startRedis } from '@culex/test-kit'
+import { culexMissing, redisMissing } from '@culex/test-kit'
+import { chaosCluster } from './cluster-helpers.ts'
 
-/** Start culex with `args`; its MQTT port once ready. Killed at teardown. */
-async function culex (t: Test, args: string[], cwd: string): Promise<number> {
-  return (await startCulex(t, ['--sys-interval', '0', ...args], { cwd })).port
-}
-
-async function client (t: Test, port: number, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-  t.teardown(() => { c.end(true) })
-  return c
-}
-
-const skip = culexMissing()
-
-t.test('QoS 1 across two culex nodes while the bus connections are killed: none lost, none twice, in order', { skip, timeout: 120_000 }, async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.destroy())
-  const dir = mkdtempSync(join(tmpdir(), 'culex-chaos-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  const admin = new Redis(server.url)
+t.test('QoS 1/2 across three nodes while the Redis connections of every node are killed again and again', { skip: culexMissing() || redisMissing(), timeout: 90_000 }, async (t) => {
+  const { cl, run } = await chaosCluster(t)
+  const admin = new Redis(cl.store)
   t.teardown(() => { admin.disconnect() })
-  const a = await culex(t, ['--store', server.url, '--cluster', '--node-id', 'node-a'], dir)
-  const b = await culex(t, ['--store', server.url, '--cluster', '--node-id', 'node-b'], dir)
-
-  const sub = await client(t, b)
-  const got: number[] = []
-  sub.on('message', (topic, payload) => { if (topic === 'chaos/x') got.push(Number(payload.toString())) })
-  await sub.subscribeAsync('chaos/#', { qos: 1 })
-  const pub = await client(t, a)
-  // wait until node A routes chaos/# to node B
-  for (const end = Date.now() + 5000; Date.now() < end;) {
-    const seen = await new Promise<boolean>((resolve) => {
-      const on = (topic: string): void => { if (topic === 'chaos/probe') { sub.off('message', on); resolve(true) } }
-      sub.on('message', on)
-      pub.publish('chaos/probe', 'p', { qos: 0 })
-      setTimeout(() => { sub.off('message', on); resolve(false) }, 100)
-    })
-    if (seen) break
-  }
-
-  // the blocking readers of both nodes and every pub/sub connection, killed while a window
-  // of publishes is in flight, every 8 windows: spread over the run whatever the machine's speed
-  let kills = 0
-  const killRound = async (): Promise<void> => {
-    const list = await admin.client('LIST') as string
-    for (const line of list.split('\n')) {
-      if (line.includes(' cmd=xread')) await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!).catch(() => {})
+  let killed = 0
+  await run({
+    at: [150, 300, 450, 600, 750, 900],
+    chaos: async (round) => {
+      // the blocking stream readers, the pub/sub connections, then (every other round) every
+      // normal connection: the stores' and the bus writers' too
+      const list = await admin.client('LIST') as string
+      for (const line of list.split('\n')) {
+        if (line.includes(' cmd=xread')) killed += Number(await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!).catch(() => 0))
+      }
+      killed += Number(await admin.client('KILL', 'TYPE', 'pubsub').catch(() => 0))
+      if (round % 2 === 1) killed += Number(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes').catch(() => 0))
     }
-    await admin.client('KILL', 'TYPE', 'pubsub').catch(() => {})
-    kills++
-  }
-
-  const total = 2000
-  const acked: number[] = []
-  for (let i = 0; i < total; i += 32) {
-    const window: Array<Promise<unknown>> = []
-    for (let j = i; j < Math.min(total, i + 32); j++) window.push(pub.publishAsync('chaos/x', String(j), { qos: 1 }).then(() => { acked.push(j) }))
-    if (i > 0 && i % 256 === 0) await killRound()
-    await Promise.all(window)
-  }
-  t.equal(kills, 7, `${kills} rounds of CLIENT KILL during the run`)
-  for (const end = Date.now() + 15_000; got.length < acked.length && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 50))
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  const seen = new Set(got)
-  t.equal(acked.length, total, 'every publish acknowledged')
-  t.equal(acked.filter((x) => !seen.has(x)).length, 0, `0 of ${acked.length} acknowledged messages lost`)
-  t.equal(got.length, seen.size, '0 duplicates')
-  t.same(got, [...got].sort((x, y) => x - y), 'in the order published')
+  })
+  // per round: 3 readers and 3 pub/sub connections at least, and every other round ≥ 6 more
+  t.ok(killed >= 6 * 6 + 3 * 6, `${killed} Redis connections killed`)
 })

@@ -12,3 +12,5 @@ export { startRedis, startRedisCluster, redisMissing, type RedisServer, type Red
 export { startMosquitto, mosquittoMissing, MOSQUITTO, type Mosquitto, type MosquittoOptions } from './mosquitto.ts'
 export { makeCert, makePki, type Pki } from './tls.ts'
 export { runtimeImporters } from './imports.ts'
+export { startProxy, type Proxy } from './proxy.ts'
+export { startCulexCluster, type CulexCluster, type CulexClusterOptions } from './cluster.ts'

@@ -1,8 +1,8 @@
 /**
  * A child process a test owns: started, watched until it says it is ready, its output kept,
  * and stopped by its PID (SIGTERM, then SIGKILL after a grace period). Every process started
- * here is also SIGKILLed if the test process exits without its teardown, so none is left
- * behind.
+ * here is also SIGKILLed if the test process exits without its teardown, or is ended by a
+ * signal (SIGALRM: tap's timeout; SIGTERM, SIGINT), so none is left behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -53,6 +53,18 @@ function reaper (): void {
   }
 }
 
+// Killed by a signal, a process never emits 'exit': tap ends a test file that times out with
+// SIGALRM (a runner may send SIGTERM, a user SIGINT; not SIGHUP, which reload tests use).
+// Kill the children, then let the signal do what it would have done: raised again with this
+// listener gone (tap's own signal-exit listener, which stood aside while another one was
+// there, then handles it as usual).
+const FATAL: NodeJS.Signals[] = ['SIGALRM', 'SIGTERM', 'SIGINT']
+function onFatal (signal: NodeJS.Signals): void {
+  reaper()
+  for (const sig of FATAL) process.removeListener(sig, onFatal)
+  process.kill(process.pid, signal)
+}
+
 function signalPid (pid: number, signal: NodeJS.Signals): void {
   try { process.kill(pid, signal) } catch { /* already gone */ }
 }
@@ -72,6 +84,7 @@ export async function startProcess (opts: StartProcessOptions): Promise<ManagedP
   if (!reaperInstalled) {
     reaperInstalled = true
     process.once('exit', reaper)
+    for (const sig of FATAL) process.on(sig, onFatal)
   }
   live.add(proc)
   let all = ''

@@ -174,6 +174,8 @@ async function runOne (options: BenchOptions, ports: number[]): Promise<BenchRes
   }
 }
 
+/** A ratio of medians, or – when a setup of it was not run (`--setups`). */
+const ratio = (r: number): string => Number.isFinite(r) ? `${r.toFixed(2)}×` : '–'
 const fmt = (v: number, unit: string): string => unit.endsWith(' ms') ? v.toFixed(3) : Math.round(v).toLocaleString('en-US')
 
 async function main (): Promise<void> {
@@ -232,7 +234,7 @@ async function main (): Promise<void> {
     const r1 = lower ? med(e.id, 'plain') / med(e.id, 'cluster1') : med(e.id, 'cluster1') / med(e.id, 'plain')
     const r2 = lower ? med(e.id, 'cluster1') / med(e.id, 'cluster2') : med(e.id, 'cluster2') / med(e.id, 'cluster1')
     const r3 = lower ? med(e.id, 'plain-redis') / med(e.id, 'cluster1') : med(e.id, 'cluster1') / med(e.id, 'plain-redis')
-    console.log(`| ${e.title === '' ? '〃' : e.title} | ${e.unit} | ${cell(e.id, 'plain', e.unit)} | ${cell(e.id, 'plain-redis', e.unit)} | ${cell(e.id, 'cluster1', e.unit)} | ${cell(e.id, 'cluster2', e.unit)} | ${r1.toFixed(2)}× | ${r3.toFixed(2)}× | ${r2.toFixed(2)}× |`)
+    console.log(`| ${e.title === '' ? '〃' : e.title} | ${e.unit} | ${cell(e.id, 'plain', e.unit)} | ${cell(e.id, 'plain-redis', e.unit)} | ${cell(e.id, 'cluster1', e.unit)} | ${cell(e.id, 'cluster2', e.unit)} | ${ratio(r1)} | ${ratio(r3)} | ${ratio(r2)} |`)
   }
   console.log('')
   console.log('Ratios are of medians; for latency, lower is better and the ratio is inverted (> 1 = better).')
