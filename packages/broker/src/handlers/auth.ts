@@ -33,8 +33,7 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
       refuse(c, r.reasonCode, 'enhanced authentication failed', r.reasonString)
       return
     }
-    c.state = State.CONNECTING
-    await finishConnect(c, c.pendingConnect as PendingConnect, r.data)
+    await finishConnect(c, c.authenticated() as PendingConnect, r.data)
     return
   }
   // connected: 0x19 starts re-authentication, 0x18 continues one the broker answered with 0x18
@@ -46,7 +45,7 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
   const r = await hook(c, { method, data, step: rc === 0x19 ? 'reauthenticate' : 'continue' })
   if (c.isClosed) return
   if (r.reasonCode === 0x18 || r.reasonCode === 0) {
-    c.reauthenticating = r.reasonCode === 0x18
+    c.reauthStep(r.reasonCode === 0x18)
     // re-authenticated: read decisions are made anew for the identity it proved
     if (r.reasonCode === 0 && c.session !== null) {
       c.session.readCache = null

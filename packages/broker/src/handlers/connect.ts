@@ -56,11 +56,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
     c.disconnect(0x82, 'second CONNECT')
     return
   }
-  c.state = State.CONNECTING
-  c.protocolVersion = p.protocolVersion
-  // a refusing CONNACK already respects it [MQTT-3.1.2-24]
-  const maxOut = p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined
-  if (maxOut !== undefined) c.maxOut = maxOut
+  c.startConnect(p.protocolVersion, p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined)
   const broker = c.broker
   await broker.ready()
   if (c.engine.overCapacity()) {
@@ -78,12 +74,11 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       refuse(c, 0x85, 'zero-length client id with clean session 0')
       return
     }
-    c.id = broker.assignClientId() // [MQTT-3.1.3-6]
+    c.identify(broker.assignClientId(), p.username) // [MQTT-3.1.3-6]
     assigned = p.protocolVersion === 5
   } else {
-    c.id = p.clientId
+    c.identify(p.clientId, p.username)
   }
-  c.username = p.username
   let keepalive = p.keepalive
   let serverKeepAlive: number | undefined
   const max = broker.limits.maxKeepalive
@@ -96,7 +91,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
     keepalive = max
     serverKeepAlive = max // [MQTT-3.2.2-21] the client must use the Server Keep Alive
   }
-  c.keepalive = keepalive
+  c.useKeepalive(keepalive)
 
   const hooks = broker.hooks
   if (hooks.preConnect !== undefined) {
@@ -114,13 +109,12 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       refuse(c, 0x8C, `authentication method ${JSON.stringify(method)} not supported`)
       return
     }
-    c.authMethod = method
+    c.useAuthMethod(method)
     const r = await hook(c, { method, data: p.properties?.authenticationData, step: 'connect' })
     if (c.isClosed) return
     if (r.reasonCode === 0x18) {
       const pending: PendingConnect = { packet: p, assigned, serverKeepAlive }
-      c.pendingConnect = pending
-      c.state = State.AUTHENTICATING
+      c.awaitAuth(pending)
       c.writePacket({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })
       return
     }
@@ -137,7 +131,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       return
     }
     // allowed under the identity the hook established (e.g. a certificate's CN)
-    if (typeof r === 'object' && 'username' in r) c.username = r.username
+    if (typeof r === 'object' && 'username' in r) c.authenticatedAs(r.username)
   }
   await finishConnect(c, { packet: p, assigned, serverKeepAlive }, authData)
 }
@@ -166,8 +160,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
   const requested = expiry
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
-  c.expiryRequested = requested
-  c.expiry = expiry
+  c.grantExpiry(requested, expiry)
   // takeover, clean start or resume (session-manager.ts)
   const taken = await c.engine.sessions.take(c, p, expiry)
   if (taken === null) return
@@ -179,7 +172,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   if (p.will !== undefined) {
     const w = p.will
     // the parsed will is a view of the socket chunk: keep a copy
-    c.will = { ...w, payload: Buffer.from(w.payload) }
+    c.setWill({ ...w, payload: Buffer.from(w.payload) })
     await store.putWill({ clientId: c.id, nodeId: broker.id, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, ...(w.properties !== undefined ? { properties: w.properties } : {}) })
   }
   if (c.isClosed) return

@@ -16,13 +16,11 @@ export function handleDisconnect (c: Connection, p: DisconnectPacket): void {
       return
     }
     // applied to the session as the connection closes (Broker.connectionClosed)
-    c.expiry = Math.min(expiry, c.broker.limits.maxSessionExpiryInterval)
+    c.changeExpiry(Math.min(expiry, c.broker.limits.maxSessionExpiryInterval))
   }
   const rc = p.reasonCode ?? 0
-  if (!(c.protocolVersion === 5 && rc === 0x04) && c.will !== null) {
-    c.will = null
+  if (!(c.protocolVersion === 5 && rc === 0x04) && c.takeWill() !== null) {
     c.broker.store.deleteWill(c.id).catch((err: unknown) => { c.broker.storeError('deleting a will', err) })
   }
-  c.disconnectReason = rc
-  c.teardown(true)
+  c.endByClient(rc)
 }

@@ -122,7 +122,7 @@ async function checkRestored (c: Connection, p: PublishPacket, topic: string, pr
   const s = c.session!
   if (await c.broker.store.hasIncoming(s.clientId, p.messageId!)) {
     ;(s.incoming ??= new Set()).add(p.messageId!)
-    c.inUnacked++
+    c.holdInbound()
     c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
     return
   }
@@ -145,7 +145,7 @@ function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string
   }
   const s = c.session!
   ;(s.incoming ??= new Set()).add(p.messageId!)
-  c.inUnacked++
+  c.holdInbound()
   c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
 }
 
@@ -162,7 +162,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
   if (qos === 2) {
     s = c.session!
     ;(s.incoming ??= new Set()).add(id)
-    c.inUnacked++
+    c.holdInbound()
   }
   let work: Promise<unknown> | null = stored
   if (qos === 2 && s.persistent) {
@@ -175,14 +175,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
   }
   // wait for the store, for room in full subscriber queues, and for earlier acks, so acks
   // keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3]
-  if (qos === 1) c.inUnacked++
-  const limits = broker.limits
-  if (++c.ackWaiting >= limits.maxInflight && c.protocolVersion !== 5 && !c.flowPaused && !c.overQueued) {
-    // a 3.x publisher has no Receive Maximum: stop reading it until its acks go out (a
-    // publisher that is itself a full subscriber is still read, or its own acks could not arrive)
-    c.flowPaused = true
-    c.stream.pause()
-  }
+  if (qos === 1) c.holdInbound()
   const before = c.ackTail
   const gate = work === null ? before! : before === null ? work : Promise.all([before, work])
   const tail: Promise<unknown> = gate.then(() => 0, (err: unknown) => {
@@ -190,12 +183,8 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     broker.storeError('storing a message before acknowledging it', err)
     return 0x80
   }).then((rc) => {
-    if (qos === 1) c.inUnacked--
-    if (--c.ackWaiting < limits.maxInflight && c.flowPaused) {
-      c.flowPaused = false
-      c.resumeReading()
-    }
-    if (c.ackTail === tail) c.ackTail = null
+    if (qos === 1) c.releaseInbound()
+    c.acked(tail) // a 3.x publisher has no Receive Maximum: read again once its acks go out
     if (rc !== 0 && c.protocolVersion !== 5) {
       // 3.x has no negative acknowledgement: close so the client resends
       c.disconnect(0x80, 'store failure')
@@ -203,12 +192,12 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     }
     if (rc !== 0 && qos === 2 && s.incoming !== null && s.incoming.delete(id)) {
       // a PUBREC with a failure code ends the exchange (MQTT 5 §4.3.3): the id is free again
-      c.inUnacked--
+      c.releaseInbound()
       if (s.persistent) broker.store.deleteIncoming(s.clientId, id).catch((err: unknown) => { broker.storeError('forgetting a refused QoS 2 id', err) })
     }
     writeAck(c, qos, id, rc as number)
   })
-  c.ackTail = tail
+  c.ackAfter(tail)
 }
 
 function writeAck (c: Connection, qos: number, id: number, rc: number): void {

@@ -9,7 +9,7 @@ export function handlePubrel (c: Connection, p: PubrelPacket): void | Promise<vo
   const s = c.session!
   const id = p.messageId
   const had = s.incoming !== null && s.incoming.delete(id)
-  if (had) c.inUnacked--
+  if (had) c.releaseInbound()
   if (had || !s.persistent) {
     if (had && s.persistent) c.broker.store.deleteIncoming(s.clientId, id).catch((err: unknown) => { c.broker.storeError('forgetting a QoS 2 id', err) })
     complete(c, id, had)
