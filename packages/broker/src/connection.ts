@@ -21,6 +21,7 @@ import { DeliveryLog, type Link, type OutEntry } from './delivery-log.ts'
 import type { Engine } from './engine.ts'
 import { BrokerError, type BrokerErrorCode } from './errors.ts'
 import { dispatch } from './handlers/index.ts'
+import type { ConnectionPort } from './handlers/ports.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
 import type { SharedGroup, Session } from './session.ts'
@@ -58,7 +59,7 @@ function onParseError (this: Connection, e: PacketError): void {
 const SPLIT_AT = 2048
 
 /** One client connection. Implements the public {@link Client} view. */
-export class Connection implements Client {
+export class Connection implements Client, ConnectionPort {
   readonly broker: Broker
   readonly stream: Duplex
   readonly #info: ConnectionInfo

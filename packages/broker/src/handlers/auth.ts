@@ -3,11 +3,12 @@
  * (state AUTHENTICATING), or re-authenticates a connected client (AUTH 0x19) [MQTT-4.12.1].
  */
 import type { AuthPacket } from '@culex/packet'
-import { State, type Connection } from '../connection.ts'
+import { State } from '../connection.ts'
 import { finishConnect, refuse, type PendingConnect } from './connect.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** AUTH handler. */
-export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
+export async function handleAuth (c: ConnectionPort, p: AuthPacket): Promise<void> {
   const rc = p.reasonCode ?? 0
   const hook = c.broker.hooks.authenticateEnhanced
   const method = p.properties?.authenticationMethod

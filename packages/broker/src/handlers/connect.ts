@@ -4,9 +4,10 @@
  * with the properties this broker supports, then replay of the stored session.
  */
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
-import { State, type Connection } from '../connection.ts'
+import { State } from '../connection.ts'
 import type { AuthResult } from '../options.ts'
 import { encodeWithin } from '../within.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** State kept between CONNECT and the end of enhanced authentication. */
 export interface PendingConnect {
@@ -28,7 +29,7 @@ function v4Code (rc: number): number {
 }
 
 /** Refuse the CONNECT with a CONNACK failure code and close [MQTT-3.2.2-7]. */
-export function refuse (c: Connection, reasonCode: number, message: string, reasonString?: string): void {
+export function refuse (c: ConnectionPort, reasonCode: number, message: string, reasonString?: string): void {
   if (c.protocolVersion === 5) {
     c.write(encodeWithin({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, c.maxOut))
   } else {
@@ -49,7 +50,7 @@ function refusal (r: AuthResult, fallback: number): { code: number, text?: strin
 }
 
 /** CONNECT handler. */
-export async function handleConnect (c: Connection, p: ConnectPacket): Promise<void> {
+export async function handleConnect (c: ConnectionPort, p: ConnectPacket): Promise<void> {
   if (c.state !== State.NEW) {
     // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
     c.error('BROKER_ERR_SECOND_CONNECT', 'second CONNECT on one connection')
@@ -137,7 +138,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
 }
 
 /** The part of CONNECT after authentication; also the end of an enhanced-auth exchange. */
-export async function finishConnect (c: Connection, pc: PendingConnect, authData: Buffer | undefined): Promise<void> {
+export async function finishConnect (c: ConnectionPort, pc: PendingConnect, authData: Buffer | undefined): Promise<void> {
   if (c.isClosed) return
   const p = pc.packet
   const broker = c.broker

@@ -1,12 +1,12 @@
 import type { DisconnectPacket } from '@culex/packet'
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /**
  * DISCONNECT from the client. Reason 0x04 (5.0) keeps the will; any other normal
  * disconnect discards it [MQTT-3.14.4-3]. 5.0 may change the session expiry interval, but
  * not from 0 to non-zero [MQTT-3.14.2-2].
  */
-export function handleDisconnect (c: Connection, p: DisconnectPacket): void {
+export function handleDisconnect (c: ConnectionPort, p: DisconnectPacket): void {
   const expiry = p.properties?.sessionExpiryInterval
   if (c.protocolVersion === 5 && expiry !== undefined) {
     // compared with what the client sent, not with what the broker granted (maxSessionExpiryInterval)

@@ -6,12 +6,12 @@
  */
 import type { PublishPacket, PublishProperties } from '@culex/packet'
 import { validateTopic } from '@culex/trie'
-import type { Connection } from '../connection.ts'
 import { isBrokerError } from '../errors.ts'
 import { Routed } from '../routed.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** PUBLISH handler. */
-export function handlePublish (c: Connection, p: PublishPacket): void | Promise<void> {
+export function handlePublish (c: ConnectionPort, p: PublishPacket): void | Promise<void> {
   const broker = c.broker
   const limits = broker.limits
   broker.stats.publishReceived++
@@ -87,7 +87,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
 }
 
 /** The rest of the one publish path: `topic` is resolved (alias) and checked. */
-function authorize (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): void | Promise<void> {
+function authorize (c: ConnectionPort, p: PublishPacket, topic: string, props: PublishProperties | undefined): void | Promise<void> {
   const broker = c.broker
   const qos = p.qos
   const expiry = props?.messageExpiryInterval
@@ -118,7 +118,7 @@ function authorize (c: Connection, p: PublishPacket, topic: string, props: Publi
  * received before the restart (PUBREC sent, PUBREL not yet) [MQTT-4.3.3-10]; if not, it goes
  * on along the one publish path.
  */
-async function checkRestored (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
+async function checkRestored (c: ConnectionPort, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
   const s = c.session!
   if (await c.broker.store.hasIncoming(s.clientId, p.messageId!)) {
     ;(s.incoming ??= new Set()).add(p.messageId!)
@@ -131,7 +131,7 @@ async function checkRestored (c: Connection, p: PublishPacket, topic: string, pr
 }
 
 /** Refused (authorizePublish, $SYS): 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
-function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string): void {
+function deny (c: ConnectionPort, p: PublishPacket, reasonCode: number, why?: string): void {
   c.error('BROKER_ERR_NOT_AUTHORIZED', `PUBLISH to ${JSON.stringify(p.topic)} refused${why === undefined ? '' : `: ${why}`}`, undefined, reasonCode)
   if (p.qos === 0) return
   const v5 = c.protocolVersion === 5
@@ -149,7 +149,7 @@ function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string
   c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
 }
 
-function accept (c: Connection, p: PublishPacket, m: Routed): void {
+function accept (c: ConnectionPort, p: PublishPacket, m: Routed): void {
   const broker = c.broker
   const stored = c.engine.dispatch(m, c)
   const qos = p.qos
@@ -200,7 +200,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
   c.ackAfter(tail)
 }
 
-function writeAck (c: Connection, qos: number, id: number, rc: number): void {
+function writeAck (c: ConnectionPort, qos: number, id: number, rc: number): void {
   if (rc === 0) {
     // success acks are 4 bytes in every version (5.0 may omit reason code 0x00 and properties):
     // written directly instead of going through the generic encoder, once per QoS 1/2 PUBLISH
