@@ -429,7 +429,7 @@ export class Connection implements Client, ConnectionPort {
     this.run(packet)
   }
 
-  run (packet: Packet): void {
+  private run (packet: Packet): void {
     let r: void | Promise<void>
     try {
       r = dispatch(this, packet)
@@ -443,7 +443,7 @@ export class Connection implements Client, ConnectionPort {
     }
   }
 
-  resume (): void {
+  private resume (): void {
     this.#busy = false
     const backlog = this.#backlog
     if (backlog !== null) {
@@ -463,7 +463,7 @@ export class Connection implements Client, ConnectionPort {
     }
   }
 
-  fail (err: unknown): void {
+  private fail (err: unknown): void {
     if (this.#state === State.CLOSED) return
     const e = err instanceof BrokerError ? err : new BrokerError('BROKER_ERR_HOOK', `handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     this.broker.emitClientError(this, e)
@@ -629,7 +629,7 @@ export class Connection implements Client, ConnectionPort {
    * persistent session keeps its queue in the store until it reconnects (bounded by
    * limits.maxStoredMessages).
    */
-  stall (ms: number): void {
+  private stall (ms: number): void {
     this.broker.stats.subscribersStalled++
     this.broker.logger.warn({ client: this.#id, queued: this.log?.queuedCount ?? 0, ms }, 'subscriber stalled: queue full too long')
     this.error('BROKER_ERR_QUOTA_EXCEEDED', `queue full for ${ms} ms (limits.stallTimeout): subscriber stalled`, undefined, 0x97)
@@ -778,7 +778,7 @@ export class Connection implements Client, ConnectionPort {
    * get an alias it was not told about. Aliases hold at most limits.maxTopicAliasBytes;
    * beyond it the least recently used one is reassigned.
    */
-  encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
+  private encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
     let alias: number | undefined
     let topic = m.topic
     let cost = 0
