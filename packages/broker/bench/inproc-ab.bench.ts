@@ -2,12 +2,14 @@
  * In-process A/B of two builds of @culex/broker: the same QoS 0 and QoS 1 fan-out over
  * in-memory duplex pairs (no sockets, no kernel: what is measured is the engine's own
  * publish path), each build in turn, in interleaved rounds so that drift of the machine
- * hits both alike. Reports the median messages delivered per second and B / A.
+ * hits both alike. Reports the median messages delivered per second of CPU time (user +
+ * system of this process: on a shared machine far steadier than wall time, which is shown
+ * too) and B / A.
  *
  * Run (B defaults to this worktree's dist, A to a copy of another build's dist):
  *   npm run build -w @culex/broker
  *   mkdir node_modules/.culex-ab-base && cp -r packages/broker/package.json packages/broker/dist node_modules/.culex-ab-base/   # on the baseline commit
- *   npx tsx packages/broker/bench/inproc-ab.bench.ts [A/index.js] [B/index.js]
+ *   npm run bench:ab -w @culex/broker [-- A/index.js B/index.js]
  * BENCH_MESSAGES (default 200000) and BENCH_ROUNDS (default 7) scale a run.
  *
  * Both builds resolve `@culex/packet` from the workspace: keep the baseline copy under the
@@ -85,8 +87,10 @@ async function subscribe (client: Duplex, filter: string, qos: 0 | 1): Promise<v
   await acked
 }
 
-/** One run: `subs` subscribers, one publisher of MESSAGES at `qos`; messages delivered per second. */
-async function once (Broker: BrokerCtor, qos: 0 | 1, subs: number): Promise<number> {
+interface Rate { cpu: number, wall: number }
+
+/** One run: `subs` subscribers, one publisher of MESSAGES at `qos`; messages delivered per second (CPU and wall). */
+async function once (Broker: BrokerCtor, qos: 0 | 1, subs: number): Promise<Rate> {
   const broker = new Broker({ sysInterval: 0 })
   const expected = MESSAGES * subs
   let delivered = 0
@@ -107,6 +111,7 @@ async function once (Broker: BrokerCtor, qos: 0 | 1, subs: number): Promise<numb
   }
   const pub = await connect(broker, 'p')
   const start = process.hrtime.bigint()
+  const cpu0 = process.cpuUsage()
   if (qos === 0) {
     const one = encode({ cmd: 'publish', topic: TOPIC, payload: PAYLOAD, qos: 0, retain: false, dup: false }, 4)
     const BATCH = 256
@@ -136,8 +141,9 @@ async function once (Broker: BrokerCtor, qos: 0 | 1, subs: number): Promise<numb
   }
   await done
   const ns = Number(process.hrtime.bigint() - start)
+  const used = process.cpuUsage(cpu0)
   await broker.close()
-  return expected / (ns / 1e9)
+  return { cpu: expected / ((used.user + used.system) / 1e6), wall: expected / (ns / 1e9) }
 }
 
 function median (xs: number[]): number {
@@ -163,11 +169,11 @@ async function main (): Promise<void> {
     await once(A, sc.qos, sc.subs)
     await once(B, sc.qos, sc.subs)
   }
-  console.log('| scenario | A msg/s | B msg/s | B / A |')
-  console.log('|---|---:|---:|---:|')
+  console.log('| scenario | A msg/CPU-s | B msg/CPU-s | B / A (CPU) | B / A (wall) |')
+  console.log('|---|---:|---:|---:|---:|')
   for (const sc of scenarios) {
-    const a: number[] = []
-    const b: number[] = []
+    const a: Rate[] = []
+    const b: Rate[] = []
     for (let r = 0; r < ROUNDS; r++) {
       if (r % 2 === 0) {
         a.push(await once(A, sc.qos, sc.subs))
@@ -177,9 +183,10 @@ async function main (): Promise<void> {
         a.push(await once(A, sc.qos, sc.subs))
       }
     }
-    const ma = median(a)
-    const mb = median(b)
-    console.log(`| ${sc.name} | ${Math.round(ma).toLocaleString('en')} | ${Math.round(mb).toLocaleString('en')} | ${(mb / ma).toFixed(3)} |`)
+    const ma = median(a.map((r) => r.cpu))
+    const mb = median(b.map((r) => r.cpu))
+    const wall = median(b.map((r) => r.wall)) / median(a.map((r) => r.wall))
+    console.log(`| ${sc.name} | ${Math.round(ma).toLocaleString('en')} | ${Math.round(mb).toLocaleString('en')} | ${(mb / ma).toFixed(3)} | ${wall.toFixed(3)} |`)
   }
 }
 
