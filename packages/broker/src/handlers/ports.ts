@@ -46,6 +46,8 @@ export interface SessionsPort<C> {
 export interface EnginePort<C> {
   /** Counters behind broker.metrics(). */
   readonly counters: Counters
+  /** Connected to other nodes through a bus (not a LocalBus). */
+  readonly clustered: boolean
   /** A new CONNECT must be refused for maxConnections. */
   overCapacity (): boolean
   /** Store (retained) and route a message `from` a client; the work its ack waits for, or null. */
