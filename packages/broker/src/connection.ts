@@ -10,6 +10,10 @@
  * wait (a hook, the store) returns a promise and later packets wait in `backlog`, so packets
  * of one connection are always processed in order.
  *
+ * Its state is private: others read it through getters and change it only through named
+ * steps (`startConnect`, `identify`, `attach`, `setWill` / `takeWill`, `ackAfter` / `acked`,
+ * …). Handlers see the connection as a {@link ConnectionPort} (handlers/ports.ts).
+ *
  * Memory: an idle connection holds the parser and this object (keepalive and connect
  * timeout are checked by one broker-wide sweep timer, not a timer each); maps for aliases
  * and the delivery log are created on first use.
