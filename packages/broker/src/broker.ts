@@ -273,8 +273,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const engine = this.#engine
     const c = new Connection(engine, stream, info)
     if (engine.closed) {
-      c.preConnect = false
-      c.teardown(true)
+      c.turnAway()
       return c
     }
     if (engine.admit(c)) this.stats.connectionsTotal++

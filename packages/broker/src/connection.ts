@@ -10,6 +10,10 @@
  * wait (a hook, the store) returns a promise and later packets wait in `backlog`, so packets
  * of one connection are always processed in order.
  *
+ * Its state is private: others read it through getters and change it only through named
+ * steps (`startConnect`, `identify`, `attach`, `setWill` / `takeWill`, `ackAfter` / `acked`,
+ * …). Handlers see the connection as a {@link ConnectionPort} (handlers/ports.ts).
+ *
  * Memory: an idle connection holds the parser and this object (keepalive and connect
  * timeout are checked by one broker-wide sweep timer, not a timer each); maps for aliases
  * and the delivery log are created on first use.
@@ -21,6 +25,7 @@ import { DeliveryLog, type Link, type OutEntry } from './delivery-log.ts'
 import type { Engine } from './engine.ts'
 import { BrokerError, type BrokerErrorCode } from './errors.ts'
 import { dispatch } from './handlers/index.ts'
+import type { ConnectionPort } from './handlers/ports.ts'
 import type { Client, ConnectionInfo } from './options.ts'
 import { idOffset, type Routed } from './routed.ts'
 import type { SharedGroup, Session } from './session.ts'
@@ -58,31 +63,31 @@ function onParseError (this: Connection, e: PacketError): void {
 const SPLIT_AT = 2048
 
 /** One client connection. Implements the public {@link Client} view. */
-export class Connection implements Client {
+export class Connection implements Client, ConnectionPort {
   readonly broker: Broker
   readonly stream: Duplex
   readonly #info: ConnectionInfo
   readonly #parser: Parser<Connection>
-  id = ''
-  protocolVersion: 0 | 3 | 4 | 5 = 0
-  username: string | undefined = undefined
-  keepalive = 0
-  state: number = State.NEW
+  #id = ''
+  #protocolVersion: 0 | 3 | 4 | 5 = 0
+  #username: string | undefined = undefined
+  #keepalive = 0
+  #state: number = State.NEW
   #session: Session | null = null
-  will: Will | null = null
+  #will: Will | null = null
   /**
    * Session Expiry Interval (s) this connection grants its session, applied when the
-   * connection ends [MQTT-3.1.2-5]; `expiryRequested` is what the client asked for in
+   * connection ends [MQTT-3.1.2-5]; `#expiryRequested` is what the client asked for in
    * CONNECT (the DISCONNECT rule compares with it [MQTT-3.14.2-2]).
    */
-  expiry = 0
-  expiryRequested = 0
+  #expiry = 0
+  #expiryRequested = 0
   /** Enhanced auth method of this connection (5.0). */
-  authMethod: string | undefined = undefined
+  #authMethod: string | undefined = undefined
   /** A re-authentication (AUTH 0x19) is in progress: the broker answered AUTH 0x18 (5.0). */
-  reauthenticating = false
+  #reauthenticating = false
   /** Set while the CONNECT waits for AUTH packets. */
-  pendingConnect: unknown = null
+  #pendingConnect: unknown = null
   #lastSeen: number
   /** Connect deadline (ms since epoch) while no CONNECT was processed; 0 after. */
   #deadline: number
@@ -92,15 +97,16 @@ export class Connection implements Client {
   #busy = false
   #aliasesIn: Map<number, string> | null = null
   /** QoS 1 PUBACKs not yet sent + QoS 2 awaiting PUBREL. */
-  inUnacked = 0
-  ackTail: Promise<unknown> | null = null
+  #inUnacked = 0
+  /** The last acknowledgement waiting (acks go out in order); null when none waits. */
+  #ackTail: Promise<unknown> | null = null
   #rateStart = 0
   #rateCount = 0
   // outbound
   /** The QoS 1/2 deliveries of its session while this connection holds it (made at CONNACK). */
   #log: DeliveryLog | null = null
   /** The client's Maximum Packet Size. */
-  maxOut = 268435460
+  #maxOut = 268435460
   /** The client's Topic Alias Maximum (outbound aliases; 0: none). */
   #aliasOutMax = 0
   /** Outbound aliases, least recently used first (re-inserted on use). */
@@ -112,19 +118,19 @@ export class Connection implements Client {
   /** Outbound alias numbers (≤ #aliasTop) not in use. At most budget / 64 + 1 of them. */
   #aliasFree: number[] | null = null
   /** No CONNECT parsed yet: small packet limit. */
-  preConnect = true
+  #preConnect = true
   /** While counted among the broker's sockets without CONNECT: its remote address (undefined: unknown); null once not counted. */
-  pendingAddr: string | undefined | null = null
+  #pendingAddr: string | undefined | null = null
   /** A parse error that waits until the packets parsed before it were processed. */
   #parseError: PacketError | null = null
   #corked = false
   #corkedBytes = 0
   #waitingDrain = false
-  disconnectReason = -1
+  #disconnectReason = -1
   /** QoS 1/2 PUBLISH from this client whose ack waits (store writes, a full queue). */
-  ackWaiting = 0
-  /** Reading from this (3.x) publisher is paused: ackWaiting reached limits.maxInflight. */
-  flowPaused = false
+  #ackWaiting = 0
+  /** Reading from this (3.x) publisher is paused: #ackWaiting reached limits.maxInflight. */
+  #flowPaused = false
   /** The engine behind the broker (router, sessions, wills): what handlers talk to. */
   readonly engine: Engine
 
@@ -166,6 +172,208 @@ export class Connection implements Client {
     return addr === undefined ? info : { ...info, remoteAddress: addr }
   }
 
+  // ───────── state: read here, changed only through the steps below ─────────
+
+  /** {@link Client.id}: '' until CONNECT was processed. */
+  get id (): string {
+    return this.#id
+  }
+
+  /** {@link Client.protocolVersion}: 0 until CONNECT was processed. */
+  get protocolVersion (): 0 | 3 | 4 | 5 {
+    return this.#protocolVersion
+  }
+
+  /** {@link Client.username}: from CONNECT, or the identity `authenticate` established. */
+  get username (): string | undefined {
+    return this.#username
+  }
+
+  /** {@link Client.keepalive}: in effect, in seconds. */
+  get keepalive (): number {
+    return this.#keepalive
+  }
+
+  /** One of {@link State}. */
+  get state (): number {
+    return this.#state
+  }
+
+  /** The Will Message this connection leaves if it ends without a normal DISCONNECT (null: none, or settled). */
+  get will (): Will | null {
+    return this.#will
+  }
+
+  /** Session Expiry Interval (s) granted to the session, applied when the connection ends [MQTT-3.1.2-5]. */
+  get expiry (): number {
+    return this.#expiry
+  }
+
+  /** Session Expiry Interval (s) the client asked for in CONNECT (before the broker's maximum). */
+  get expiryRequested (): number {
+    return this.#expiryRequested
+  }
+
+  /** Enhanced authentication method of this connection (5.0; undefined: none). */
+  get authMethod (): string | undefined {
+    return this.#authMethod
+  }
+
+  /** A re-authentication is in progress: the broker answered AUTH 0x18 (5.0). */
+  get reauthenticating (): boolean {
+    return this.#reauthenticating
+  }
+
+  /** The client's Maximum Packet Size (bytes). */
+  get maxOut (): number {
+    return this.#maxOut
+  }
+
+  /** QoS 1 PUBACKs not yet sent + QoS 2 awaiting PUBREL. */
+  get inUnacked (): number {
+    return this.#inUnacked
+  }
+
+  /** An acknowledgement of this client's PUBLISH still waits: later ones go out after it. */
+  get ackTail (): Promise<unknown> | null {
+    return this.#ackTail
+  }
+
+  /** Reading from this (3.x) publisher is paused until its acks go out. */
+  get flowPaused (): boolean {
+    return this.#flowPaused
+  }
+
+  /** Reason code of the DISCONNECT that ended the connection (-1: none). */
+  get disconnectReason (): number {
+    return this.#disconnectReason
+  }
+
+  /** A CONNECT of `protocolVersion` is being processed; the client accepts packets up to `maxOut` bytes. */
+  startConnect (protocolVersion: 3 | 4 | 5, maxOut: number | undefined): void {
+    this.#state = State.CONNECTING
+    this.#protocolVersion = protocolVersion
+    if (maxOut !== undefined) this.#maxOut = maxOut // a refusing CONNACK already respects it [MQTT-3.1.2-24]
+  }
+
+  /** The client id (its own or an assigned one) and the username of its CONNECT. */
+  identify (id: string, username: string | undefined): void {
+    this.#id = id
+    this.#username = username
+  }
+
+  /** `authenticate` allowed the connection under another identity (e.g. a certificate's CN). */
+  authenticatedAs (username: string): void {
+    this.#username = username
+  }
+
+  /** The keepalive in effect (s), after the server maximum. */
+  useKeepalive (seconds: number): void {
+    this.#keepalive = seconds
+  }
+
+  /** CONNECT names an enhanced authentication method (5.0): every AUTH must continue it. */
+  useAuthMethod (method: string): void {
+    this.#authMethod = method
+  }
+
+  /** The CONNECT waits for AUTH packets (enhanced authentication continues); `pending` is its state. */
+  awaitAuth (pending: unknown): void {
+    this.#pendingConnect = pending
+    this.#state = State.AUTHENTICATING
+  }
+
+  /** Enhanced authentication succeeded: the CONNECT goes on; returns what `awaitAuth` kept. */
+  authenticated (): unknown {
+    this.#state = State.CONNECTING
+    return this.#pendingConnect
+  }
+
+  /** A re-authentication step answered: `more` while the broker waits for another AUTH. */
+  reauthStep (more: boolean): void {
+    this.#reauthenticating = more
+  }
+
+  /** The Session Expiry Interval the client asked for in CONNECT, and what the broker granted. */
+  grantExpiry (requested: number, granted: number): void {
+    this.#expiryRequested = requested
+    this.#expiry = granted
+  }
+
+  /** A DISCONNECT (5.0) changed the Session Expiry Interval to `granted` (s). */
+  changeExpiry (granted: number): void {
+    this.#expiry = granted
+  }
+
+  /** The Will Message the connection leaves (a copy the connection keeps). */
+  setWill (will: Will): void {
+    this.#will = will
+  }
+
+  /** Take the will (published, delayed or discarded by the caller): the connection no longer has one. */
+  takeWill (): Will | null {
+    const will = this.#will
+    this.#will = null
+    return will
+  }
+
+  /** A QoS 1 PUBLISH waits for its PUBACK, or a QoS 2 one for its PUBREL (Receive Maximum). */
+  holdInbound (): void {
+    this.#inUnacked++
+  }
+
+  /** A QoS 1 PUBACK went out, or a QoS 2 exchange ended. */
+  releaseInbound (): void {
+    this.#inUnacked--
+  }
+
+  /**
+   * A QoS 1/2 PUBLISH of this client is acknowledged once `tail` settles (after the
+   * acknowledgements before it). A 3.x publisher with limits.maxInflight acks waiting is no
+   * longer read until they go out (one that is itself a full subscriber still is, or its own
+   * acks could not arrive).
+   */
+  ackAfter (tail: Promise<unknown>): void {
+    this.#ackTail = tail
+    if (++this.#ackWaiting >= this.broker.limits.maxInflight && this.#protocolVersion !== 5 && !this.#flowPaused && !this.overQueued) {
+      this.#flowPaused = true
+      this.stream.pause()
+    }
+  }
+
+  /** The acknowledgement `tail` (see `ackAfter`) is about to go out: reading resumes if it was paused. */
+  acked (tail: Promise<unknown>): void {
+    if (--this.#ackWaiting < this.broker.limits.maxInflight && this.#flowPaused) {
+      this.#flowPaused = false
+      this.resumeReading()
+    }
+    if (this.#ackTail === tail) this.#ackTail = null
+  }
+
+  /** DISCONNECT from the client with `reasonCode`: the connection ends. */
+  endByClient (reasonCode: number): void {
+    this.#disconnectReason = reasonCode
+    this.teardown(true)
+  }
+
+  /** Not admitted (broker closed, too many sockets without CONNECT): closed without being counted. */
+  turnAway (): void {
+    this.#preConnect = false
+    this.teardown(true)
+  }
+
+  /** Counted among the broker's sockets without CONNECT, from `addr` (undefined: unknown). */
+  countPending (addr: string | undefined): void {
+    this.#pendingAddr = addr
+  }
+
+  /** No longer counted as without CONNECT: returns the address it was counted under, or null when it was not counted. */
+  uncountPending (): string | undefined | null {
+    const addr = this.#pendingAddr
+    this.#pendingAddr = null
+    return addr
+  }
+
   /** Bytes from the socket. */
   received (chunk: Buffer): void {
     this.#lastSeen = this.broker.clock.now()
@@ -200,20 +408,20 @@ export class Connection implements Client {
 
   /** True once the connection is closed (re-read after every await). */
   get isClosed (): boolean {
-    return this.state === State.CLOSED
+    return this.#state === State.CLOSED
   }
 
   get connected (): boolean {
-    return this.state === State.CONNECTED
+    return this.#state === State.CONNECTED
   }
 
   // ───────── inbound ─────────
 
   onPacket (packet: Packet): void {
-    if (this.state === State.CLOSED) return
-    if (this.preConnect) {
+    if (this.#state === State.CLOSED) return
+    if (this.#preConnect) {
       // the first packet, a CONNECT (the parser checks): the socket stops counting as without CONNECT
-      this.preConnect = false
+      this.#preConnect = false
       this.#parser.setMaxPacketSize(this.broker.limits.maxPacketSize)
       this.engine.admitted(this)
     }
@@ -225,7 +433,7 @@ export class Connection implements Client {
     this.run(packet)
   }
 
-  run (packet: Packet): void {
+  private run (packet: Packet): void {
     let r: void | Promise<void>
     try {
       r = dispatch(this, packet)
@@ -239,15 +447,15 @@ export class Connection implements Client {
     }
   }
 
-  resume (): void {
+  private resume (): void {
     this.#busy = false
     const backlog = this.#backlog
     if (backlog !== null) {
       for (;;) {
-        if (this.#busy || this.state === State.CLOSED) return
+        if (this.#busy || this.#state === State.CLOSED) return
         if (backlog.length === 0) break
         const p = backlog.shift()!
-        if (backlog.length === 999 && !this.flowPaused) this.stream.resume()
+        if (backlog.length === 999 && !this.#flowPaused) this.stream.resume()
         this.run(p)
       }
     }
@@ -259,14 +467,14 @@ export class Connection implements Client {
     }
   }
 
-  fail (err: unknown): void {
-    if (this.state === State.CLOSED) return
+  private fail (err: unknown): void {
+    if (this.#state === State.CLOSED) return
     const e = err instanceof BrokerError ? err : new BrokerError('BROKER_ERR_HOOK', `handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
     this.broker.emitClientError(this, e)
-    if (this.state === State.CONNECTING || this.state === State.AUTHENTICATING) {
+    if (this.#state === State.CONNECTING || this.#state === State.AUTHENTICATING) {
       // no CONNACK yet: answer with 0x80 Unspecified error / return code 3 Server unavailable
-      if (this.protocolVersion === 5) this.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode: 0x80 }, 5)
-      else this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 3 }, this.protocolVersion === 3 ? 3 : 4)
+      if (this.#protocolVersion === 5) this.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode: 0x80 }, 5)
+      else this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 3 }, this.#protocolVersion === 3 ? 3 : 4)
       this.teardown(true)
       return
     }
@@ -274,7 +482,7 @@ export class Connection implements Client {
   }
 
   onParseError (err: PacketError): void {
-    if (this.state === State.CLOSED) return
+    if (this.#state === State.CLOSED) return
     if (this.#busy) {
       // valid packets of the same read wait behind a handler: process them first
       this.#parseError = err
@@ -283,13 +491,13 @@ export class Connection implements Client {
     const first = err.code === 'PACKET_ERR_CONNECT_EXPECTED'
     if (first) this.error('BROKER_ERR_CONNECT_FIRST', err.message, err) // [MQTT-3.1.0-1]
     else this.error('BROKER_ERR_MALFORMED_PACKET', `bad packet: ${err.message}`, err, err.reasonCode)
-    if (this.state === State.NEW && err.reasonCode === 0x84) {
+    if (this.#state === State.NEW && err.reasonCode === 0x84) {
       // unsupported protocol level: CONNACK return code 1 in the 3.1.1 format [MQTT-3.1.2-2]
       this.writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 1 }, 4)
       this.teardown(true)
       return
     }
-    if (this.state === State.NEW) {
+    if (this.#state === State.NEW) {
       // a bad first packet gets no answer: drop the socket now rather than read what follows
       // (up to the 16 MiB an attacker announced) until the 2 s close delay
       this.teardown(true)
@@ -303,7 +511,7 @@ export class Connection implements Client {
     const opts: { cause?: unknown, reasonCode?: number } = {}
     if (cause !== undefined) opts.cause = cause
     if (reasonCode !== undefined) opts.reasonCode = reasonCode
-    this.broker.emitClientError(this, new BrokerError(code, `client ${JSON.stringify(this.id)}: ${message}`, opts))
+    this.broker.emitClientError(this, new BrokerError(code, `client ${JSON.stringify(this.#id)}: ${message}`, opts))
   }
 
   /**
@@ -312,7 +520,7 @@ export class Connection implements Client {
    * [MQTT-3.1.2-24].
    */
   check (now: number): void {
-    if (this.state < State.CONNECTED) {
+    if (this.#state < State.CONNECTED) {
       if (this.#deadline > 0 && now >= this.#deadline) {
         this.error('BROKER_ERR_CONNECT_TIMEOUT', `no CONNECT within ${this.broker.limits.connectTimeout} ms`)
         this.teardown(false)
@@ -327,11 +535,11 @@ export class Connection implements Client {
         return
       }
     }
-    if (this.flowPaused) this.#lastSeen = now // not read while paused: its silence is ours
-    if (this.keepalive === 0 || this.state !== State.CONNECTED) return
+    if (this.#flowPaused) this.#lastSeen = now // not read while paused: its silence is ours
+    if (this.#keepalive === 0 || this.#state !== State.CONNECTED) return
     const idle = now - this.#lastSeen
-    if (idle >= this.keepalive * 1500) {
-      this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.keepalive} s)`)
+    if (idle >= this.#keepalive * 1500) {
+      this.error('BROKER_ERR_KEEPALIVE_TIMEOUT', `nothing received for ${idle} ms (keepalive ${this.#keepalive} s)`)
       this.disconnect(0x8D, 'keep alive timeout')
     }
   }
@@ -344,7 +552,7 @@ export class Connection implements Client {
    * batch over 64 KiB is flushed at once (a long promise chain may delay the nextTick).
    */
   write (buf: Buffer): void {
-    if (this.state === State.CLOSED) return
+    if (this.#state === State.CLOSED) return
     if (!this.#corked) {
       this.#corked = true
       this.stream.cork()
@@ -369,7 +577,7 @@ export class Connection implements Client {
   }
 
   writePacket (packet: Packet, version?: 3 | 4 | 5): void {
-    this.write(encode(packet, version ?? (this.protocolVersion === 0 ? 4 : this.protocolVersion)))
+    this.write(encode(packet, version ?? (this.#protocolVersion === 0 ? 4 : this.#protocolVersion)))
   }
 
   pingresp (): void {
@@ -385,14 +593,14 @@ export class Connection implements Client {
    * where the caller sends a CONNACK instead).
    */
   disconnect (reasonCode: number, reasonString?: string): void {
-    if (this.state === State.CLOSED) return
-    if (this.protocolVersion === 5 && this.state === State.CONNECTED && reasonCode !== 0) {
+    if (this.#state === State.CLOSED) return
+    if (this.#protocolVersion === 5 && this.#state === State.CONNECTED && reasonCode !== 0) {
       const props = reasonString !== undefined ? { reasonString } : undefined
       try {
-        this.write(encodeWithin({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) }, this.maxOut))
+        this.write(encodeWithin({ cmd: 'disconnect', reasonCode, ...(props !== undefined ? { properties: props } : {}) }, this.#maxOut))
       } catch { /* an unencodable reason string is not worth a crash */ }
     }
-    this.disconnectReason = reasonCode
+    this.#disconnectReason = reasonCode
     this.teardown(true)
   }
 
@@ -403,12 +611,12 @@ export class Connection implements Client {
 
   /**
    * Final cleanup, once. `normal` is true only for a DISCONNECT 0x00 from the client
-   * (the will is then discarded) — callers pass the will decision through `this.will`.
+   * (the will is then discarded) — callers settle the will first (`takeWill`).
    */
   teardown (_ended: boolean): void {
-    if (this.state === State.CLOSED) return
-    const wasConnected = this.state === State.CONNECTED
-    this.state = State.CLOSED
+    if (this.#state === State.CLOSED) return
+    const wasConnected = this.#state === State.CONNECTED
+    this.#state = State.CLOSED
     const log = this.log
     log?.wakeRoom() // they see the connection closed and stop
     this.uncork()
@@ -425,9 +633,9 @@ export class Connection implements Client {
    * persistent session keeps its queue in the store until it reconnects (bounded by
    * limits.maxStoredMessages).
    */
-  stall (ms: number): void {
+  private stall (ms: number): void {
     this.broker.stats.subscribersStalled++
-    this.broker.logger.warn({ client: this.id, queued: this.log?.queuedCount ?? 0, ms }, 'subscriber stalled: queue full too long')
+    this.broker.logger.warn({ client: this.#id, queued: this.log?.queuedCount ?? 0, ms }, 'subscriber stalled: queue full too long')
     this.error('BROKER_ERR_QUOTA_EXCEEDED', `queue full for ${ms} ms (limits.stallTimeout): subscriber stalled`, undefined, 0x97)
     this.disconnect(0x97, 'quota exceeded: queue full')
   }
@@ -440,9 +648,9 @@ export class Connection implements Client {
    * outbound topic aliases.
    */
   attach (s: Session, window: number, aliasOutMax: number): void {
-    this.state = State.CONNECTED
+    this.#state = State.CONNECTED
     this.#deadline = 0
-    this.pendingConnect = null
+    this.#pendingConnect = null
     this.#aliasOutMax = aliasOutMax
     this.#session = s
     const log = new DeliveryLog(this.engine, s, this as Link)
@@ -487,7 +695,7 @@ export class Connection implements Client {
    */
   deliver (m: Routed, qos: QoS, retain: boolean, ids: number[] | null, group: SharedGroup | null): OutEntry | null {
     if (qos !== 0) return this.log!.deliver(m, qos, retain, ids, group)
-    const v5 = this.protocolVersion === 5
+    const v5 = this.#protocolVersion === 5
     if (this.backedUp) {
       this.broker.stats.publishDropped++
       this.engine.counters.drops.backedUp++
@@ -499,7 +707,7 @@ export class Connection implements Client {
     } else {
       buf = m.wire(v5, 0, retain)
     }
-    if (buf.length > this.maxOut) { // [MQTT-3.1.2-25]
+    if (buf.length > this.#maxOut) { // [MQTT-3.1.2-25]
       this.broker.stats.publishDropped++
       this.engine.counters.drops.tooLarge++
       return null
@@ -514,13 +722,13 @@ export class Connection implements Client {
 
   /** {@link Link.sendPublish}: one QoS 1/2 PUBLISH of the log. */
   sendPublish (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): boolean {
-    const v5 = this.protocolVersion === 5
+    const v5 = this.#protocolVersion === 5
     let own: Buffer | null = null
     if (v5 && (ids !== null || this.#aliasOutMax > 0 || m.expiresAt !== undefined)) {
       own = this.encodeOwn(m, qos, retain, dup, id, ids)
     }
     const shared = own === null ? m.wire(v5, qos, retain) : own
-    if (shared.length > this.maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
+    if (shared.length > this.#maxOut) { // too large for this client: not sent [MQTT-3.1.2-25]
       this.broker.stats.publishDropped++
       this.engine.counters.drops.tooLarge++
       return false
@@ -562,8 +770,8 @@ export class Connection implements Client {
 
   /** {@link Link.unpauseFlow}: its own acks (PUBACK, PUBREC, PUBCOMP) are what empties its queue: read them. */
   unpauseFlow (): void {
-    if (!this.flowPaused) return
-    this.flowPaused = false
+    if (!this.#flowPaused) return
+    this.#flowPaused = false
     this.stream.resume()
   }
 
@@ -574,7 +782,7 @@ export class Connection implements Client {
    * get an alias it was not told about. Aliases hold at most limits.maxTopicAliasBytes;
    * beyond it the least recently used one is reassigned.
    */
-  encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
+  private encodeOwn (m: Routed, qos: QoS, retain: boolean, dup: boolean, id: number, ids: number[] | null): Buffer {
     let alias: number | undefined
     let topic = m.topic
     let cost = 0
@@ -600,9 +808,9 @@ export class Connection implements Client {
         alias = free.length > 0 ? free.pop() : this.#aliasTop < this.#aliasOutMax ? this.#aliasTop + 1 : undefined
       }
     }
-    const buf = m.encode(this.protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, this.broker.clock.now())
+    const buf = m.encode(this.#protocolVersion === 5, qos, retain, dup, id, ids, alias, topic, this.broker.clock.now())
     if (cost > 0 && alias !== undefined) {
-      if (buf.length <= this.maxOut) {
+      if (buf.length <= this.#maxOut) {
         this.#aliasesOut!.set(m.topic, alias)
         this.#aliasBytes += cost
         if (alias > this.#aliasTop) this.#aliasTop = alias

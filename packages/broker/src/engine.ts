@@ -86,15 +86,14 @@ export class Engine {
     const addr = c.info.remoteAddress
     const perAddr = addr === undefined ? 0 : (this.#pendingByAddr.get(addr) ?? 0)
     if (this.#pendingCount >= limits.maxPendingConnections || perAddr >= limits.maxPendingPerAddress) {
-      c.preConnect = false
       c.error('BROKER_ERR_SERVER_BUSY', `too many sockets without CONNECT (${perAddr >= limits.maxPendingPerAddress ? `maxPendingPerAddress ${limits.maxPendingPerAddress} from ${addr}` : `maxPendingConnections ${limits.maxPendingConnections}`})`)
-      c.teardown(true)
+      c.turnAway()
       c.stream.destroy()
       return false
     }
     this.#pendingCount++
     if (addr !== undefined) this.#pendingByAddr.set(addr, perAddr + 1)
-    c.pendingAddr = addr
+    c.countPending(addr)
     this.connections.add(c)
     return true
   }
@@ -113,10 +112,9 @@ export class Engine {
 
   /** `c` no longer counts as a socket without CONNECT (it sent one, or closed). */
   admitted (c: Connection): void {
-    if (c.pendingAddr === null) return
+    const addr = c.uncountPending()
+    if (addr === null) return
     this.#pendingCount--
-    const addr = c.pendingAddr
-    c.pendingAddr = null
     if (addr === undefined) return
     const n = this.#pendingByAddr.get(addr)! - 1
     if (n === 0) this.#pendingByAddr.delete(addr)
@@ -257,9 +255,8 @@ export class Engine {
     const store = this.broker.store
     const chains: Array<Promise<unknown>> = []
     for (const c of [...this.connections]) {
-      if (c.will !== null) {
+      if (c.takeWill() !== null) {
         // a shutdown is not the client's failure: its will is not published, nor left for the next start
-        c.will = null
         chains.push(store.deleteWill(c.id).catch(() => {}))
       }
       c.disconnect(0x8B, 'server shutting down')

@@ -42,8 +42,7 @@ export class Wills {
 
   /** `c` ended without a normal DISCONNECT: its will goes now, or is delayed on `s`. */
   onClose (c: Connection, s: Session): void {
-    const will = c.will!
-    c.will = null
+    const will = c.takeWill()!
     const delay = will.properties?.willDelayInterval ?? 0
     if (delay === 0 || s.expiryInterval === 0 || this.#engine.closed) {
       this.publish(c, will)

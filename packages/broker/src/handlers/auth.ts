@@ -3,11 +3,12 @@
  * (state AUTHENTICATING), or re-authenticates a connected client (AUTH 0x19) [MQTT-4.12.1].
  */
 import type { AuthPacket } from '@culex/packet'
-import { State, type Connection } from '../connection.ts'
+import { State } from '../connection.ts'
 import { finishConnect, refuse, type PendingConnect } from './connect.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** AUTH handler. */
-export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
+export async function handleAuth (c: ConnectionPort, p: AuthPacket): Promise<void> {
   const rc = p.reasonCode ?? 0
   const hook = c.broker.hooks.authenticateEnhanced
   const method = p.properties?.authenticationMethod
@@ -33,8 +34,7 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
       refuse(c, r.reasonCode, 'enhanced authentication failed', r.reasonString)
       return
     }
-    c.state = State.CONNECTING
-    await finishConnect(c, c.pendingConnect as PendingConnect, r.data)
+    await finishConnect(c, c.authenticated() as PendingConnect, r.data)
     return
   }
   // connected: 0x19 starts re-authentication, 0x18 continues one the broker answered with 0x18
@@ -46,7 +46,7 @@ export async function handleAuth (c: Connection, p: AuthPacket): Promise<void> {
   const r = await hook(c, { method, data, step: rc === 0x19 ? 'reauthenticate' : 'continue' })
   if (c.isClosed) return
   if (r.reasonCode === 0x18 || r.reasonCode === 0) {
-    c.reauthenticating = r.reasonCode === 0x18
+    c.reauthStep(r.reasonCode === 0x18)
     // re-authenticated: read decisions are made anew for the identity it proved
     if (r.reasonCode === 0 && c.session !== null) {
       c.session.readCache = null

@@ -4,9 +4,10 @@
  * with the properties this broker supports, then replay of the stored session.
  */
 import type { ConnackProperties, ConnectPacket } from '@culex/packet'
-import { State, type Connection } from '../connection.ts'
+import { State } from '../connection.ts'
 import type { AuthResult } from '../options.ts'
 import { encodeWithin } from '../within.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** State kept between CONNECT and the end of enhanced authentication. */
 export interface PendingConnect {
@@ -28,7 +29,7 @@ function v4Code (rc: number): number {
 }
 
 /** Refuse the CONNECT with a CONNACK failure code and close [MQTT-3.2.2-7]. */
-export function refuse (c: Connection, reasonCode: number, message: string, reasonString?: string): void {
+export function refuse (c: ConnectionPort, reasonCode: number, message: string, reasonString?: string): void {
   if (c.protocolVersion === 5) {
     c.write(encodeWithin({ cmd: 'connack', sessionPresent: false, reasonCode, ...(reasonString !== undefined ? { properties: { reasonString } } : {}) }, c.maxOut))
   } else {
@@ -49,18 +50,14 @@ function refusal (r: AuthResult, fallback: number): { code: number, text?: strin
 }
 
 /** CONNECT handler. */
-export async function handleConnect (c: Connection, p: ConnectPacket): Promise<void> {
+export async function handleConnect (c: ConnectionPort, p: ConnectPacket): Promise<void> {
   if (c.state !== State.NEW) {
     // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
     c.error('BROKER_ERR_SECOND_CONNECT', 'second CONNECT on one connection')
     c.disconnect(0x82, 'second CONNECT')
     return
   }
-  c.state = State.CONNECTING
-  c.protocolVersion = p.protocolVersion
-  // a refusing CONNACK already respects it [MQTT-3.1.2-24]
-  const maxOut = p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined
-  if (maxOut !== undefined) c.maxOut = maxOut
+  c.startConnect(p.protocolVersion, p.protocolVersion === 5 ? p.properties?.maximumPacketSize : undefined)
   const broker = c.broker
   await broker.ready()
   if (c.engine.overCapacity()) {
@@ -78,12 +75,11 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       refuse(c, 0x85, 'zero-length client id with clean session 0')
       return
     }
-    c.id = broker.assignClientId() // [MQTT-3.1.3-6]
+    c.identify(broker.assignClientId(), p.username) // [MQTT-3.1.3-6]
     assigned = p.protocolVersion === 5
   } else {
-    c.id = p.clientId
+    c.identify(p.clientId, p.username)
   }
-  c.username = p.username
   let keepalive = p.keepalive
   let serverKeepAlive: number | undefined
   const max = broker.limits.maxKeepalive
@@ -96,7 +92,7 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
     keepalive = max
     serverKeepAlive = max // [MQTT-3.2.2-21] the client must use the Server Keep Alive
   }
-  c.keepalive = keepalive
+  c.useKeepalive(keepalive)
 
   const hooks = broker.hooks
   if (hooks.preConnect !== undefined) {
@@ -114,13 +110,12 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       refuse(c, 0x8C, `authentication method ${JSON.stringify(method)} not supported`)
       return
     }
-    c.authMethod = method
+    c.useAuthMethod(method)
     const r = await hook(c, { method, data: p.properties?.authenticationData, step: 'connect' })
     if (c.isClosed) return
     if (r.reasonCode === 0x18) {
       const pending: PendingConnect = { packet: p, assigned, serverKeepAlive }
-      c.pendingConnect = pending
-      c.state = State.AUTHENTICATING
+      c.awaitAuth(pending)
       c.writePacket({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, ...(r.data !== undefined ? { authenticationData: r.data } : {}) } })
       return
     }
@@ -137,13 +132,13 @@ export async function handleConnect (c: Connection, p: ConnectPacket): Promise<v
       return
     }
     // allowed under the identity the hook established (e.g. a certificate's CN)
-    if (typeof r === 'object' && 'username' in r) c.username = r.username
+    if (typeof r === 'object' && 'username' in r) c.authenticatedAs(r.username)
   }
   await finishConnect(c, { packet: p, assigned, serverKeepAlive }, authData)
 }
 
 /** The part of CONNECT after authentication; also the end of an enhanced-auth exchange. */
-export async function finishConnect (c: Connection, pc: PendingConnect, authData: Buffer | undefined): Promise<void> {
+export async function finishConnect (c: ConnectionPort, pc: PendingConnect, authData: Buffer | undefined): Promise<void> {
   if (c.isClosed) return
   const p = pc.packet
   const broker = c.broker
@@ -166,8 +161,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   let expiry = v5 ? (props?.sessionExpiryInterval ?? 0) : (p.clean ? 0 : 0xFFFFFFFF)
   const requested = expiry
   expiry = Math.min(expiry, limits.maxSessionExpiryInterval)
-  c.expiryRequested = requested
-  c.expiry = expiry
+  c.grantExpiry(requested, expiry)
   // takeover, clean start or resume (session-manager.ts)
   const taken = await c.engine.sessions.take(c, p, expiry)
   if (taken === null) return
@@ -179,7 +173,7 @@ export async function finishConnect (c: Connection, pc: PendingConnect, authData
   if (p.will !== undefined) {
     const w = p.will
     // the parsed will is a view of the socket chunk: keep a copy
-    c.will = { ...w, payload: Buffer.from(w.payload) }
+    c.setWill({ ...w, payload: Buffer.from(w.payload) })
     await store.putWill({ clientId: c.id, nodeId: broker.id, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, ...(w.properties !== undefined ? { properties: w.properties } : {}) })
   }
   if (c.isClosed) return

@@ -1,12 +1,12 @@
 import type { DisconnectPacket } from '@culex/packet'
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /**
  * DISCONNECT from the client. Reason 0x04 (5.0) keeps the will; any other normal
  * disconnect discards it [MQTT-3.14.4-3]. 5.0 may change the session expiry interval, but
  * not from 0 to non-zero [MQTT-3.14.2-2].
  */
-export function handleDisconnect (c: Connection, p: DisconnectPacket): void {
+export function handleDisconnect (c: ConnectionPort, p: DisconnectPacket): void {
   const expiry = p.properties?.sessionExpiryInterval
   if (c.protocolVersion === 5 && expiry !== undefined) {
     // compared with what the client sent, not with what the broker granted (maxSessionExpiryInterval)
@@ -16,13 +16,11 @@ export function handleDisconnect (c: Connection, p: DisconnectPacket): void {
       return
     }
     // applied to the session as the connection closes (Broker.connectionClosed)
-    c.expiry = Math.min(expiry, c.broker.limits.maxSessionExpiryInterval)
+    c.changeExpiry(Math.min(expiry, c.broker.limits.maxSessionExpiryInterval))
   }
   const rc = p.reasonCode ?? 0
-  if (!(c.protocolVersion === 5 && rc === 0x04) && c.will !== null) {
-    c.will = null
+  if (!(c.protocolVersion === 5 && rc === 0x04) && c.takeWill() !== null) {
     c.broker.store.deleteWill(c.id).catch((err: unknown) => { c.broker.storeError('deleting a will', err) })
   }
-  c.disconnectReason = rc
-  c.teardown(true)
+  c.endByClient(rc)
 }

@@ -4,7 +4,7 @@
  * (hooks, store); the connection holds later packets until it settles.
  */
 import type { Packet } from '@culex/packet'
-import { State, type Connection } from '../connection.ts'
+import { State } from '../connection.ts'
 import { handleAuth } from './auth.ts'
 import { handleConnect } from './connect.ts'
 import { handleDisconnect } from './disconnect.ts'
@@ -16,11 +16,12 @@ import { handlePubrec } from './pubrec.ts'
 import { handlePubrel } from './pubrel.ts'
 import { handleSubscribe } from './subscribe.ts'
 import { handleUnsubscribe } from './unsubscribe.ts'
+import type { ConnectionPort } from './ports.ts'
 
 const WILDCARD = /[+#]/
 
 /** Route one packet to its handler. */
-export function dispatch (c: Connection, packet: Packet): void | Promise<void> {
+export function dispatch (c: ConnectionPort, packet: Packet): void | Promise<void> {
   c.broker.stats.messagesReceived++
   if (packet.cmd === 'connect') return handleConnect(c, packet)
   if (c.state === State.NEW) {

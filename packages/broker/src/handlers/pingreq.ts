@@ -1,6 +1,6 @@
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** PINGREQ → PINGRESP [MQTT-3.12.4-1]. */
-export function handlePingreq (c: Connection): void {
+export function handlePingreq (c: ConnectionPort): void {
   c.pingresp()
 }

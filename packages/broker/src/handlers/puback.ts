@@ -1,7 +1,7 @@
 import type { PubackPacket } from '@culex/packet'
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** PUBACK: a QoS 1 delivery is done; the inflight slot frees up. */
-export function handlePuback (c: Connection, p: PubackPacket): void {
+export function handlePuback (c: ConnectionPort, p: PubackPacket): void {
   c.onPuback(p.messageId)
 }

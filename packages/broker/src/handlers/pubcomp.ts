@@ -1,7 +1,7 @@
 import type { PubcompPacket } from '@culex/packet'
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** PUBCOMP: a QoS 2 delivery is done. */
-export function handlePubcomp (c: Connection, p: PubcompPacket): void {
+export function handlePubcomp (c: ConnectionPort, p: PubcompPacket): void {
   c.onPubcomp(p.messageId)
 }

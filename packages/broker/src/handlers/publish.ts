@@ -6,12 +6,12 @@
  */
 import type { PublishPacket, PublishProperties } from '@culex/packet'
 import { validateTopic } from '@culex/trie'
-import type { Connection } from '../connection.ts'
 import { isBrokerError } from '../errors.ts'
 import { Routed } from '../routed.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** PUBLISH handler. */
-export function handlePublish (c: Connection, p: PublishPacket): void | Promise<void> {
+export function handlePublish (c: ConnectionPort, p: PublishPacket): void | Promise<void> {
   const broker = c.broker
   const limits = broker.limits
   broker.stats.publishReceived++
@@ -87,7 +87,7 @@ export function handlePublish (c: Connection, p: PublishPacket): void | Promise<
 }
 
 /** The rest of the one publish path: `topic` is resolved (alias) and checked. */
-function authorize (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): void | Promise<void> {
+function authorize (c: ConnectionPort, p: PublishPacket, topic: string, props: PublishProperties | undefined): void | Promise<void> {
   const broker = c.broker
   const qos = p.qos
   const expiry = props?.messageExpiryInterval
@@ -118,11 +118,11 @@ function authorize (c: Connection, p: PublishPacket, topic: string, props: Publi
  * received before the restart (PUBREC sent, PUBREL not yet) [MQTT-4.3.3-10]; if not, it goes
  * on along the one publish path.
  */
-async function checkRestored (c: Connection, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
+async function checkRestored (c: ConnectionPort, p: PublishPacket, topic: string, props: PublishProperties | undefined): Promise<void> {
   const s = c.session!
   if (await c.broker.store.hasIncoming(s.clientId, p.messageId!)) {
     ;(s.incoming ??= new Set()).add(p.messageId!)
-    c.inUnacked++
+    c.holdInbound()
     c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
     return
   }
@@ -131,7 +131,7 @@ async function checkRestored (c: Connection, p: PublishPacket, topic: string, pr
 }
 
 /** Refused (authorizePublish, $SYS): 5.0 gets the reason code, 3.x an ordinary ack (message dropped). */
-function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string): void {
+function deny (c: ConnectionPort, p: PublishPacket, reasonCode: number, why?: string): void {
   c.error('BROKER_ERR_NOT_AUTHORIZED', `PUBLISH to ${JSON.stringify(p.topic)} refused${why === undefined ? '' : `: ${why}`}`, undefined, reasonCode)
   if (p.qos === 0) return
   const v5 = c.protocolVersion === 5
@@ -145,11 +145,11 @@ function deny (c: Connection, p: PublishPacket, reasonCode: number, why?: string
   }
   const s = c.session!
   ;(s.incoming ??= new Set()).add(p.messageId!)
-  c.inUnacked++
+  c.holdInbound()
   c.writePacket({ cmd: 'pubrec', messageId: p.messageId! })
 }
 
-function accept (c: Connection, p: PublishPacket, m: Routed): void {
+function accept (c: ConnectionPort, p: PublishPacket, m: Routed): void {
   const broker = c.broker
   const stored = c.engine.dispatch(m, c)
   const qos = p.qos
@@ -162,7 +162,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
   if (qos === 2) {
     s = c.session!
     ;(s.incoming ??= new Set()).add(id)
-    c.inUnacked++
+    c.holdInbound()
   }
   let work: Promise<unknown> | null = stored
   if (qos === 2 && s.persistent) {
@@ -175,14 +175,7 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
   }
   // wait for the store, for room in full subscriber queues, and for earlier acks, so acks
   // keep their order [MQTT-4.6.0-2] [MQTT-4.6.0-3]
-  if (qos === 1) c.inUnacked++
-  const limits = broker.limits
-  if (++c.ackWaiting >= limits.maxInflight && c.protocolVersion !== 5 && !c.flowPaused && !c.overQueued) {
-    // a 3.x publisher has no Receive Maximum: stop reading it until its acks go out (a
-    // publisher that is itself a full subscriber is still read, or its own acks could not arrive)
-    c.flowPaused = true
-    c.stream.pause()
-  }
+  if (qos === 1) c.holdInbound()
   const before = c.ackTail
   const gate = work === null ? before! : before === null ? work : Promise.all([before, work])
   const tail: Promise<unknown> = gate.then(() => 0, (err: unknown) => {
@@ -190,12 +183,8 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     broker.storeError('storing a message before acknowledging it', err)
     return 0x80
   }).then((rc) => {
-    if (qos === 1) c.inUnacked--
-    if (--c.ackWaiting < limits.maxInflight && c.flowPaused) {
-      c.flowPaused = false
-      c.resumeReading()
-    }
-    if (c.ackTail === tail) c.ackTail = null
+    if (qos === 1) c.releaseInbound()
+    c.acked(tail) // a 3.x publisher has no Receive Maximum: read again once its acks go out
     if (rc !== 0 && c.protocolVersion !== 5) {
       // 3.x has no negative acknowledgement: close so the client resends
       c.disconnect(0x80, 'store failure')
@@ -203,15 +192,15 @@ function accept (c: Connection, p: PublishPacket, m: Routed): void {
     }
     if (rc !== 0 && qos === 2 && s.incoming !== null && s.incoming.delete(id)) {
       // a PUBREC with a failure code ends the exchange (MQTT 5 §4.3.3): the id is free again
-      c.inUnacked--
+      c.releaseInbound()
       if (s.persistent) broker.store.deleteIncoming(s.clientId, id).catch((err: unknown) => { broker.storeError('forgetting a refused QoS 2 id', err) })
     }
     writeAck(c, qos, id, rc as number)
   })
-  c.ackTail = tail
+  c.ackAfter(tail)
 }
 
-function writeAck (c: Connection, qos: number, id: number, rc: number): void {
+function writeAck (c: ConnectionPort, qos: number, id: number, rc: number): void {
   if (rc === 0) {
     // success acks are 4 bytes in every version (5.0 may omit reason code 0x00 and properties):
     // written directly instead of going through the generic encoder, once per QoS 1/2 PUBLISH

@@ -7,13 +7,13 @@
 import type { QoS, SubscribePacket } from '@culex/packet'
 import { parseShared, validateFilter } from '@culex/trie'
 import type { GrantedSubscription } from '../broker.ts'
-import type { Connection } from '../connection.ts'
 import { Routed } from '../routed.ts'
 import type { Session } from '../session.ts'
 import type { StoredMessage, SubscriptionRecord } from '../store.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** SUBSCRIBE handler. */
-export async function handleSubscribe (c: Connection, p: SubscribePacket): Promise<void> {
+export async function handleSubscribe (c: ConnectionPort, p: SubscribePacket): Promise<void> {
   const broker = c.broker
   const s = c.session!
   const v5 = c.protocolVersion === 5
@@ -81,7 +81,7 @@ interface RetainedBatch { msgs: StoredMessage[], qos: QoS }
  * wildcard SUBSCRIBE over more retained messages than the queue bound lost the rest: 1,100
  * of 5,000 arrived at QoS 1 with the default maxQueuedMessages (1000) and maxInflight (100).
  */
-function sendRetained (c: Connection, s: Session, batches: RetainedBatch[], ids: number[] | null): void {
+function sendRetained (c: ConnectionPort, s: Session, batches: RetainedBatch[], ids: number[] | null): void {
   let b = 0
   let i = 0
   const step = (): void => {

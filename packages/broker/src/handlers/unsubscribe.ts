@@ -3,10 +3,10 @@
  * existed per filter) [MQTT-3.10.4-4] [MQTT-3.10.4-5].
  */
 import type { UnsubscribePacket } from '@culex/packet'
-import type { Connection } from '../connection.ts'
+import type { ConnectionPort } from './ports.ts'
 
 /** UNSUBSCRIBE handler. */
-export function handleUnsubscribe (c: Connection, p: UnsubscribePacket): void | Promise<void> {
+export function handleUnsubscribe (c: ConnectionPort, p: UnsubscribePacket): void | Promise<void> {
   const broker = c.broker
   const s = c.session!
   const codes: number[] = []
