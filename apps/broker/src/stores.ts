@@ -27,9 +27,9 @@ export function busTiming (deadAfterMs: number): { heartbeatMs: number, deadAfte
  *
  * @throws AppError CULEX_ERR_STORE
  */
-export async function openRedisBus (url: string, nodeId: string | undefined, loader: Loader = defaultLoader, deadAfterMs = 3000): Promise<Bus> {
+export async function openRedisBus (url: string, nodeId: string | undefined, loader: Loader = defaultLoader, opts: { deadAfterMs?: number, logger?: { warn: (obj: object, msg: string) => void } } = {}): Promise<Bus> {
   const Ctor = await load('@culex/store-redis', 'RedisBus', loader) as unknown as new (opts: Record<string, unknown>) => Bus
-  const bus = new Ctor({ url, ...busTiming(deadAfterMs), ...(nodeId === undefined ? {} : { nodeId }) })
+  const bus = new Ctor({ url, ...busTiming(opts.deadAfterMs ?? 3000), ...(opts.logger === undefined ? {} : { logger: opts.logger }), ...(nodeId === undefined ? {} : { nodeId }) })
   return await init(bus as unknown as Store, `the cluster bus on ${redactUrl(url)}`) as unknown as Bus
 }
 
