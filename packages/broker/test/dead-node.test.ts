@@ -135,3 +135,26 @@ t.test('a store failure while adopting a dead node is reported, not thrown', asy
   await settle()
   t.match(errors, [/dead node's wills.*store down/], 'one error event')
 })
+
+t.test('an adopted will delayed beyond the longest timer (~24.8 days) goes at its time, not earlier', async (t) => {
+  const clock = new FakeClock()
+  const store = new MemoryStore()
+  const { buses, claim } = nodes()
+  setup(t, { bus: buses[0], store, clock })
+  const b = setup(t, { bus: buses[1], store, clock })
+  const watch = await connect(t, b, { clientId: 'watch' })
+  await watch.subscribe('will/#', 1)
+  const days30 = 30 * 86_400
+  await store.saveSession(session('long', 0xFFFFFFFF))
+  await store.putWill(will('long', 'will/long', days30))
+  claim('a', { nodeId: 'z', downFor: 0 })
+  await clock.tick(0)
+  clock.advance(25 * 86_400_000) // past 2^31 - 1 ms
+  await settle()
+  t.notOk(watch.received.some((p) => p.cmd === 'publish'), 'not after 25 days')
+  clock.advance(5 * 86_400_000 - 1)
+  await settle()
+  t.notOk(watch.received.some((p) => p.cmd === 'publish'), 'not 1 ms before 30 days')
+  await clock.tick(1)
+  t.equal(watch.received.find((p) => p.cmd === 'publish')?.topic, 'will/long', 'at 30 days')
+})

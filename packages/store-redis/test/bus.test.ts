@@ -147,6 +147,41 @@ t.test('RedisBus: a dead node is claimed by exactly one live node, once per deat
   t.ok((await survivors[0]!.aliveNodes()).includes('B'), 'it is back in the node set')
 })
 
+t.test('RedisBus: 100 dead nodes, 4 live nodes claiming concurrently: each dead node claimed exactly once', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  const claims: string[] = []
+  const per: Record<string, number> = {}
+  let tooRecent = 0
+  const live = Array.from({ length: 4 }, (_, i) => {
+    const bus = new RedisBus({ url: server.url, nodeId: `live-${i}`, heartbeatMs: 20, deadAfterMs: 1000, logger: { warn () {} } })
+    bus.onNodeDead((d) => {
+      claims.push(d.nodeId)
+      per[bus.nodeId] = (per[bus.nodeId] ?? 0) + 1
+      if (d.downFor < 9000) tooRecent++
+    })
+    return bus
+  })
+  t.teardown(async () => { await Promise.all(live.map((b) => b.close())) })
+  await Promise.all(live.map((b) => b.open()))
+  // waves of nodes that died 10 s ago (their last beats, as they left them in Redis), while
+  // the four live nodes beat and claim every 20 ms each
+  for (let wave = 0; wave < 10; wave++) {
+    const long = Date.now() - 10_000
+    await admin.zadd('culex:nodes', ...Array.from({ length: 10 }, (_, i) => [long, `dead-${wave}-${i}`]).flat())
+    await new Promise((resolve) => setTimeout(resolve, 7 + wave * 3))
+  }
+  t.ok(await until(() => claims.length >= 100, 3000), 'all claimed')
+  await new Promise((resolve) => setTimeout(resolve, 200)) // ten more heartbeats of each
+  t.equal(claims.length, 100, 'no dead node twice')
+  t.equal(new Set(claims).size, 100, 'every dead node once')
+  t.equal(tooRecent, 0, 'each with how long it has been down')
+  t.same((await admin.zrange('culex:nodes', 0, -1)).sort(), ['live-0', 'live-1', 'live-2', 'live-3'], 'only the live nodes are left')
+  t.comment(`claims per live node: ${JSON.stringify(per)}`)
+})
+
 t.test('RedisBus: heartbeatMs and deadAfterMs are checked', async (t) => {
   for (const opts of [{ heartbeatMs: 0 }, { heartbeatMs: 1.5 }, { heartbeatMs: Number.NaN }, { deadAfterMs: 1000 }, { heartbeatMs: 100, deadAfterMs: 50 }, { deadAfterMs: 2500.5 }, { deadAfterMs: -1 }]) {
     t.throws(() => new RedisBus(opts), { code: 'STORE_REDIS_ERR_OPTIONS', message: /heartbeatMs|deadAfterMs/ }, JSON.stringify(opts))
