@@ -182,6 +182,24 @@ t.test('RedisBus: 100 dead nodes, 4 live nodes claiming concurrently: each dead 
   t.comment(`claims per live node: ${JSON.stringify(per)}`)
 })
 
+t.test('RedisBus: a dead-node handler that throws is logged; the bus carries on', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  await admin.zadd('culex:nodes', Date.now() - 10_000, 'dead-1')
+  const warnings: string[] = []
+  const bus = new RedisBus({ url: server.url, nodeId: 'live', heartbeatMs: 20, deadAfterMs: 1000, logger: { warn: (_o, msg) => { warnings.push(msg) } } })
+  t.teardown(() => bus.close())
+  const seen: string[] = []
+  bus.onNodeDead((d) => { seen.push(d.nodeId); throw new Error('handler bug') })
+  await bus.open()
+  t.ok(await until(() => warnings.includes('RedisBus: the dead-node handler threw')), 'logged')
+  await admin.zadd('culex:nodes', Date.now() - 10_000, 'dead-2')
+  t.ok(await until(() => seen.length === 2), 'the next dead node is still claimed')
+  t.same(seen, ['dead-1', 'dead-2'])
+})
+
 t.test('RedisBus: heartbeatMs and deadAfterMs are checked', async (t) => {
   for (const opts of [{ heartbeatMs: 0 }, { heartbeatMs: 1.5 }, { heartbeatMs: Number.NaN }, { deadAfterMs: 1000 }, { heartbeatMs: 100, deadAfterMs: 50 }, { deadAfterMs: 2500.5 }, { deadAfterMs: -1 }]) {
     t.throws(() => new RedisBus(opts), { code: 'STORE_REDIS_ERR_OPTIONS', message: /heartbeatMs|deadAfterMs/ }, JSON.stringify(opts))
