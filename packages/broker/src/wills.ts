@@ -13,9 +13,17 @@ import type { Engine } from './engine.ts'
 import { BrokerError } from './errors.ts'
 import { Routed } from './routed.ts'
 import type { Session } from './session.ts'
+import type { WillRecord } from './store.ts'
 
 /** A timer runs at most this long (~24.8 days): a longer delay re-arms. */
 const TIMER_MAX = 2 ** 31 - 1
+
+/** The will message of a stored will record. */
+function willOf (w: WillRecord): Will {
+  const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
+  if (w.properties !== undefined) will.properties = w.properties
+  return will
+}
 
 /** The wills of one broker node. */
 export class Wills {
@@ -31,14 +39,22 @@ export class Wills {
     return this.#engine.broker.clock
   }
 
-  /** Publish the wills left by an earlier run of this node: those connections died with it. */
+  /**
+   * Publish the wills left by an earlier run of this node: those connections died with it.
+   * Taken from the store first when it can (`takeWill`): a node that adopted this one while
+   * it was down may be publishing them too; one of the two gets each.
+   */
   async restore (): Promise<void> {
     const engine = this.#engine
-    for (const w of await engine.broker.store.willsOfNode(engine.broker.id)) {
+    const store = engine.broker.store
+    for (let w of await store.willsOfNode(engine.broker.id)) {
       if (engine.sessions.connectionOf(w.clientId) !== undefined) continue
-      const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
-      if (w.properties !== undefined) will.properties = w.properties
-      this.publish(null, will, w.clientId)
+      if (store.takeWill !== undefined) {
+        const taken = await store.takeWill(w.clientId, engine.broker.id)
+        if (taken === null) continue
+        w = taken
+      }
+      this.publish(null, willOf(w), w.clientId, store.takeWill === undefined)
     }
   }
 
@@ -78,13 +94,14 @@ export class Wills {
 
   #publishAdopted (clientId: string, deadId: string): void {
     const engine = this.#engine
-    if (engine.closed) return
-    engine.broker.store.getWill(clientId).then((w) => {
+    if (engine.closed || engine.sessions.connectionOf(clientId) !== undefined) return
+    const store = engine.broker.store
+    // atomic when the store can (takeWill): the dead node, restarted, may be publishing it too
+    const taking = store.takeWill !== undefined
+    ;(taking ? store.takeWill!(clientId, deadId) : store.getWill(clientId)).then((w) => {
       // the client connected meanwhile (here or elsewhere): its will is no longer the dead node's
-      if (w === null || w.nodeId !== deadId || engine.closed || engine.sessions.connectionOf(clientId) !== undefined) return
-      const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
-      if (w.properties !== undefined) will.properties = w.properties
-      this.publish(null, will, clientId)
+      if (w === null || w.nodeId !== deadId || engine.closed) return
+      this.publish(null, willOf(w), clientId, !taking)
     }, (err: unknown) => { engine.storeError('reading a dead node\'s will', err) })
   }
 
@@ -134,8 +151,11 @@ export class Wills {
     s.willTimer = null
   }
 
-  /** Route a will as a message of its client (authorized again when `c` is known). */
-  publish (c: Connection | null, will: Will, clientId = c?.id ?? ''): void {
+  /**
+   * Route a will as a message of its client (authorized again when `c` is known), then delete
+   * its stored record unless `stored` is false (already taken from the store).
+   */
+  publish (c: Connection | null, will: Will, clientId = c?.id ?? '', stored = true): void {
     const engine = this.#engine
     const wp = will.properties
     let props: PublishProperties | undefined
@@ -156,7 +176,9 @@ export class Wills {
     const go = (): void => {
       const p = engine.dispatch(m, c)
       if (p !== null) p.catch((err: unknown) => { engine.broker.storeError('publishing a will', err) })
-      engine.broker.store.deleteWill(clientId).catch((err: unknown) => { engine.broker.storeError('deleting a will', err) })
+      if (stored) {
+        engine.broker.store.deleteWill(clientId).catch((err: unknown) => { engine.broker.storeError('deleting a will', err) })
+      }
     }
     const hook = engine.broker.hooks.authorizePublish
     if (hook === undefined || c === null) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryStore, type Bus, type BusMessage, type DeadNode, type WillRecord } from '../src/index.ts'
+import { Broker, MemoryStore, type Bus, type BusMessage, type DeadNode, type WillRecord } from '../src/index.ts'
 import { FakeClock, settle } from './fake-clock.ts'
 import { connect, setup } from './helper.ts'
 
@@ -157,4 +157,31 @@ t.test('an adopted will delayed beyond the longest timer (~24.8 days) goes at it
   t.notOk(watch.received.some((p) => p.cmd === 'publish'), 'not 1 ms before 30 days')
   await clock.tick(1)
   t.equal(watch.received.find((p) => p.cmd === 'publish')?.topic, 'will/long', 'at 30 days')
+})
+
+t.test('the dead node restarting while another node adopts it: each will is published once between them (Store.takeWill)', async (t) => {
+  for (let round = 0; round < 20; round++) {
+    const store = new MemoryStore()
+    const { buses, claim } = nodes()
+    const a = new Broker({ bus: buses[0], store, sysInterval: 0 })
+    const b = new Broker({ bus: buses[1], store, sysInterval: 0 })
+    for (let i = 0; i < 5; i++) await store.putWill(will(`c${i}`, `will/${i}`))
+    let published = 0
+    const count = (m: { topic: string }): void => { if (m.topic.startsWith('will/')) published++ }
+    a.on('publish', count)
+    // the claim and the restart of node z in the same tick, in either order
+    let z: Broker
+    if (round % 2 === 0) {
+      claim('a', { nodeId: 'z', downFor: 5000 })
+      z = new Broker({ id: 'z', store, sysInterval: 0 })
+    } else {
+      z = new Broker({ id: 'z', store, sysInterval: 0 })
+      claim('a', { nodeId: 'z', downFor: 5000 })
+    }
+    z.on('publish', count)
+    await settle()
+    t.equal(published, 5, `round ${round}: 5 wills, 5 publishes`)
+    t.same(await store.willsOfNode('z'), [])
+    await Promise.all([a.close(), b.close(), z.close()])
+  }
 })
