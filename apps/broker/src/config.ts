@@ -51,6 +51,10 @@ export interface Config {
   nodeId: string | undefined
   /** Use a RedisBus on the store's Redis (only with a redis store). */
   cluster: boolean
+  /** --cluster: ms without a heartbeat after which a node is dead (RedisBus deadAfterMs). */
+  clusterDeadAfter: number
+  /** --cluster without --node-id: the directory that keeps this node's id (--data-dir). */
+  nodeIdDir: string | undefined
   sysInterval: number
   /** Engine persistInflight: store deliveries to connected persistent sessions too. */
   persistInflight: boolean
@@ -409,6 +413,16 @@ export function finalize (o: PartialOptions, cwd: string): Config {
   if (o.cluster === true && !(o.store ?? '').startsWith('redis')) {
     throw conflict('cluster', `option --cluster: expected --store redis://..., rediss://... or redis+cluster://... (the nodes meet through Redis), got --store ${o.store ?? 'level'}`)
   }
+  if (o.clusterDeadAfter !== undefined && o.cluster !== true) {
+    throw conflict('clusterDeadAfter', 'option --cluster-dead-after: expected --cluster (it is the failure detection time of cluster nodes), got no --cluster')
+  }
+  if (o.cluster === true) {
+    // a node's wills are owned by its id: a random id per start would orphan a killed node's
+    if (o.nodeId === undefined && o.dataDir === undefined) {
+      throw conflict('nodeId', 'option --cluster: expected --node-id <id> (an id of this node that stays the same across restarts), or --data-dir <dir> to keep a generated one in <dir>/node-id; got neither')
+    }
+    if (o.nodeId !== undefined && !/^[^\s{}]{1,200}$/.test(o.nodeId)) throw invalid('nodeId', 'node-id', 'a cluster node id of 1 to 200 characters without spaces or braces', o.nodeId)
+  }
   const storeRaw = o.store ?? 'level'
   let store: StoreChoice
   if (storeRaw === 'memory') store = { kind: 'memory' }
@@ -461,6 +475,8 @@ export function finalize (o: PartialOptions, cwd: string): Config {
     store,
     nodeId: o.nodeId,
     cluster: o.cluster ?? false,
+    clusterDeadAfter: o.clusterDeadAfter ?? 3000,
+    nodeIdDir: o.cluster === true && o.nodeId === undefined ? resolve(cwd, o.dataDir!) : undefined,
     sysInterval: o.sysInterval ?? 10,
     persistInflight: o.persistInflight ?? true,
     queuePolicy: (o.queuePolicy ?? 'block') as QueuePolicy,

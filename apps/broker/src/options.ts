@@ -51,6 +51,7 @@ export interface OptionValues {
   persistInflight: boolean | undefined
   nodeId: string | undefined
   cluster: boolean | undefined
+  clusterDeadAfter: number | undefined
   sysInterval: number | undefined
   maxKeepalive: number | undefined
   maxConnections: number | undefined
@@ -120,7 +121,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'fsync', flag: 'fsync', kind: 'bool', defaultText: 'true', description: 'Level store: fsync every write batch before a PUBACK/PUBREC is sent, so an acknowledged message survives a power loss. false still survives a crash or kill of culex, not of the machine, and is faster.' },
   { key: 'persistInflight', flag: 'persist-inflight', kind: 'bool', defaultText: 'true', description: 'Store QoS 1/2 messages for connected persistent sessions too, before the publisher is acknowledged, so a crash loses no acknowledged message. false keeps them in memory until the subscriber acknowledges (faster; a crash loses what connected subscribers had not acknowledged). Engine persistInflight.' },
   { key: 'cluster', flag: 'cluster', kind: 'bool', defaultText: 'false', description: 'Cluster with every culex sharing the --store redis://... (RedisBus on the same Redis): publishes and session takeovers cross nodes.' },
-  { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'level: kept in <data-dir>/node-id; redis, mongodb: culex-<hostname>; --cluster: random', description: 'Broker node id (cluster member name, will ownership). It must survive a restart: at start the broker publishes the wills its earlier run left.' },
+  { key: 'clusterDeadAfter', flag: 'cluster-dead-after', kind: 'int', min: 300, max: 3_600_000, defaultText: '3000', description: 'Milliseconds without a heartbeat in Redis after which a --cluster node is dead: one live node (an atomic claim in Redis) publishes the wills of its clients, each after its will delay counted from the death. Nodes beat every third of it, at most every second. Needs --cluster.' },
+  { key: 'nodeId', flag: 'node-id', kind: 'string', defaultText: 'level: kept in <data-dir>/node-id; redis, mongodb: culex-<hostname>; --cluster: required, or kept in <data-dir>/node-id with --data-dir', description: 'Broker node id (cluster member name, will ownership). It must survive a restart: at start the broker publishes the wills its earlier run left. With --cluster give each node its own (no spaces or braces).' },
   { key: 'sysInterval', flag: 'sys-interval', kind: 'int', min: 0, max: 86400, defaultText: '10', description: 'Seconds between $SYS updates (0 = off).' },
   { key: 'maxKeepalive', flag: 'max-keepalive', kind: 'int', min: 0, max: 65535, defaultText: '0 (any)', description: 'Largest keepalive (seconds) granted; 5.0 clients are told via Server Keep Alive. Engine limits.maxKeepalive.' },
   { key: 'maxConnections', flag: 'max-connections', kind: 'int', min: 0, max: U32, defaultText: '0 (unlimited)', description: 'Concurrent connections past CONNECT; more are refused (5.0: CONNACK 0x97 Quota exceeded; 3.1.1: return code 3). Engine limits.maxConnections.' },

@@ -128,7 +128,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const store: Store | undefined = opened.store
   let nodeId: string | undefined
   try {
-    nodeId = config.nodeId ?? defaultNodeId(config.store, config.cluster)
+    nodeId = config.nodeId ?? defaultNodeId(config.store, config.cluster, config.nodeIdDir)
   } catch (err) {
     await store?.close().catch(() => {})
     throw err
@@ -136,7 +136,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let bus: Bus | undefined
   if (config.cluster && config.store.kind === 'redis') {
     try {
-      bus = await openRedisBus(config.store.url, nodeId)
+      bus = await openRedisBus(config.store.url, nodeId, undefined, { deadAfterMs: config.clusterDeadAfter, logger: logger.child({ component: 'bus' }) })
     } catch (err) {
       await store?.close().catch(() => {})
       throw err

@@ -17,14 +17,19 @@ export interface OpenedStore {
   description: string
 }
 
+/** RedisBus options from `--cluster-dead-after`: nodes beat every third of it, at most every second. */
+export function busTiming (deadAfterMs: number): { heartbeatMs: number, deadAfterMs: number } {
+  return { heartbeatMs: Math.max(1, Math.min(1000, Math.floor(deadAfterMs / 3))), deadAfterMs }
+}
+
 /**
  * Open a RedisBus on `url` (cluster mode).
  *
  * @throws AppError CULEX_ERR_STORE
  */
-export async function openRedisBus (url: string, nodeId: string | undefined, loader: Loader = defaultLoader): Promise<Bus> {
+export async function openRedisBus (url: string, nodeId: string | undefined, loader: Loader = defaultLoader, opts: { deadAfterMs?: number, logger?: { warn: (obj: object, msg: string) => void } } = {}): Promise<Bus> {
   const Ctor = await load('@culex/store-redis', 'RedisBus', loader) as unknown as new (opts: Record<string, unknown>) => Bus
-  const bus = new Ctor({ url, ...(nodeId === undefined ? {} : { nodeId }) })
+  const bus = new Ctor({ url, ...busTiming(opts.deadAfterMs ?? 3000), ...(opts.logger === undefined ? {} : { logger: opts.logger }), ...(nodeId === undefined ? {} : { nodeId }) })
   return await init(bus as unknown as Store, `the cluster bus on ${redactUrl(url)}`) as unknown as Bus
 }
 
@@ -111,15 +116,30 @@ export async function openStore (choice: StoreChoice, opts: { maxQueuedMessages?
  * connections died with it), so it must survive a restart:
  * - level store: kept in `<data-dir>/node-id` (created at the first start);
  * - redis or mongodb store without --cluster: `culex-<hostname>`;
- * - --cluster: undefined (the RedisBus picks a random id; give cluster nodes --node-id);
+ * - --cluster: kept in `<nodeIdDir>/node-id` (--data-dir; the config refuses --cluster with
+ *   neither --node-id nor --data-dir), undefined without `nodeIdDir`;
  * - memory store: undefined (nothing survives a restart anyway).
  *
  * @throws AppError CULEX_ERR_STORE when the node-id file cannot be read or written
  */
-export function defaultNodeId (choice: StoreChoice, cluster: boolean): string | undefined {
-  if (cluster || choice.kind === 'memory') return undefined
+export function defaultNodeId (choice: StoreChoice, cluster: boolean, nodeIdDir?: string): string | undefined {
+  if (cluster) {
+    if (nodeIdDir === undefined) return undefined
+    try {
+      mkdirSync(nodeIdDir, { recursive: true })
+    } catch (err) {
+      throw new AppError('CULEX_ERR_STORE', `option --data-dir: expected a directory culex can create and write, got ${nodeIdDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option: 'dataDir', cause: err })
+    }
+    return persistedNodeId(nodeIdDir)
+  }
+  if (choice.kind === 'memory') return undefined
   if (choice.kind !== 'level') return `culex-${hostname()}`
-  const file = join(choice.dataDir, 'node-id')
+  return persistedNodeId(choice.dataDir)
+}
+
+/** The id kept in `<dir>/node-id`, written there at the first start. */
+function persistedNodeId (dir: string): string {
+  const file = join(dir, 'node-id')
   try {
     const id = readFileSync(file, 'utf8').trim()
     if (id !== '') return id

@@ -180,8 +180,17 @@ t.test('cross-option rules', async t => {
     ['same port twice', ['--port', '1883', '--ws-port', '1883'], 'CULEX_ERR_CONFLICT'],
     ['cluster without redis', ['--cluster'], 'CULEX_ERR_CONFLICT'],
     ['cluster with mongo', ['--cluster', '--store', 'mongodb://h/db'], 'CULEX_ERR_CONFLICT'],
-    ['cluster with redis', ['--cluster', '--store', 'redis://h'], 'no error' as AppErrorCode],
-    ['cluster with a redis cluster', ['--cluster', '--store', 'redis+cluster://h1:1,h2:2'], 'no error' as AppErrorCode],
+    ['cluster with redis', ['--cluster', '--store', 'redis://h', '--node-id', 'n1'], 'no error' as AppErrorCode],
+    ['cluster with a redis cluster', ['--cluster', '--store', 'redis+cluster://h1:1,h2:2', '--node-id', 'n1'], 'no error' as AppErrorCode],
+    ['cluster without a stable node id', ['--cluster', '--store', 'redis://h'], 'CULEX_ERR_CONFLICT'],
+    ['cluster keeping its node id in --data-dir', ['--cluster', '--store', 'redis://h', '--data-dir', '/tmp/n'], 'no error' as AppErrorCode],
+    ['cluster node id with a brace', ['--cluster', '--store', 'redis://h', '--node-id', 'a{b}'], 'CULEX_ERR_INVALID_OPTION'],
+    ['cluster node id with a space', ['--cluster', '--store', 'redis://h', '--node-id', 'a b'], 'CULEX_ERR_INVALID_OPTION'],
+    ['cluster node id empty', ['--cluster', '--store', 'redis://h', '--node-id', ''], 'CULEX_ERR_INVALID_OPTION'],
+    ['dead-after without cluster', ['--store', 'redis://h', '--cluster-dead-after', '5000'], 'CULEX_ERR_CONFLICT'],
+    ['dead-after below 300 ms', ['--cluster', '--store', 'redis://h', '--node-id', 'n1', '--cluster-dead-after', '100'], 'CULEX_ERR_INVALID_OPTION'],
+    ['dead-after not a number', ['--cluster', '--store', 'redis://h', '--node-id', 'n1', '--cluster-dead-after', '3s'], 'CULEX_ERR_INVALID_OPTION'],
+    ['dead-after', ['--cluster', '--store', 'redis://h', '--node-id', 'n1', '--cluster-dead-after', '1500'], 'no error' as AppErrorCode],
     ['port 0 twice is fine', ['--port', '0', '--ws-port', '0'], 'no error' as AppErrorCode],
     ['full tls', ['--tls-port', '8883', '--wss-port', '8884', '--cert', 'c', '--key', 'k', '--ca', 'a', '--require-client-cert'], 'no error' as AppErrorCode]
   ]
@@ -248,4 +257,28 @@ t.test('option table is consistent', async t => {
   }
   t.equal(coerce(OPTIONS.find(o => o.key === 'port')!, 5, 'x'), 5)
   t.equal(finalize({}, '/a').store.kind, 'level')
+})
+
+t.test('--cluster: a node id that survives restarts is required; --cluster-dead-after', async t => {
+  try {
+    run(['--cluster', '--store', 'redis://h'])
+    t.fail('expected an error')
+  } catch (err) {
+    t.ok(isAppError(err) && err.option === 'nodeId' && /--node-id/.test(err.message) && /--data-dir/.test(err.message), 'the message names --node-id (and --data-dir)')
+  }
+  const c = run(['--cluster', '--store', 'redis://h', '--node-id', 'n1'])
+  t.equal(c.nodeId, 'n1')
+  t.equal(c.nodeIdDir, undefined, 'an explicit id needs no directory')
+  t.equal(c.clusterDeadAfter, 3000, 'detection time by default')
+  const d = run(['--cluster', '--store', 'redis://h', '--data-dir', 'nodes/a', '--cluster-dead-after', '1500'], { })
+  t.equal(d.nodeIdDir, '/work/nodes/a', 'the id is kept in --data-dir')
+  t.equal(d.clusterDeadAfter, 1500)
+  t.equal(run(['--cluster', '--store', 'redis://h', '--node-id', 'n1'], { CULEX_CLUSTER_DEAD_AFTER: '800' }).clusterDeadAfter, 800, 'env var')
+  t.equal(run([]).nodeIdDir, undefined, 'not without --cluster')
+  try {
+    run(['--cluster', '--store', 'redis://h', '--node-id', 'n1', '--cluster-dead-after', '99'])
+    t.fail('expected an error')
+  } catch (err) {
+    t.ok(isAppError(err) && /--cluster-dead-after/.test(err.message), `a bad detection time names the flag: ${(err as Error).message}`)
+  }
 })

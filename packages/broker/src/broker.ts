@@ -94,6 +94,11 @@ export interface BrokerEvents {
   clientError: [client: Client, error: BrokerError]
   /** A broker-wide failure (store, bus). Only emitted when someone listens. */
   error: [error: BrokerError]
+  /**
+   * Cluster: node `nodeId` was found dead and this node adopted it (it won the bus's claim, so
+   * exactly one node of the cluster gets this per death); its wills are being published here.
+   */
+  nodeAdopted: [nodeId: string]
 }
 
 const NO_LOGGER: Logger = { debug () {}, info () {}, warn () {}, error () {} }

@@ -22,6 +22,14 @@ export type BusMessage =
   /** Liveness beacon; `at` is the sender's clock in ms. */
   | { type: 'alive', nodeId: string, at: number }
 
+/** A node found dead by {@link Bus.onNodeDead}: this node won the claim on it. */
+export interface DeadNode {
+  /** The dead node's id. */
+  nodeId: string
+  /** How long ago (ms) it was last heard from, when it was claimed. */
+  downFor: number
+}
+
 export interface Bus {
   /** This node's id, unique in the cluster. */
   readonly nodeId: string
@@ -46,6 +54,13 @@ export interface Bus {
   interested? (topic: string): boolean
   /** Register the single receiver of messages from other nodes. */
   onMessage (handler: (message: BusMessage) => void): void
+  /**
+   * Optional: register the single receiver of dead-node claims. A bus with failure detection
+   * calls it on exactly one live node of the cluster (the one that won an atomic claim) once
+   * per death of a node: a node that restarts with the same id and dies again is claimed
+   * again. The broker then publishes the dead node's wills. Without it, nothing is adopted.
+   */
+  onNodeDead? (handler: (dead: DeadNode) => void): void
   /** Node ids currently believed alive, including this one. */
   aliveNodes (): Promise<string[]>
   close (): Promise<void>

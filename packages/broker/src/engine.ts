@@ -5,7 +5,7 @@
  * behind `broker.metrics()`. Connections and handlers reach the engine through this object;
  * apps only through the Broker.
  */
-import type { BusMessage } from './bus.ts'
+import type { BusMessage, DeadNode } from './bus.ts'
 import type { Broker } from './broker.ts'
 import type { ClockTimer } from './clock.ts'
 import type { Connection } from './connection.ts'
@@ -60,7 +60,10 @@ export class Engine {
     this.router = new Router(this, broker.hooks)
     this.sessions = new SessionManager(this)
     this.wills = new Wills(this)
-    if (clustered) broker.bus.onMessage((msg) => { this.#fromBus(msg) })
+    if (clustered) {
+      broker.bus.onMessage((msg) => { this.#fromBus(msg) })
+      broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
+    }
   }
 
   /** Sessions stored by an earlier run, then the wills it left. */
@@ -235,6 +238,19 @@ export class Engine {
     }
   }
 
+  /**
+   * Node `dead.nodeId` stopped beating and this node won the claim on it (one node of the
+   * cluster, once per death): its wills are published here, then `nodeAdopted` is emitted
+   * (the place to adopt what else the dead node held).
+   */
+  nodeDead (dead: DeadNode): void {
+    const broker = this.broker
+    if (this.closed || dead.nodeId === broker.id) return
+    broker.logger.warn({ node: dead.nodeId, downFor: dead.downFor }, 'cluster node dead: this node adopts it and publishes its wills')
+    this.wills.adopt(dead.nodeId, dead.downFor).catch((err: unknown) => { this.storeError('reading a dead node\'s wills', err) })
+    if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
+  }
+
   /** Tell other nodes that `clientId` connected here. */
   announceConnect (clientId: string): void {
     if (!this.clustered) return
@@ -250,6 +266,7 @@ export class Engine {
    */
   async close (): Promise<void> {
     this.closed = true
+    this.wills.close()
     if (this.#sweep !== null) this.broker.clock.clearInterval(this.#sweep)
     this.#sweep = null
     const store = this.broker.store

@@ -3,7 +3,7 @@
  * there is no other node; the only alive node is this one.
  */
 import { randomUUID } from 'node:crypto'
-import type { Bus, BusMessage } from './bus.ts'
+import type { Bus, BusMessage, DeadNode } from './bus.ts'
 
 /**
  * The bus of a broker that runs alone.
@@ -30,6 +30,9 @@ export class LocalBus implements Bus {
 
   /** Accepted and never called: no other node sends anything. */
   onMessage (_handler: (message: BusMessage) => void): void {}
+
+  /** Accepted and never called: no other node can die. */
+  onNodeDead (_handler: (dead: DeadNode) => void): void {}
 
   /** Just this node. */
   async aliveNodes (): Promise<string[]> {

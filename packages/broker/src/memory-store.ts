@@ -338,6 +338,14 @@ export class MemoryStore implements Store {
     this.#wills.delete(clientId)
   }
 
+  async takeWill (clientId: string, nodeId: string): Promise<WillRecord | null> {
+    this.#check()
+    const w = this.#wills.get(clientId)
+    if (w === undefined || w.nodeId !== nodeId) return null
+    this.#wills.delete(clientId)
+    return w
+  }
+
   async willsOfNode (nodeId: string): Promise<WillRecord[]> {
     this.#check()
     const out: WillRecord[] = []

@@ -197,6 +197,14 @@ export interface Store {
   deleteWill (clientId: string): Promise<void>
   /** Wills owned by a node (to publish the wills of a node that died). */
   willsOfNode (nodeId: string): Promise<WillRecord[]>
+  /**
+   * Optional: remove the will of `clientId` and return it if it is still owned by `nodeId`,
+   * else change nothing and return null; atomic, so of two nodes taking the same will one
+   * gets it. The broker publishes a dead node's wills (and those of its own earlier run)
+   * through it, so each is published once cluster-wide. Without it the broker reads the will
+   * and deletes it once published.
+   */
+  takeWill? (clientId: string, nodeId: string): Promise<WillRecord | null>
 
   /** Release connections and handles. Further calls reject. */
   close (): Promise<void>

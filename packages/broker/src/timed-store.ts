@@ -91,7 +91,12 @@ export class TimedStore implements Store {
   constructor (inner: Store, opts: TimedStoreOptions = {}) {
     this.inner = inner
     this.#now = opts.now ?? performance.now.bind(performance)
+    // optional, and not timed (rare: a dead node's wills)
+    if (inner.takeWill !== undefined) this.takeWill = async (clientId, nodeId) => await inner.takeWill!(clientId, nodeId)
   }
+
+  /** The inner store's `takeWill`, when it has one. */
+  readonly takeWill?: (clientId: string, nodeId: string) => Promise<WillRecord | null>
 
   #record (op: number, t0: number): void {
     const d = (this.#now() - t0) / 1000

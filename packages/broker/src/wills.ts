@@ -4,22 +4,32 @@
  * comes first [MQTT-3.1.3-9]; a reconnect before then cancels it. A will is authorized as a
  * publish of its client when it fires (authorizePublish), routed like any message, and
  * removed from the store (where it waits so that a crashed node's wills are published by the
- * next run).
+ * next run, or by the survivor that adopts the dead node in a cluster: {@link Wills.adopt}).
  */
 import type { PublishProperties, Will } from '@culex/packet'
-import type { Clock } from './clock.ts'
+import type { Clock, ClockTimer } from './clock.ts'
 import type { Connection } from './connection.ts'
 import type { Engine } from './engine.ts'
 import { BrokerError } from './errors.ts'
 import { Routed } from './routed.ts'
 import type { Session } from './session.ts'
+import type { WillRecord } from './store.ts'
 
 /** A timer runs at most this long (~24.8 days): a longer delay re-arms. */
 const TIMER_MAX = 2 ** 31 - 1
 
+/** The will message of a stored will record. */
+function willOf (w: WillRecord): Will {
+  const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
+  if (w.properties !== undefined) will.properties = w.properties
+  return will
+}
+
 /** The wills of one broker node. */
 export class Wills {
   readonly #engine: Engine
+  /** Timers of adopted delayed wills (a dead node's), cleared on close. */
+  readonly #adopted = new Set<ClockTimer>()
 
   constructor (engine: Engine) {
     this.#engine = engine
@@ -29,15 +39,76 @@ export class Wills {
     return this.#engine.broker.clock
   }
 
-  /** Publish the wills left by an earlier run of this node: those connections died with it. */
+  /**
+   * Publish the wills left by an earlier run of this node: those connections died with it.
+   * Taken from the store first when it can (`takeWill`): a node that adopted this one while
+   * it was down may be publishing them too; one of the two gets each.
+   */
   async restore (): Promise<void> {
     const engine = this.#engine
-    for (const w of await engine.broker.store.willsOfNode(engine.broker.id)) {
+    const store = engine.broker.store
+    for (let w of await store.willsOfNode(engine.broker.id)) {
       if (engine.sessions.connectionOf(w.clientId) !== undefined) continue
-      const will: Will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }
-      if (w.properties !== undefined) will.properties = w.properties
-      this.publish(null, will, w.clientId)
+      if (store.takeWill !== undefined) {
+        const taken = await store.takeWill(w.clientId, engine.broker.id)
+        if (taken === null) continue
+        w = taken
+      }
+      this.publish(null, willOf(w), w.clientId, store.takeWill === undefined)
     }
+  }
+
+  /**
+   * Node `deadId` died (`downFor` ms ago) and this node won the claim on it: publish the wills
+   * its connections left, each when its Will Delay Interval, capped by its session's expiry
+   * [MQTT-3.1.3-9], has run from the node's death (`publishAt` when the store has one). Each
+   * is read again just before it goes: a will whose client connected meanwhile (its record
+   * now names another node, or is gone) is not published. Resolves once every will is
+   * published or armed.
+   */
+  async adopt (deadId: string, downFor: number): Promise<void> {
+    const store = this.#engine.broker.store
+    const died = this.#clock.now() - Math.max(0, downFor)
+    for (const w of await store.willsOfNode(deadId)) {
+      let delay = (w.properties?.willDelayInterval ?? 0) * 1000
+      // a session with expiry 0 (not stored) ends with its connection: the will goes at once
+      if (delay > 0) delay = Math.min(delay, ((await store.getSession(w.clientId))?.expiryInterval ?? 0) * 1000)
+      this.#adoptAt(w.clientId, deadId, w.publishAt ?? died + delay)
+    }
+  }
+
+  #adoptAt (clientId: string, deadId: string, at: number): void {
+    const wait = at - this.#clock.now()
+    if (wait <= 0) {
+      this.#publishAdopted(clientId, deadId)
+      return
+    }
+    // a timer runs at most TIMER_MAX ms: a longer wait re-arms
+    const timer = this.#clock.setTimeout(() => {
+      this.#adopted.delete(timer)
+      this.#adoptAt(clientId, deadId, at)
+    }, Math.min(wait, TIMER_MAX))
+    timer.unref()
+    this.#adopted.add(timer)
+  }
+
+  #publishAdopted (clientId: string, deadId: string): void {
+    const engine = this.#engine
+    if (engine.closed || engine.sessions.connectionOf(clientId) !== undefined) return
+    const store = engine.broker.store
+    // atomic when the store can (takeWill): the dead node, restarted, may be publishing it too
+    const taking = store.takeWill !== undefined
+    ;(taking ? store.takeWill!(clientId, deadId) : store.getWill(clientId)).then((w) => {
+      // the client connected meanwhile (here or elsewhere): its will is no longer the dead node's
+      if (w === null || w.nodeId !== deadId || engine.closed) return
+      this.publish(null, willOf(w), clientId, !taking)
+    }, (err: unknown) => { engine.storeError('reading a dead node\'s will', err) })
+  }
+
+  /** Stop the timers of adopted wills (the broker is closing; they stay stored). */
+  close (): void {
+    for (const timer of this.#adopted) this.#clock.clearTimeout(timer)
+    this.#adopted.clear()
   }
 
   /** `c` ended without a normal DISCONNECT: its will goes now, or is delayed on `s`. */
@@ -79,8 +150,11 @@ export class Wills {
     s.willTimer = null
   }
 
-  /** Route a will as a message of its client (authorized again when `c` is known). */
-  publish (c: Connection | null, will: Will, clientId = c?.id ?? ''): void {
+  /**
+   * Route a will as a message of its client (authorized again when `c` is known), then delete
+   * its stored record unless `stored` is false (already taken from the store).
+   */
+  publish (c: Connection | null, will: Will, clientId = c?.id ?? '', stored = true): void {
     const engine = this.#engine
     const wp = will.properties
     let props: PublishProperties | undefined
@@ -101,7 +175,9 @@ export class Wills {
     const go = (): void => {
       const p = engine.dispatch(m, c)
       if (p !== null) p.catch((err: unknown) => { engine.broker.storeError('publishing a will', err) })
-      engine.broker.store.deleteWill(clientId).catch((err: unknown) => { engine.broker.storeError('deleting a will', err) })
+      if (stored) {
+        engine.broker.store.deleteWill(clientId).catch((err: unknown) => { engine.broker.storeError('deleting a will', err) })
+      }
     }
     const hook = engine.broker.hooks.authorizePublish
     if (hook === undefined || c === null) {

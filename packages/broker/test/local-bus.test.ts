@@ -5,6 +5,7 @@ t.test('LocalBus is a bus of one node', async (t) => {
   const bus = new LocalBus('n1')
   t.equal(bus.nodeId, 'n1')
   bus.onMessage(() => t.fail('never called'))
+  bus.onNodeDead(() => t.fail('never called: no other node can die'))
   await bus.send({ type: 'alive', nodeId: 'n1', at: 1 })
   t.same(await bus.aliveNodes(), ['n1'])
   t.ok(new LocalBus().nodeId.length > 0, 'random id by default')

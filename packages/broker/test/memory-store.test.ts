@@ -122,6 +122,11 @@ t.test('wills', async (t) => {
   t.same((await s.willsOfNode('n1')).map((w) => w.clientId), ['a'])
   await s.deleteWill('a')
   t.equal(await s.getWill('a'), null)
+  t.equal(await s.takeWill('b', 'n1'), null, 'takeWill: not when another node owns it')
+  t.equal((await s.getWill('b'))?.nodeId, 'n2', 'which stays')
+  t.equal((await s.takeWill('b', 'n2'))?.clientId, 'b', 'taken by its owner')
+  t.equal(await s.takeWill('b', 'n2'), null, 'once')
+  t.equal(await s.getWill('b'), null)
 })
 
 t.test('close: further calls reject', async (t) => {

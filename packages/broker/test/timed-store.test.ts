@@ -131,3 +131,14 @@ t.test('without storeMetrics: the given store itself, and no histograms', async 
   t.equal(broker.metrics().storeOperations, undefined)
   t.notOk('storeOperations' in broker.metrics(), 'no key at all')
 })
+
+t.test('takeWill (optional, not timed) is there exactly when the inner store has it', async (t) => {
+  const inner = new MemoryStore()
+  const timed = new TimedStore(inner)
+  await timed.putWill({ clientId: 'c', nodeId: 'n', topic: 'w', payload: Buffer.from('x'), qos: 0, retain: false })
+  t.equal((await timed.takeWill!('c', 'n'))?.clientId, 'c', 'forwarded')
+  t.equal(await inner.getWill('c'), null, 'taken from the inner store')
+  // a store without the optional method (as a third-party Store may be)
+  const without = Object.create(inner, { takeWill: { value: undefined } }) as Store
+  t.equal(new TimedStore(without).takeWill, undefined, 'absent when the inner store has none')
+})

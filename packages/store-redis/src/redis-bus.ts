@@ -30,13 +30,23 @@
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
  *   `{prefix}nodes` (member node id, score ms); `aliveNodes()` returns the nodes seen within
  *   `deadAfterMs`. Node clocks are assumed roughly in sync (NTP); `deadAfterMs` absorbs skew.
+ *   A node that starts later reads the same set, so it knows of a node that died before it
+ *   started. A clean `close()` leaves the set: that node is gone, not dead.
+ * - Failure detection: with an `onNodeDead` handler (the broker's), every heartbeat a node
+ *   runs one Lua script on `{prefix}nodes` that removes each other member not seen within
+ *   `deadAfterMs` and returns them: removal is the atomic claim, so exactly one live node
+ *   gets each dead node and calls the handler (the broker publishes its wills). A node that
+ *   restarts with the same id beats into the set again, and is claimed again if it dies
+ *   again. A node that was claimed while still running (cut off from Redis for longer than
+ *   `deadAfterMs`) finds itself missing from the set at its next beat: it logs that and
+ *   counts it in `stats.declaredDead`.
  * - On a Redis Cluster the connections are ioredis `Cluster` clients and the control channel
  *   is a sharded one (SPUBLISH / SSUBSCRIBE, Redis 7), so that each node's messages arrive in
  *   the order it sent them.
  */
 import { randomUUID } from 'node:crypto'
 import { messageFromHead, messageHead, packRecord } from '@culex/packet/record'
-import type { Bus, BusMessage, StoredMessage } from '@culex/broker'
+import type { Bus, BusMessage, DeadNode, StoredMessage } from '@culex/broker'
 import { TopicTrie } from '@culex/trie'
 import { unpack } from './codec.ts'
 import { createClient, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
@@ -55,7 +65,10 @@ export interface RedisBusOptions extends RedisConnectionOptions {
   prefix?: string
   /** How often this node announces itself, ms. Default 1000. */
   heartbeatMs?: number
-  /** A node not heard from for this long is dead, ms. Default 3 × heartbeatMs. */
+  /**
+   * A node not heard from for this long is dead, ms: it leaves `aliveNodes()`, and one live
+   * node claims it (`onNodeDead`). More than `heartbeatMs`. Default 3 × heartbeatMs.
+   */
   deadAfterMs?: number
   /** How long one XREAD blocks, ms. Default 1000. */
   blockMs?: number
@@ -75,9 +88,35 @@ export interface RedisBusStats {
   gaps: number
   /** Entries that did not decode (skipped). */
   corrupt: number
+  /** Times this node found it had been claimed dead by another node while it was running. */
+  declaredDead: number
 }
 
 interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: unknown) => void }
+
+/**
+ * The claim on dead nodes (KEYS[1] the node set, ARGV[1] the cutoff ms, ARGV[2] the caller):
+ * removes every other member last seen before the cutoff and returns them with their last
+ * score. Atomic, so each dead node is returned to exactly one caller.
+ */
+const CLAIM_DEAD = `
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'WITHSCORES')
+local out = {}
+for i = 1, #dead, 2 do
+  if dead[i] ~= ARGV[2] then
+    redis.call('ZREM', KEYS[1], dead[i])
+    out[#out + 1] = dead[i]
+    out[#out + 1] = dead[i + 1]
+  end
+end
+return out`
+
+/** A heartbeat (KEYS[1] the node set, ARGV[1] now, ARGV[2] the node): 1 if it was in the set. */
+const BEAT = `
+local had = redis.call('ZSCORE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if had then return 1 end
+return 0`
 
 const NO_TARGETS: readonly string[] = []
 const DONE = Promise.resolve()
@@ -164,7 +203,7 @@ function nextId (id: string): string {
 export class RedisBus implements Bus {
   readonly nodeId: string
   /** Inbox counters (read-only for users). */
-  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0 }
+  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0 }
   readonly #pub: RedisClient
   readonly #sub: RedisClient
   readonly #reader: RedisClient
@@ -180,6 +219,9 @@ export class RedisBus implements Bus {
   /** Random per instance: a restarted sender's sequence numbers start again at 1. */
   readonly #incarnation = randomUUID()
   #handler: ((m: BusMessage) => void) | null = null
+  #deadHandler: ((dead: DeadNode) => void) | null = null
+  /** This node's heartbeat is in the node set (a later beat that finds it missing was claimed). */
+  #beaten = false
   #timer: NodeJS.Timeout | null = null
   #opening: Promise<void> | null = null
   #reading: Promise<void> | null = null
@@ -221,9 +263,18 @@ export class RedisBus implements Bus {
   /**
    * @param opts - connection options (a `cluster` or `redis+cluster://` URL: ioredis `Cluster`
    *   clients), `nodeId`, `prefix`, `heartbeatMs`, `deadAfterMs`, `blockMs`, `logger`
-   * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS (a malformed cluster URL or `cluster` option)
+   * @throws RedisStoreError STORE_REDIS_ERR_OPTIONS (a malformed cluster URL or `cluster` option;
+   *   `heartbeatMs` not a positive integer; `deadAfterMs` not an integer above `heartbeatMs`)
    */
   constructor (opts: RedisBusOptions = {}) {
+    const heartbeatMs = opts.heartbeatMs ?? 1000
+    if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 1) {
+      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option heartbeatMs: expected a positive integer (ms), got ${String(opts.heartbeatMs)}`)
+    }
+    const deadAfterMs = opts.deadAfterMs ?? 3 * heartbeatMs
+    if (!Number.isSafeInteger(deadAfterMs) || deadAfterMs <= heartbeatMs) {
+      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option deadAfterMs: expected an integer (ms) above heartbeatMs ${heartbeatMs} (a live node beats within it), got ${String(opts.deadAfterMs)}`)
+    }
     this.nodeId = opts.nodeId ?? randomUUID()
     const prefix = opts.prefix ?? 'culex:'
     this.#prefix = prefix
@@ -231,8 +282,8 @@ export class RedisBus implements Bus {
     this.#nodes = `${prefix}nodes`
     this.#inbox = this.#inboxOf(this.nodeId)
     this.#pos = `${this.#inbox}:pos`
-    this.#heartbeatMs = opts.heartbeatMs ?? 1000
-    this.#deadAfterMs = opts.deadAfterMs ?? 3 * this.#heartbeatMs
+    this.#heartbeatMs = heartbeatMs
+    this.#deadAfterMs = deadAfterMs
     this.#blockMs = opts.blockMs ?? 1000
     this.#logger = opts.logger ?? null
     this.#sharded = describeCluster(opts) !== null
@@ -304,7 +355,13 @@ export class RedisBus implements Bus {
    * Returns the loads started.
    */
   async #beat (): Promise<Array<Promise<void>>> {
-    await this.#pub.zadd(this.#nodes, Date.now(), this.nodeId)
+    const had = await this.#pub.eval(BEAT, 1, this.#nodes, Date.now(), this.nodeId)
+    if (this.#beaten && had === 0 && !this.#closed) {
+      this.stats.declaredDead++
+      this.#warn({ node: this.nodeId, deadAfterMs: this.#deadAfterMs }, 'RedisBus: this node was claimed dead by another node (no heartbeat reached Redis in time): its wills may have been published')
+    }
+    this.#beaten = true
+    if (this.#deadHandler !== null) await this.#claimDead()
     const alive = await this.#pub.zrangebyscore(this.#nodes, Date.now() - this.#deadAfterMs, '+inf')
     const loads: Array<Promise<void>> = []
     for (const node of alive) {
@@ -314,6 +371,22 @@ export class RedisBus implements Bus {
       if (!alive.includes(node)) this.#setTable(node, new Set())
     }
     return loads
+  }
+
+  /** Claim the nodes dead for `deadAfterMs`; the handler gets those this node won. */
+  async #claimDead (): Promise<void> {
+    const now = Date.now()
+    const won = await this.#pub.eval(CLAIM_DEAD, 1, this.#nodes, now - this.#deadAfterMs, this.nodeId) as string[]
+    for (let i = 0; i + 1 < won.length; i += 2) {
+      const nodeId = won[i]!
+      const downFor = Math.max(0, now - Number(won[i + 1]))
+      this.#warn({ node: this.nodeId, dead: nodeId, downFor }, 'RedisBus: claimed a dead node')
+      try {
+        this.#deadHandler?.({ nodeId, downFor })
+      } catch (err) {
+        this.#warn({ node: this.nodeId, dead: nodeId, err: (err as Error).message }, 'RedisBus: the dead-node handler threw')
+      }
+    }
   }
 
   // ───────── route table
@@ -611,6 +684,15 @@ export class RedisBus implements Bus {
 
   onMessage (handler: (message: BusMessage) => void): void {
     this.#handler = handler
+  }
+
+  /**
+   * Register the single receiver of dead-node claims: called on this node for each node that
+   * stopped beating for `deadAfterMs` and that this node claimed (exactly one live node with
+   * a handler claims each death). Set it before `open()`; nodes without one claim nothing.
+   */
+  onNodeDead (handler: (dead: DeadNode) => void): void {
+    this.#deadHandler = handler
   }
 
   /** Nodes that announced themselves within `deadAfterMs`, this one included. */

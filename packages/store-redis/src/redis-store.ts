@@ -2,7 +2,7 @@
  * `RedisStore`: a {@link Store} on Redis (ioredis), shared by every broker node of a
  * cluster. Each broker operation is one round trip (a Lua script on one client's keys, or
  * one command), except where noted: `matchRetained` with wildcards (2), `sessions()` (one
- * per 100 sessions), `deleteWill` and `putWill` (2), `willsOfNode` (2). Queue operations
+ * per 100 sessions), `deleteWill` and `putWill` (2), `willsOfNode` (2), `takeWill` (3). Queue operations
  * (`enqueue`, `enqueueMany`, `updateOutgoing`, `removeOutgoing`) issued in one tick are
  * batched: one OPS script call per client, all written in one socket write, so a fan-out to N
  * offline sessions costs one round trip of latency and N script calls, not N round trips.
@@ -29,6 +29,14 @@ import { RedisStoreError, isRedisStoreError } from './errors.ts'
 import { RetainedIndex } from '@culex/trie'
 import { literalPrefix, matches } from '@culex/trie'
 import * as lua from './scripts.ts'
+
+/** Compare-and-delete of a will (KEYS[1] its key, ARGV[1] the bytes read): 1 if deleted. */
+const TAKE_WILL = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions extends StoreOptions, RedisConnectionOptions {
@@ -664,6 +672,21 @@ export class RedisStore implements Store {
       const key = this.#kWill(clientId)
       const v = await this.#r.getdelBuffer(key)
       if (v !== null) await this.#r.srem(this.#kNodeWills(decodeWill(v, key).nodeId), clientId)
+    })
+  }
+
+  /** GET, check the owner, then delete only if the bytes are still the same (compare-and-delete). */
+  takeWill (clientId: string, nodeId: string): Promise<WillRecord | null> {
+    return this.#run('takeWill', async () => {
+      const key = this.#kWill(clientId)
+      const v = await this.#r.getBuffer(key)
+      if (v === null) return null
+      const w = decodeWill(v, key)
+      if (w.nodeId !== nodeId) return null
+      // another node that took it (or a new will of the client) changed the key meanwhile
+      if (await this.#r.eval(TAKE_WILL, 1, key, v) !== 1) return null
+      await this.#r.srem(this.#kNodeWills(nodeId), clientId)
+      return w
     })
   }
 

@@ -92,6 +92,123 @@ t.test('RedisBus: a node that stops beating is dead after deadAfterMs; its route
   await ghost.close()
 })
 
+t.test('RedisBus: a dead node is claimed by exactly one live node, once per death; a node claimed while running learns it', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  const warnings: string[] = []
+  const logger = { warn: (_obj: object, msg: string) => { warnings.push(msg) } }
+  // a node killed without leaving: one beat, then nothing (its heartbeat is a minute)
+  const ghost = new RedisBus({ url: server.url, nodeId: 'ghost', heartbeatMs: 60_000, logger })
+  t.teardown(() => ghost.close())
+  const diedAt = Date.now() // its one beat is during open()
+  await ghost.open()
+  // a node without a handler claims nothing
+  const idle = new RedisBus({ url: server.url, nodeId: 'idle', heartbeatMs: 50, deadAfterMs: 300, logger })
+  t.teardown(() => idle.close())
+  await idle.open()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.same(await idle.aliveNodes(), ['idle'], 'ghost is not alive any more')
+  t.not(await admin.zscore('culex:nodes', 'ghost'), null, 'but nobody with a handler claimed it')
+
+  const claims: Array<{ by: string, nodeId: string, downFor: number, at: number }> = []
+  const survivors = ['A', 'B', 'C'].map((id) => {
+    const bus = new RedisBus({ url: server.url, nodeId: id, heartbeatMs: 50, deadAfterMs: 300, logger })
+    bus.onNodeDead((d) => { claims.push({ by: id, ...d, at: Date.now() }) })
+    return bus
+  })
+  t.teardown(async () => { await Promise.all(survivors.map((b) => b.close())) })
+  await Promise.all(survivors.map((b) => b.open()))
+  t.ok(await until(() => claims.length > 0, 2000), 'ghost is claimed')
+  await new Promise((resolve) => setTimeout(resolve, 400)) // several more heartbeats of each survivor
+  t.equal(claims.length, 1, 'by exactly one survivor')
+  t.equal(claims[0]!.nodeId, 'ghost')
+  t.ok(claims[0]!.downFor >= 300 && claims[0]!.downFor <= claims[0]!.at - diedAt, `downFor ${claims[0]!.downFor} ms: since its last beat`)
+  t.ok(warnings.includes('RedisBus: claimed a dead node'), 'the claim is logged')
+
+  // restarted with the same id, it is alive again; when it dies again it is claimed again
+  const again = new RedisBus({ url: server.url, nodeId: 'ghost', heartbeatMs: 60_000, logger })
+  t.teardown(() => again.close())
+  await again.open()
+  const restartedAt = Date.now()
+  t.ok((await survivors[0]!.aliveNodes()).includes('ghost'), 'a restarted node is alive')
+  t.ok(await until(() => claims.length > 1, 2000), 'claimed again after its second death')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(claims.length, 2, 'once')
+  t.ok(claims[1]!.at - restartedAt < 300 + 50 + 500, `within deadAfterMs + a heartbeat (${claims[1]!.at - restartedAt} ms)`)
+  t.notOk(claims.some((c) => c.nodeId !== 'ghost'), 'live nodes (beating, or without a handler) are never claimed')
+
+  // a live node claimed anyway (its beats did not reach Redis in time) learns it at its next beat
+  t.equal(survivors[1]!.stats.declaredDead, 0)
+  await admin.zrem('culex:nodes', 'B')
+  t.ok(await until(() => survivors[1]!.stats.declaredDead === 1, 1000), 'counted')
+  t.ok(warnings.some((w) => w.includes('claimed dead by another node')), 'and logged')
+  t.ok((await survivors[0]!.aliveNodes()).includes('B'), 'it is back in the node set')
+})
+
+t.test('RedisBus: 100 dead nodes, 4 live nodes claiming concurrently: each dead node claimed exactly once', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  const claims: string[] = []
+  const per: Record<string, number> = {}
+  let tooRecent = 0
+  const live = Array.from({ length: 4 }, (_, i) => {
+    const bus = new RedisBus({ url: server.url, nodeId: `live-${i}`, heartbeatMs: 20, deadAfterMs: 1000, logger: { warn () {} } })
+    bus.onNodeDead((d) => {
+      claims.push(d.nodeId)
+      per[bus.nodeId] = (per[bus.nodeId] ?? 0) + 1
+      if (d.downFor < 9000) tooRecent++
+    })
+    return bus
+  })
+  t.teardown(async () => { await Promise.all(live.map((b) => b.close())) })
+  await Promise.all(live.map((b) => b.open()))
+  // waves of nodes that died 10 s ago (their last beats, as they left them in Redis), while
+  // the four live nodes beat and claim every 20 ms each
+  for (let wave = 0; wave < 10; wave++) {
+    const long = Date.now() - 10_000
+    await admin.zadd('culex:nodes', ...Array.from({ length: 10 }, (_, i) => [long, `dead-${wave}-${i}`]).flat())
+    await new Promise((resolve) => setTimeout(resolve, 7 + wave * 3))
+  }
+  t.ok(await until(() => claims.length >= 100, 3000), 'all claimed')
+  await new Promise((resolve) => setTimeout(resolve, 200)) // ten more heartbeats of each
+  t.equal(claims.length, 100, 'no dead node twice')
+  t.equal(new Set(claims).size, 100, 'every dead node once')
+  t.equal(tooRecent, 0, 'each with how long it has been down')
+  t.same((await admin.zrange('culex:nodes', 0, -1)).sort(), ['live-0', 'live-1', 'live-2', 'live-3'], 'only the live nodes are left')
+  t.comment(`claims per live node: ${JSON.stringify(per)}`)
+})
+
+t.test('RedisBus: a dead-node handler that throws is logged; the bus carries on', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  await admin.zadd('culex:nodes', Date.now() - 10_000, 'dead-1')
+  const warnings: string[] = []
+  const bus = new RedisBus({ url: server.url, nodeId: 'live', heartbeatMs: 20, deadAfterMs: 1000, logger: { warn: (_o, msg) => { warnings.push(msg) } } })
+  t.teardown(() => bus.close())
+  const seen: string[] = []
+  bus.onNodeDead((d) => { seen.push(d.nodeId); throw new Error('handler bug') })
+  await bus.open()
+  t.ok(await until(() => warnings.includes('RedisBus: the dead-node handler threw')), 'logged')
+  await admin.zadd('culex:nodes', Date.now() - 10_000, 'dead-2')
+  t.ok(await until(() => seen.length === 2), 'the next dead node is still claimed')
+  t.same(seen, ['dead-1', 'dead-2'])
+})
+
+t.test('RedisBus: heartbeatMs and deadAfterMs are checked', async (t) => {
+  for (const opts of [{ heartbeatMs: 0 }, { heartbeatMs: 1.5 }, { heartbeatMs: Number.NaN }, { deadAfterMs: 1000 }, { heartbeatMs: 100, deadAfterMs: 50 }, { deadAfterMs: 2500.5 }, { deadAfterMs: -1 }]) {
+    t.throws(() => new RedisBus(opts), { code: 'STORE_REDIS_ERR_OPTIONS', message: /heartbeatMs|deadAfterMs/ }, JSON.stringify(opts))
+  }
+  const ok = new RedisBus({ heartbeatMs: 100, deadAfterMs: 101 })
+  t.equal(ok.nodeId.length > 0, true, 'deadAfterMs just above heartbeatMs is accepted')
+  await ok.close()
+})
+
 /** The ids of the Redis connections named `name`. */
 async function clientIds (admin: Redis, name: string): Promise<string[]> {
   const list = await admin.client('LIST') as string

@@ -133,6 +133,26 @@ t.test('cluster: RedisBus messages cross nodes, never back to the sender; livene
   t.same(await a.aliveNodes(), ['A'], 'a closed node leaves at once')
 })
 
+t.test('cluster: a dead node is claimed by one live node (the claim script runs on the node set\'s slot)', async (t) => {
+  const prefix = `dead${n++}:`
+  const ghost = new RedisBus({ url: cluster.url, prefix, nodeId: 'ghost', heartbeatMs: 60_000 })
+  t.teardown(() => ghost.close())
+  await ghost.open() // one beat, then none: as if killed
+  const claims: string[] = []
+  const live = ['A', 'B'].map((id) => {
+    const bus = new RedisBus({ cluster: { nodes: [nodes[id === 'A' ? 0 : 2]!] }, prefix, nodeId: id, heartbeatMs: 50, deadAfterMs: 300, logger: { warn () {} } })
+    bus.onNodeDead((d) => claims.push(`${id}:${d.nodeId}`))
+    return bus
+  })
+  t.teardown(async () => { await Promise.all(live.map((b) => b.close())) })
+  await Promise.all(live.map((b) => b.open()))
+  for (let i = 0; i < 150 && claims.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(claims.length, 1, `claimed once: ${claims.join(', ')}`)
+  t.match(claims[0], /^[AB]:ghost$/)
+  t.same((await live[0]!.aliveNodes()).sort(), ['A', 'B'])
+})
+
 t.test('cluster: option errors name the option', async (t) => {
   const bad = ['redis+cluster://', 'redis+cluster://h:0', 'redis+cluster://h:1,h:99999', 'redis+cluster://u:secret@h:1/2', 'redis+cluster://h:1?x=1', 'redis+cluster://u:%zz@h:1']
   for (const url of bad) {

@@ -83,6 +83,37 @@ t.test('close twice rejects; close before open does not hang', async (t) => {
   await t.rejects(never.close(), { code: 'STORE_REDIS_ERR_CLOSED' })
 })
 
+t.test('takeWill: only the owner node takes a will, and of two stores taking the same wills each is taken once', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisStore({ url: server.url })
+  const b = new RedisStore({ url: server.url })
+  t.teardown(async () => { await a.close(); await b.close() })
+  const will = (clientId: string, nodeId = 'dead') => ({ clientId, nodeId, topic: `will/${clientId}`, payload: Buffer.from([0, 1, 2]), qos: 1 as const, retain: false })
+  await a.putWill(will('x', 'other'))
+  t.equal(await a.takeWill('x', 'dead'), null, 'not when another node owns it')
+  t.equal((await b.getWill('x'))?.nodeId, 'other', 'which stays')
+  t.equal(await a.takeWill('none', 'dead'), null, 'no will: null')
+  const n = 200
+  for (let i = 0; i < n; i++) await a.putWill(will(`c${i}`))
+  // a survivor and the restarted node race for the same wills
+  const [fromA, fromB] = await Promise.all([
+    Promise.all(Array.from({ length: n }, async (_, i) => await a.takeWill(`c${i}`, 'dead'))),
+    Promise.all(Array.from({ length: n }, async (_, i) => await b.takeWill(`c${n - 1 - i}`, 'dead'))) // from the other end: they meet
+  ])
+  const taken = [...fromA, ...fromB].filter((w) => w !== null)
+  t.equal(taken.length, n, `each of ${n} wills taken exactly once (${fromA.filter((w) => w !== null).length} by one store, ${fromB.filter((w) => w !== null).length} by the other)`)
+  t.same(new Set(taken.map((w) => w.clientId)).size, n)
+  t.same(taken[0]!.payload, Buffer.from([0, 1, 2]), 'the will itself')
+  t.same(await a.willsOfNode('dead'), [], 'none left, nor in the node index')
+  // a will replaced between the read and the delete is not taken
+  await a.putWill(will('y'))
+  const race = a.takeWill('y', 'dead')
+  await b.putWill({ ...will('y'), topic: 'will/new' })
+  const got = await race
+  t.ok(got === null || got.topic === 'will/y', 'either the old will was taken before the new one was written, or nothing')
+})
+
 t.test('queue operations issued in one tick are batched per client, in order, across batch limits', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())

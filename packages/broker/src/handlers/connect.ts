@@ -175,6 +175,9 @@ export async function finishConnect (c: ConnectionPort, pc: PendingConnect, auth
     // the parsed will is a view of the socket chunk: keep a copy
     c.setWill({ ...w, payload: Buffer.from(w.payload) })
     await store.putWill({ clientId: c.id, nodeId: broker.id, topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, ...(w.properties !== undefined ? { properties: w.properties } : {}) })
+  } else if (c.engine.clustered) {
+    // a will left by this client's connection on a node that died is not published
+    await store.deleteWill(c.id)
   }
   if (c.isClosed) return
 
