@@ -143,18 +143,25 @@ DONE.catch(() => {})
  * (`packRecord`, whose first byte is 0: its header is shorter than 16 MB). The compact form
  * saves the JSON header's stringify and parse: with it, the sending node of the two-node
  * QoS 0 fan-in spent about a third of its busy time in `packRecord` (CPU profile).
+ * A publish with shared-group picks carries them before its body (see {@link writeShares}).
  */
 function encodeFrame (m: StoredMessage, shares: readonly SharePick[] | undefined, only: boolean): Buffer {
-  if (shares !== undefined && shares.length > 0) return encodeShares(encodeFrame(m, undefined, false), shares, only)
+  // picks first (see writeShares), in the same buffer: one allocation per message
+  let head = 0
+  if (shares !== undefined && shares.length > 0) {
+    head = 5
+    for (let i = 0; i < shares.length; i++) head += 8 + Buffer.byteLength(shares[i]![0]) + Buffer.byteLength(shares[i]![1])
+  }
   if (m.properties === undefined && m.expiresAt === undefined) {
     const tlen = Buffer.byteLength(m.topic)
     const olen = m.origin === undefined ? -2 : Buffer.byteLength(m.origin)
-    const size = 3 + tlen + 2 + olen + m.payload.length
+    const size = head + 3 + tlen + 2 + olen + m.payload.length
     const out = Buffer.allocUnsafe(4 + size)
     out.writeUInt32BE(size, 0)
-    out[4] = 0x80 | (olen >= 0 ? 0x08 : 0) | (m.retain ? 0x04 : 0) | m.qos
-    out.writeUInt16BE(tlen, 5)
-    let at = 7 + out.write(m.topic, 7, 'utf8')
+    let at = head === 0 ? 4 : writeShares(out, shares!, only)
+    out[at] = 0x80 | (olen >= 0 ? 0x08 : 0) | (m.retain ? 0x04 : 0) | m.qos
+    out.writeUInt16BE(tlen, at + 1)
+    at += 3 + out.write(m.topic, at + 3, 'utf8')
     if (olen >= 0) {
       out.writeUInt16BE(olen, at)
       at += 2 + out.write(m.origin!, at + 2, 'utf8')
@@ -163,43 +170,38 @@ function encodeFrame (m: StoredMessage, shares: readonly SharePick[] | undefined
     return out
   }
   const record = packRecord(messageHead(m), m.payload)
-  const out = Buffer.allocUnsafe(4 + record.length)
-  out.writeUInt32BE(record.length, 0)
-  record.copy(out, 4)
+  const out = Buffer.allocUnsafe(4 + head + record.length)
+  out.writeUInt32BE(head + record.length, 0)
+  record.copy(out, head === 0 ? 4 : writeShares(out, shares!, only))
   return out
 }
 
 /**
- * A frame with shared-group picks: `[u32 BE length][u8 0x40 | only?][u16 n]([u32 len][share]
- * [u32 len][node]) × n[inner body]`, the inner body a frame body as above (a compact body's
- * first byte has 0x80 set, a record's is 0: 0x40 tells this wrapper apart).
+ * Shared-group picks before a frame body: `[u8 0x40 | only?][u32 n]([u32 len][share][u32 len]
+ * [node]) × n`, then the body as above (a compact body's first byte has 0x80 set, a record's
+ * is 0: 0x40 tells the picks apart). Written at offset 4 of `out`; returns where the body starts.
  */
-function encodeShares (inner: Buffer, shares: readonly SharePick[], only: boolean): Buffer {
-  let size = 3 + inner.length - 4
-  for (const [share, node] of shares) size += 8 + Buffer.byteLength(share) + Buffer.byteLength(node)
-  const out = Buffer.allocUnsafe(4 + size)
-  out.writeUInt32BE(size, 0)
+function writeShares (out: Buffer, shares: readonly SharePick[], only: boolean): number {
   out[4] = SHARES | (only ? SHARES_ONLY : 0)
-  out.writeUInt16BE(shares.length, 5)
-  let at = 7
-  for (const [share, node] of shares) {
-    const sl = out.write(share, at + 4, 'utf8')
+  out.writeUInt32BE(shares.length, 5)
+  let at = 9
+  for (let i = 0; i < shares.length; i++) {
+    const sl = out.write(shares[i]![0], at + 4, 'utf8')
     out.writeUInt32BE(sl, at)
     at += 4 + sl
-    const nl = out.write(node, at + 4, 'utf8')
+    const nl = out.write(shares[i]![1], at + 4, 'utf8')
     out.writeUInt32BE(nl, at)
     at += 4 + nl
   }
-  inner.copy(out, at, 4)
-  return out
+  return at
 }
 
-/** Split a shares wrapper (see {@link encodeShares}); null if it does not parse. */
+/** Split the picks from a frame body (see {@link writeShares}); null if they do not parse. */
 function decodeShares (body: Buffer): { shares: SharePick[], only: boolean, inner: Buffer } | null {
-  if (body.length < 3) return null
-  const n = body.readUInt16BE(1)
+  if (body.length < 5) return null
+  const n = body.readUInt32BE(1)
   const shares: SharePick[] = []
-  let at = 3
+  let at = 5
   for (let i = 0; i < n; i++) {
     if (at + 4 > body.length) return null
     const send = at + 4 + body.readUInt32BE(at)

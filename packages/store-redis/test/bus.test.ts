@@ -323,6 +323,25 @@ t.test('RedisBus: shared groups are cluster-wide: picks weighted by connected me
   t.same(third.type === 'publish' ? plain(third.message) : null, plain(rich), 'a message with properties, wrapped with its picks')
   t.equal(got.B!.length, 0, 'never to the sender')
 
+  // picks that do not parse: the frame is skipped, the next one delivered
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const framed = (...bytes: number[]): Buffer => Buffer.concat([Buffer.from([0, 0, 0, bytes.length]), Buffer.from(bytes)])
+  const corrupt = c.stats.corrupt
+  const compact = [0x81, 0, 3, 0x73, 0x2f, 0x31, 0x78] // QoS 1 's/1' payload 'x'
+  await admin.xadd('culex:bus:{C}', '*', 'n', 'X', 'i', 'inc', 's', '1', 'd', Buffer.concat([
+    framed(0x40, 0, 0), // no count
+    framed(0x40, 0, 0, 0, 1, 0, 0), // a share length cut short
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 9, 0x61), // a share past the end
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0), // a node length cut short
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0, 0, 5, 0x43), // a node past the end
+    framed(0x40, 0, 0, 0, 0), // picks without a body
+    framed(0x41, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0, 0, 1, 0x43, ...compact)
+  ]))
+  t.ok(await until(() => got.C!.length >= 4))
+  t.same(got.C![3], { type: 'shared', nodeId: 'X', message: { topic: 's/1', payload: Buffer.from('x'), qos: 1, retain: false }, shares: [['a', 'C']] }, 'well-formed picks decode')
+  t.equal(c.stats.corrupt - corrupt, 6, 'six frames with bad picks counted')
+
   // groups leave with their last member, and with a closed node
   c.setShare('$share/other/x/#', 0, 0)
   t.ok(await until(() => a.pickShares('x/1') === null), 'A forgets a group C left')
