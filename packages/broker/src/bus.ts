@@ -16,13 +16,14 @@ import type { StoredMessage } from './store.ts'
  * A cluster-wide shared-subscription group, `$share/{group}/{filter}`, and the node picked to
  * give the message to one of its members.
  */
-export type SharePick = [share: string, node: string]
+export type SharePick = readonly [share: string, node: string]
 
 export type BusMessage =
   /**
    * A PUBLISH routed on the sending node, to be delivered to local subscribers elsewhere.
    * `shares` (a bus with `pickShares`): every shared group the topic matches anywhere, with the
-   * node picked for it; a receiver serves the groups picked for it and skips the others.
+   * node picked for it; a receiver serves the groups picked for it and skips the others (a bus
+   * may hand a receiver only its own picks, and no `shares` when none is its).
    */
   | { type: 'publish', nodeId: string, message: StoredMessage, shares?: SharePick[] }
   /**

@@ -4,8 +4,10 @@
  *
  * The measured node is a Broker with a RedisBus; the other nodes are bare RedisBus instances
  * that announce a route or a group and read their inbox (so the receiving side costs the
- * measured process little). `broker.publish` QoS 1, 500 at a time (one bus batch), N messages;
- * rate = N / wall time until every publish resolved (the XADDs acknowledged). Entries:
+ * measured process little). `broker.publish` QoS 1, 500 at a time (one bus batch), N messages.
+ * The figure is CPU time of this process per message (user + system, `process.cpuUsage`) from
+ * the first publish until the remote nodes decoded every message: less disturbed than wall
+ * time by other work on a shared machine (wall-time rates are printed too). Entries:
  *  - plain:  one remote node routes `p/#` (no group anywhere: the cost of the pick check);
  *  - shared: one remote node has a member of `$share/g/s/#` (A, before cluster-wide groups:
  *            a route on `s/#`; B: a group, picked per message);
@@ -45,7 +47,10 @@ let runs = 0
 /** What the remote nodes received, per entry and side (checked: every message crossed). */
 const received = new Map<string, number[]>()
 
-/** Publishes per second on the measured node for one entry. */
+/** Wall-time rates, per entry and side. */
+const rates = new Map<string, number[]>()
+
+/** CPU µs per message for one entry (the wall-time rate goes to `rates`). */
 async function entry (side: Side, kind: 'plain' | 'shared' | 'shared2'): Promise<number> {
   const prefix = `ab${runs++}:`
   const remotes: BusLike[] = []
@@ -65,6 +70,7 @@ async function entry (side: Side, kind: 'plain' | 'shared' | 'shared2'): Promise
   const payload = Buffer.alloc(64, 1)
   try {
     for (let i = 0; i < 2000; i += 500) await Promise.all(Array.from({ length: 500 }, () => broker.publish({ topic, payload, qos: 1 })))
+    const cpu = process.cpuUsage()
     const start = process.hrtime.bigint()
     const batch: Array<Promise<void>> = new Array(500)
     for (let i = 0; i < n; i += 500) {
@@ -77,9 +83,13 @@ async function entry (side: Side, kind: 'plain' | 'shared' | 'shared2'): Promise
     const want = kind === 'shared2' && remotes[0]!.setShare === undefined ? 2 * total : total
     for (let i = 0; i < 500 && remotes.reduce((x, r) => x + r.stats.delivered, 0) < want; i++) await new Promise((resolve) => setTimeout(resolve, 20))
     const got = remotes.map((r) => r.stats.delivered)
+    const used = process.cpuUsage(cpu)
     if (got.reduce((x, y) => x + y, 0) !== want) throw new Error(`${side.name} ${kind}: remote nodes received ${got.join('+')}, expected ${want} in all`)
-    received.set(`${kind}\t${side.name}`, got)
-    return n / (ns / 1e9)
+    const key = `${kind}\t${side.name}`
+    received.set(key, got)
+    if (!rates.has(key)) rates.set(key, [])
+    rates.get(key)!.push(n / (ns / 1e9))
+    return (used.user + used.system) / n
   } finally {
     await broker.close()
     await bus.close()
@@ -121,15 +131,15 @@ try {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
-  console.log(`QoS 1 publishes/s on the measured node, median of ${rounds} rounds (min–max), ${n} messages of 64 bytes\n`)
-  console.log('| entry | side | msg/s | min–max | B/A | received by the remote nodes (last round) |')
-  console.log('|---|---|---:|---:|---:|---|')
+  console.log(`QoS 1 publishes from the measured node, CPU µs per message, median of ${rounds} rounds (min–max), ${n} messages of 64 bytes\n`)
+  console.log('| entry | side | CPU µs/msg | min–max | B/A | wall msg/s (median) | received by the remote nodes (last round) |')
+  console.log('|---|---|---:|---:|---:|---:|---|')
   for (const kind of kinds) {
     const base = sides.length > 1 ? median(results.get(`${kind}\tA`)!) : null
     for (const side of sides) {
       const xs = results.get(`${kind}\t${side.name}`)!
       const m = median(xs)
-      console.log(`| ${kind} | ${side.name} | ${m.toFixed(0)} | ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} | ${base !== null && side.name !== 'A' ? (m / base).toFixed(2) : ''} | ${received.get(`${kind}\t${side.name}`)!.join(' + ')} |`)
+      console.log(`| ${kind} | ${side.name} | ${m.toFixed(2)} | ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} | ${base !== null && side.name !== 'A' ? (m / base).toFixed(2) : ''} | ${median(rates.get(`${kind}\t${side.name}`)!).toFixed(0)} | ${received.get(`${kind}\t${side.name}`)!.join(' + ')} |`)
     }
   }
   console.log()

@@ -30,8 +30,8 @@
  *   written with the route table and announced by the same notice. The publishing node picks,
  *   for every group matching the topic anywhere, one node (round-robin weighted by connected
  *   members; among nodes with only offline members when none is connected) and the publish
- *   carries the picks to every target: a node serves the groups picked for it, and a node that
- *   has only group members receives the message only when picked.
+ *   carries the picks to every target: a node serves the groups picked for it (it decodes only
+ *   those), and a node that has only group members receives the message only when picked.
  * - Control messages (takeover, …) go to the pub/sub channel `{prefix}bus`, at most once
  *   (a node disconnected from Redis misses what is published meanwhile).
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
@@ -88,43 +88,65 @@ interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: 
 
 const NO_TARGETS: readonly string[] = []
 
-/** Members of one group on one node. */
-interface ShareWeight { online: number, total: number }
-
-/** One cluster-wide shared group: its members per node and the pick cursor. */
+/**
+ * One cluster-wide shared group: its members per node and the pick cursor. Kept as parallel
+ * arrays (changed when a node's counts change, read on every publish) with one pick tuple per
+ * node, so a pick allocates nothing.
+ */
 class ShareGroup {
   readonly key: string
   readonly filter: string
-  readonly nodes = new Map<string, ShareWeight>()
+  nodes: string[] = []
+  online: number[] = []
+  picks: SharePick[] = []
   cursor = 0
   constructor (key: string, filter: string) {
     this.key = key
     this.filter = filter
   }
 
-  /** The next node (not `exclude`): weighted by connected members, else any with members. */
-  pick (exclude: string | null): string | null {
+  /** `node` has `online` connected members (of some); `online` -1: none left. */
+  set (node: string, online: number): void {
+    const i = this.nodes.indexOf(node)
+    if (online < 0) {
+      if (i < 0) return
+      this.nodes.splice(i, 1)
+      this.online.splice(i, 1)
+      this.picks.splice(i, 1)
+    } else if (i < 0) {
+      this.nodes.push(node)
+      this.online.push(online)
+      this.picks.push([this.key, node])
+    } else {
+      this.online[i] = online
+    }
+  }
+
+  /** The next pick (its node not `exclude`): weighted by connected members, else any with members. */
+  pick (exclude: string | null): SharePick | null {
+    const nodes = this.nodes
+    const online = this.online
     let sum = 0
     let any = 0
-    for (const [node, w] of this.nodes) {
-      if (node === exclude) continue
-      sum += w.online
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] === exclude) continue
+      sum += online[i]!
       any++
     }
     if (any === 0) return null
     const c = this.cursor++
     if (sum > 0) {
       let at = c % sum
-      for (const [node, w] of this.nodes) {
-        if (node === exclude) continue
-        if (at < w.online) return node
-        at -= w.online
+      for (let i = 0; i < nodes.length; i++) {
+        if (nodes[i] === exclude) continue
+        if (at < online[i]!) return this.picks[i]!
+        at -= online[i]!
       }
     }
     let at = c % any
-    for (const node of this.nodes.keys()) {
-      if (node === exclude) continue
-      if (at-- === 0) return node
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] === exclude) continue
+      if (at-- === 0) return this.picks[i]!
     }
     return null // not reached
   }
@@ -196,8 +218,11 @@ function writeShares (out: Buffer, shares: readonly SharePick[], only: boolean):
   return at
 }
 
-/** Split the picks from a frame body (see {@link writeShares}); null if they do not parse. */
-function decodeShares (body: Buffer): { shares: SharePick[], only: boolean, inner: Buffer } | null {
+/**
+ * Split the picks from a frame body (see {@link writeShares}): those for the node `self`
+ * (UTF-8), the others skipped; null if they do not parse.
+ */
+function decodeShares (body: Buffer, self: Buffer): { shares: SharePick[], only: boolean, inner: Buffer } | null {
   if (body.length < 5) return null
   const n = body.readUInt32BE(1)
   const shares: SharePick[] = []
@@ -208,7 +233,10 @@ function decodeShares (body: Buffer): { shares: SharePick[], only: boolean, inne
     if (send + 4 > body.length) return null
     const nend = send + 4 + body.readUInt32BE(send)
     if (nend > body.length) return null
-    shares.push([body.toString('utf8', at + 4, send), body.toString('utf8', send + 4, nend)])
+    // only the picks for this node are decoded: the others are served elsewhere
+    if (nend - send - 4 === self.length && body.compare(self, 0, self.length, send + 4, nend) === 0) {
+      shares.push([body.toString('utf8', at + 4, send), body.toString('utf8', send + 4, nend)])
+    }
     at = nend
   }
   if (at >= body.length) return null
@@ -272,6 +300,8 @@ export class RedisBus implements Bus {
   readonly #channel: string
   readonly #nodes: string
   readonly #inbox: string
+  /** This node's id in UTF-8 (picks for other nodes are not decoded). */
+  readonly #self: Buffer
   readonly #pos: string
   readonly #heartbeatMs: number
   readonly #deadAfterMs: number
@@ -330,8 +360,8 @@ export class RedisBus implements Bus {
   readonly #shareTrie = new TopicTrie<ShareGroup>()
   #picks: SharePick[] | null = null
   readonly #pick = (g: ShareGroup): void => {
-    const node = g.pick(null)
-    if (node !== null) (this.#picks ??= []).push([g.key, node])
+    const pick = g.pick(null)
+    if (pick !== null) (this.#picks ??= []).push(pick)
   }
 
   /**
@@ -346,6 +376,7 @@ export class RedisBus implements Bus {
     this.#channel = `${prefix}bus`
     this.#nodes = `${prefix}nodes`
     this.#inbox = this.#inboxOf(this.nodeId)
+    this.#self = Buffer.from(this.nodeId)
     this.#pos = `${this.#inbox}:pos`
     this.#heartbeatMs = opts.heartbeatMs ?? 1000
     this.#deadAfterMs = opts.deadAfterMs ?? 3 * this.#heartbeatMs
@@ -479,8 +510,8 @@ export class RedisBus implements Bus {
     let g = this.#shares.get(share)
     if (value === undefined) {
       if (g === undefined) return
-      g.nodes.delete(node)
-      if (g.nodes.size === 0) {
+      g.set(node, -1)
+      if (g.nodes.length === 0) {
         this.#shares.delete(share)
         this.#shareTrie.remove(g.filter, g)
       }
@@ -501,7 +532,7 @@ export class RedisBus implements Bus {
       }
       this.#shares.set(share, g)
     }
-    g.nodes.set(node, { online, total })
+    g.set(node, online)
   }
 
   #setShares (node: string, shares: Map<string, string>): void {
@@ -526,7 +557,7 @@ export class RedisBus implements Bus {
 
   /** A node other than `exclude` to serve group `share`, or null. */
   pickShare (share: string, exclude: string): string | null {
-    return this.#shares.get(share)?.pick(exclude) ?? null
+    return this.#shares.get(share)?.pick(exclude)?.[1] ?? null
   }
 
   #scheduleAnnounce (): void {
@@ -815,7 +846,7 @@ export class RedisBus implements Bus {
       at = end
       let picks: ReturnType<typeof decodeShares> = null
       if (len > 0 && (body[0]! & 0xC0) === SHARES) {
-        picks = decodeShares(body)
+        picks = decodeShares(body, this.#self)
         if (picks === null) {
           this.stats.corrupt++
           continue
@@ -829,7 +860,7 @@ export class RedisBus implements Bus {
       }
       this.stats.delivered++
       try {
-        if (picks === null) this.#handler?.({ type: 'publish', nodeId: sender, message: m })
+        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#handler?.({ type: 'publish', nodeId: sender, message: m })
         else if (picks.only) this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
         else this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
       } catch (err) {
