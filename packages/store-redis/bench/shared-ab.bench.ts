@@ -17,7 +17,8 @@
  *
  * Run: CULEX_AB_A=/path/to/other/build npm run bench:shared -w @culex/store-redis
  * (the directory holds packages/broker/dist/index.js and packages/store-redis/dist/index.js;
- * without it only this build runs; env N, ROUNDS change the run)
+ * without it only this build runs; env N, ROUNDS change the run, ONLY=plain,shared,shared2
+ * picks entries)
  */
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -117,7 +118,7 @@ function pickCost (): string[] {
 }
 
 try {
-  const kinds = ['plain', 'shared', 'shared2'] as const
+  const kinds = (['plain', 'shared', 'shared2'] as const).filter((k) => process.env.ONLY === undefined || process.env.ONLY.split(',').includes(k))
   const results = new Map<string, number[]>()
   for (let r = 0; r < rounds; r++) {
     for (const kind of kinds) {
@@ -143,7 +144,7 @@ try {
     }
   }
   console.log()
-  for (const line of pickCost()) console.log(line)
+  if (process.env.PICK !== '0') for (const line of pickCost()) console.log(line)
 } finally {
   await server.destroy()
 }

@@ -271,6 +271,13 @@ function decodeFrame (body: Buffer, key: string): StoredMessage | null {
   return m
 }
 
+/** Whether a pick before `i` names the same node as pick `i`. */
+function pickedBefore (shares: readonly SharePick[], i: number): boolean {
+  const node = shares[i]![1]
+  for (let j = 0; j < i; j++) if (shares[j]![1] === node) return true
+  return false
+}
+
 /** The id right after `id` (`ms-seq` → `ms-(seq+1)`): XTRIM MINID of it removes `id` too. */
 function nextId (id: string): string {
   const dash = id.indexOf('-')
@@ -680,25 +687,23 @@ export class RedisBus implements Bus {
   send (message: BusMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: send after close()`))
     if (message.type !== 'publish' && message.type !== 'shared') return this.#control(message)
-    let targets = message.type === 'publish' ? this.#targets(message.message.topic) : NO_TARGETS
+    const targets = message.type === 'publish' ? this.#targets(message.message.topic) : NO_TARGETS
     const shares = message.shares
+    let frame: Buffer | null = null
+    if (targets.length > 0) {
+      frame = encodeFrame(message.message, shares, message.type === 'shared')
+      for (const node of targets) this.#queue(node, frame)
+    }
     if (shares !== undefined) {
       // the nodes picked for shared groups, once each, besides those with a matching route
-      let own: string[] | null = null
-      for (const [, node] of shares) {
-        if (node === this.nodeId || targets.includes(node)) continue
-        own ??= [...targets]
-        own.push(node)
-        targets = own
+      for (let i = 0; i < shares.length; i++) {
+        const node = shares[i]![1]
+        if (node === this.nodeId || targets.includes(node) || pickedBefore(shares, i)) continue
+        frame ??= encodeFrame(message.message, shares, message.type === 'shared')
+        this.#queue(node, frame)
       }
     }
-    if (targets.length === 0) return DONE
-    const frame = encodeFrame(message.message, shares, message.type === 'shared')
-    for (const node of targets) {
-      let out = this.#out.get(node)
-      if (out === undefined) this.#out.set(node, (out = []))
-      out.push(frame)
-    }
+    if (frame === null) return DONE
     if (this.#batch === null) {
       let res!: () => void
       let rej!: (err: unknown) => void
@@ -708,6 +713,12 @@ export class RedisBus implements Bus {
       setImmediate(() => { this.#flush() })
     }
     return this.#batch.promise
+  }
+
+  #queue (node: string, frame: Buffer): void {
+    let out = this.#out.get(node)
+    if (out === undefined) this.#out.set(node, (out = []))
+    out.push(frame)
   }
 
   #flush (): void {

@@ -310,15 +310,15 @@ t.test('RedisBus: shared groups are cluster-wide: picks weighted by connected me
   a.addRoute('s/#')
   t.ok(await until(() => b.interested('s/1')), 'B knows A\'s route')
   await b.send({ type: 'publish', nodeId: 'B', message: msg('s/1', 'p'), shares: [[g, 'C'], ['$share/h/s/1', 'B']] })
-  await b.send({ type: 'shared', nodeId: 'B', message: msg('s/1', 'redo', { qos: 1 }), shares: [[g, 'C']] })
+  await b.send({ type: 'shared', nodeId: 'B', message: msg('s/1', 'redo', { qos: 1 }), shares: [[g, 'C'], ['$share/h/s/#', 'C']] })
   const rich = richMessage('s/ü')
   await b.send({ type: 'publish', nodeId: 'B', message: rich, shares: [[g, 'C']] })
   t.ok(await until(() => got.C!.length >= 3 && got.A!.length >= 2))
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.same(got.A!.map((m) => m.type === 'publish' ? [m.message.topic, m.shares] : m.type), [['s/1', undefined], ['s/ü', undefined]], 'A (route) gets the publishes without picks (none is its), never the shared-only message')
-  t.same(got.C!.map((m) => m.type === 'shared' || m.type === 'publish' ? [m.type, m.shares] : m.type), [['publish', [[g, 'C']]], ['shared', [[g, 'C']]], ['publish', [[g, 'C']]]], 'C (picked) gets all three, with its own picks only')
+  t.same(got.C!.map((m) => m.type === 'shared' || m.type === 'publish' ? [m.type, m.shares] : m.type), [['publish', [[g, 'C']]], ['shared', [[g, 'C'], ['$share/h/s/#', 'C']]], ['publish', [[g, 'C']]]], 'C (picked) gets all three once each, with its own picks only')
   const shared = got.C![1]!
-  t.same(shared.type === 'shared' ? [plain(shared.message), shared.shares] : null, [plain(msg('s/1', 'redo', { qos: 1 })), [[g, 'C']]], 'a shared-only message byte for byte, with its pick')
+  t.same(shared.type === 'shared' ? [plain(shared.message), shared.shares] : null, [plain(msg('s/1', 'redo', { qos: 1 })), [[g, 'C'], ['$share/h/s/#', 'C']]], 'a shared-only message byte for byte, with its picks')
   const third = got.C![2]!
   t.same(third.type === 'publish' ? plain(third.message) : null, plain(rich), 'a message with properties, wrapped with its picks')
   t.equal(got.B!.length, 0, 'never to the sender')
