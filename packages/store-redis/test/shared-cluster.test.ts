@@ -3,15 +3,15 @@
  * RedisStore and its own RedisBus, MQTT.js clients over TCP. A message goes to exactly one
  * member of a group anywhere in the cluster, spread over the members; with members only on
  * other nodes nothing is lost; a member that drops with QoS 1 messages unacknowledged has them
- * given to a member on another node.
+ * given to a member on another node. The bus's groups on a Redis Cluster too.
  */
 import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { encode, Parser, type Packet } from '@culex/packet'
 import t, { type Test } from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
-import { Broker } from '@culex/broker'
+import { Broker, type BusMessage } from '@culex/broker'
 import { RedisBus, RedisStore } from '../src/index.ts'
-import { startRedis } from './redis-server.ts'
+import { startRedis, startRedisCluster } from './redis-server.ts'
 
 async function until (ok: () => boolean, ms = 10_000): Promise<boolean> {
   const deadline = Date.now() + ms
@@ -163,4 +163,24 @@ t.test('a member that drops with QoS 1 messages unacknowledged: they go to a mem
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.same(got.slice(before).sort(), [...held].sort(), 'exactly the messages the dropped member held')
   t.same([...got].sort((x, y) => Number(x) - Number(y)), Array.from({ length: n }, (_, i) => String(i)), 'every message once at the remaining member')
+})
+
+t.test('on a Redis Cluster: groups announced, picked and served across nodes; a closed node leaves its groups', { timeout: 60_000 }, async (t) => {
+  const cluster = await startRedisCluster()
+  t.teardown(() => cluster.destroy())
+  const a = new RedisBus({ url: cluster.url, nodeId: 'A', heartbeatMs: 100, blockMs: 100 })
+  const b = new RedisBus({ url: cluster.url, nodeId: 'B', heartbeatMs: 100, blockMs: 100 })
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const got: BusMessage[] = []
+  b.onMessage((m) => { got.push(m) })
+  await Promise.all([a.open(), b.open()])
+  b.setShare('$share/g/c/#', 1, 1)
+  t.ok(await until(() => a.pickShare('$share/g/c/#', 'A') === 'B'), 'A learns B\'s group')
+  const picks = a.pickShares('c/1')
+  t.same(picks, [['$share/g/c/#', 'B']], 'A picks B')
+  await a.send({ type: 'publish', nodeId: 'A', message: { topic: 'c/1', payload: Buffer.from('x'), qos: 1, retain: false }, shares: picks! })
+  t.ok(await until(() => got.length === 1), 'B gets the publish through its inbox')
+  t.same(got[0]!.type === 'publish' ? got[0]!.shares : null, [['$share/g/c/#', 'B']], 'with its pick')
+  await b.close()
+  t.ok(await until(() => a.pickShares('c/1') === null), 'B\'s groups leave with it')
 })
