@@ -12,9 +12,25 @@
  */
 import type { StoredMessage } from './store.ts'
 
+/**
+ * A cluster-wide shared-subscription group, `$share/{group}/{filter}`, and the node picked to
+ * give the message to one of its members.
+ */
+export type SharePick = readonly [share: string, node: string]
+
 export type BusMessage =
-  /** A PUBLISH routed on the sending node, to be delivered to local subscribers elsewhere. */
-  | { type: 'publish', nodeId: string, message: StoredMessage }
+  /**
+   * A PUBLISH routed on the sending node, to be delivered to local subscribers elsewhere.
+   * `shares` (a bus with `pickShares`): every shared group the topic matches anywhere, with the
+   * node picked for it; a receiver serves the groups picked for it and skips the others (a bus
+   * may hand a receiver only its own picks, and no `shares` when none is its).
+   */
+  | { type: 'publish', nodeId: string, message: StoredMessage, shares?: SharePick[] }
+  /**
+   * For shared groups only (a QoS 1 message a member left unacknowledged, handed to a member on
+   * another node): the picked node serves its groups; nothing else is routed.
+   */
+  | { type: 'shared', nodeId: string, message: StoredMessage, shares: SharePick[] }
   /** A client id connected on `nodeId`: any other node holding a connection for it closes it. */
   | { type: 'takeover', nodeId: string, clientId: string }
   /** A subscription changed on `nodeId`; other nodes update their routing for remote sessions. */
@@ -52,6 +68,22 @@ export interface Bus {
    * `send`). Without it every publish is sent.
    */
   interested? (topic: string): boolean
+  /**
+   * Optional cluster-wide shared subscriptions. `setShare(share, online, total)`: this node's
+   * group `share` (`$share/{group}/{filter}`) has `total` members, `online` of them connected
+   * (0, 0: the group left this node). A bus that implements these carries a group's members
+   * to no route table (`addRoute` is not called for groups) but to its own table of groups.
+   */
+  setShare? (share: string, online: number, total: number): void
+  /**
+   * For each group anywhere in the cluster whose filter matches `topic`, the node that serves
+   * this message: balanced over the nodes by connected members (round-robin weighted by their
+   * count), among nodes with only offline members when none is connected. Null when no group
+   * matches.
+   */
+  pickShares? (topic: string): SharePick[] | null
+  /** A node other than `exclude` to serve group `share` (connected members first), or null. */
+  pickShare? (share: string, exclude: string): string | null
   /** Register the single receiver of messages from other nodes. */
   onMessage (handler: (message: BusMessage) => void): void
   /**

@@ -657,6 +657,7 @@ export class Connection implements Client, ConnectionPort {
     log.window = window
     this.#log = log
     s.conn = this
+    this.engine.router.presence(s)
   }
 
   /** The session this connection holds (null before CONNACK). */

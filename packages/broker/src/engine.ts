@@ -5,7 +5,8 @@
  * behind `broker.metrics()`. Connections and handlers reach the engine through this object;
  * apps only through the Broker.
  */
-import type { BusMessage, DeadNode } from './bus.ts'
+import type { BusMessage, DeadNode, SharePick } from './bus.ts'
+import type { OutEntry } from './delivery-log.ts'
 import type { Broker } from './broker.ts'
 import type { ClockTimer } from './clock.ts'
 import type { Connection } from './connection.ts'
@@ -161,10 +162,13 @@ export class Engine {
     let retained: Promise<unknown> | null = null
     if (m.retain) retained = this.#putRetained(m)
     let sent: Promise<void> | null = null
-    if (this.clustered && broker.bus.interested?.(m.topic) !== false) {
+    // cluster-wide shared groups: the node serving each matching group is picked here
+    const picks = this.clustered && broker.bus.pickShares !== undefined ? broker.bus.pickShares(m.topic) : null
+    if (this.clustered && (broker.bus.interested?.(m.topic) !== false || (picks !== null && pickedElsewhere(picks, broker.id)))) {
       m.own()
+      const message = m.stored(m.qos, m.retain)
       // sends of one tick share one write (RedisBus): one error handler per write
-      sent = broker.bus.send({ type: 'publish', nodeId: broker.id, message: m.stored(m.qos, m.retain) })
+      sent = broker.bus.send(picks === null ? { type: 'publish', nodeId: broker.id, message } : { type: 'publish', nodeId: broker.id, message, shares: picks })
       if (m.qos === 0) {
         if (sent !== this.#busSent) {
           this.#busSent = sent
@@ -179,7 +183,7 @@ export class Engine {
       router.mayReject = true
       router.rejected = false
       try {
-        routed = router.route(m)
+        routed = router.route(m, false, picks === null)
       } finally {
         router.mayReject = false
       }
@@ -189,7 +193,11 @@ export class Engine {
         routed = routed === null ? quota : Promise.all([routed, quota])
       }
     } else {
-      routed = router.route(m)
+      routed = router.route(m, false, picks === null)
+    }
+    if (picks !== null) {
+      const served = router.serveShares(picks, m, broker.id, true)
+      if (served !== null) routed = routed === null ? served : Promise.all([routed, served])
     }
     if (this.local.size > 0) this.local.deliver(m)
     if (broker.listenerCount('publish') > 0) broker.emit('publish', m, from)
@@ -227,8 +235,11 @@ export class Engine {
       // the store writes of connected persistent sessions (persistInflight) may fail
       const stored = this.router.route(m, true)
       if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      if (msg.shares !== undefined) this.#serveFromBus(msg.shares, m, true)
       if (this.local.size > 0) this.local.deliver(m)
       if (broker.listenerCount('publish') > 0) broker.emit('publish', m, null)
+    } else if (msg.type === 'shared') {
+      this.#serveFromBus(msg.shares, Routed.from(msg.message), false)
     } else if (msg.type === 'takeover') {
       const c = this.sessions.connectionOf(msg.clientId)
       if (c !== undefined) {
@@ -249,6 +260,26 @@ export class Engine {
     broker.logger.warn({ node: dead.nodeId, downFor: dead.downFor }, 'cluster node dead: this node adopts it and publishes its wills')
     this.wills.adopt(dead.nodeId, dead.downFor).catch((err: unknown) => { this.storeError('reading a dead node\'s wills', err) })
     if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
+  }
+
+  #serveFromBus (picks: readonly SharePick[], m: Routed, repick: boolean): void {
+    const p = this.router.serveShares(picks, m, this.broker.id, repick)
+    if (p !== null) p.catch((err: unknown) => { this.storeError('serving a shared-subscription message from the bus', err) })
+  }
+
+  /**
+   * Hand `m` (a delivery `entry` of group `share` that its member did not complete, or a
+   * message no member here could take) to another node's member of the group. Returns the bus
+   * write, or null when no other node has a member (or the bus has no cluster-wide groups).
+   */
+  shareElsewhere (share: string, m: Routed, entry: OutEntry | null): Promise<unknown> | null {
+    const bus = this.broker.bus
+    if (!this.clustered || bus.pickShare === undefined) return null
+    const node = bus.pickShare(share, this.broker.id)
+    if (node === null) return null
+    m.own()
+    const message = entry === null ? m.stored(m.qos, m.retain) : m.stored(entry.qos, entry.retain)
+    return bus.send({ type: 'shared', nodeId: this.broker.id, message, shares: [[share, node]] })
   }
 
   /** Tell other nodes that `clientId` connected here. */
@@ -281,4 +312,10 @@ export class Engine {
     this.sessions.closing(chains)
     await Promise.all(chains)
   }
+}
+
+/** Whether a pick names a node other than `self`. */
+function pickedElsewhere (picks: readonly SharePick[], self: string): boolean {
+  for (let i = 0; i < picks.length; i++) if (picks[i]![1] !== self) return true
+  return false
 }

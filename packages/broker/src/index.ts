@@ -2,7 +2,7 @@ export type {
   Store, StoreOptions, StoredMessage, SubscriptionRecord, SessionRecord, OutgoingRecord,
   WillRecord, EnqueueResult, OutgoingUpdate
 } from './store.ts'
-export type { Bus, BusMessage, DeadNode } from './bus.ts'
+export type { Bus, BusMessage, DeadNode, SharePick } from './bus.ts'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.ts'
 export { LocalBus } from './local-bus.ts'
 export { BrokerError, BrokerErrorCodes, isBrokerError, type BrokerErrorCode } from './errors.ts'

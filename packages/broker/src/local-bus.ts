@@ -3,7 +3,7 @@
  * there is no other node; the only alive node is this one.
  */
 import { randomUUID } from 'node:crypto'
-import type { Bus, BusMessage, DeadNode } from './bus.ts'
+import type { Bus, BusMessage, DeadNode, SharePick } from './bus.ts'
 
 /**
  * The bus of a broker that runs alone.
@@ -26,6 +26,19 @@ export class LocalBus implements Bus {
   /** Resolves at once: there is no other node. Rejects once closed. */
   async send (_message: BusMessage): Promise<void> {
     if (this.#closed) throw new Error(`LocalBus ${this.nodeId}: send after close`)
+  }
+
+  /** Accepted: a lone node serves every group itself. */
+  setShare (_share: string, _online: number, _total: number): void {}
+
+  /** Null: no group is served anywhere else (the broker serves its groups itself). */
+  pickShares (_topic: string): SharePick[] | null {
+    return null
+  }
+
+  /** Null: there is no other node. */
+  pickShare (_share: string, _exclude: string): string | null {
+    return null
   }
 
   /** Accepted and never called: no other node sends anything. */

@@ -15,6 +15,7 @@ import type { QoS } from '@culex/packet'
 import { TopicTrie } from '@culex/trie'
 import type { OutEntry } from './delivery-log.ts'
 import type { Engine } from './engine.ts'
+import type { SharePick } from './bus.ts'
 import type { BrokerHooks, Client } from './options.ts'
 import { Routed } from './routed.ts'
 import { OfflineClient, Session, SharedGroup, Sub, type TrieEntry } from './session.ts'
@@ -33,6 +34,7 @@ export class Router {
   readonly #engine: Engine
   readonly #hooks: BrokerHooks
   readonly #trie = new TopicTrie<TrieEntry>()
+  /** Shared groups by `$share/{group}/{filter}`. */
   readonly #groups = new Map<string, SharedGroup>()
   #subCount = 0
   /** Bumped by invalidate: every session's authorizeRead cache is stale. */
@@ -43,6 +45,10 @@ export class Router {
   #targets: Session[] = []
   #shared: SharedGroup[] = []
   #routing = false
+  /** Groups are cluster-wide: their member counts go to the bus (Bus.setShare). */
+  readonly #clusterShares: boolean
+  /** The last deliverShared found no member to take its message. */
+  sharedMissed = false
   /** Set for a 5.0 publisher under queuePolicy 'reject': route skips full queues. */
   mayReject = false
   /** route skipped a full queue for mayReject. */
@@ -75,6 +81,7 @@ export class Router {
   constructor (engine: Engine, hooks: BrokerHooks) {
     this.#engine = engine
     this.#hooks = hooks
+    this.#clusterShares = engine.clustered && engine.broker.bus.setShare !== undefined
   }
 
   /** Number of subscriptions (shared members included). */
@@ -154,9 +161,11 @@ export class Router {
   /**
    * Deliver `m` to every matching session: one delivery per session at the highest
    * matching QoS with all subscription identifiers; one member per shared group. Returns
-   * the store work the sender's acknowledgement must wait for, or null.
+   * the store work the sender's acknowledgement must wait for, or null. `onlineOnly`: a message
+   * from another node (no offline queueing); `withShared` false: the shared groups are served
+   * apart (cluster-wide groups, see serveShares).
    */
-  route (m: Routed, onlineOnly = false): Promise<unknown> | null {
+  route (m: Routed, onlineOnly = false, withShared = !onlineOnly): Promise<unknown> | null {
     // a re-entrant call (a hook publishing from inside a delivery) gets its own scratch
     const reentrant = this.#routing
     const savedTargets = this.#targets
@@ -211,7 +220,7 @@ export class Router {
         }
       }
       for (let i = 0; i < shared.length; i++) {
-        if (onlineOnly) continue // the sending node picked the shared-group member
+        if (!withShared) continue // the sending node picked the shared-group member
         const p = this.deliverShared(shared[i]!, m, null, null)
         if (p !== null) (pending ??= []).push(p)
       }
@@ -252,15 +261,72 @@ export class Router {
         const qos = (entry !== null ? entry.qos : (sub.qos < m.qos ? sub.qos : m.qos)) as QoS
         const retain = entry !== null ? entry.retain : (sub.rap ? m.retain : false)
         const e = c.deliver(fm === m ? m : Routed.from(fm), qos, retain, sub.subId > 0 ? [sub.subId] : null, g)
+        this.sharedMissed = false
         return e !== null && c.overQueued ? c.log!.room() : null
       }
       if (offline === null && s.persistent && this.canRead(s, this.offlineClient(s), m.topic)) offline = sub
     }
-    if (offline === null) return null
+    this.sharedMissed = false
+    // redistributed (its member dropped): a connected member on another node before an offline one here
+    if (exclude !== null) {
+      const p = this.#engine.shareElsewhere(g.key, m, entry)
+      if (p !== null) return p
+    }
+    if (offline === null) {
+      this.sharedMissed = true
+      return null
+    }
     g.next = members.indexOf(offline) + 1
     const qos = (offline.qos < m.qos ? offline.qos : m.qos) as QoS
     if (qos === 0) return null
     return this.#engine.sessions.enqueueOffline(offline.session, m.stored(qos, offline.rap ? m.retain : false), offline.subId > 0 ? [offline.subId] : null)
+  }
+
+  /**
+   * Serve the cluster-wide groups `picks` assigns to `self` (one member each, as deliverShared).
+   * A group gone from this node since the pick, or without a member to take the message, is
+   * handed to another node when `repick` (once: a redistributed message is not passed on
+   * again); else it is counted and logged as dropped. Returns the store/bus work, or null.
+   */
+  serveShares (picks: readonly SharePick[], m: Routed, self: string, repick: boolean): Promise<unknown> | null {
+    let pending: Array<Promise<unknown>> | null = null
+    for (let i = 0; i < picks.length; i++) {
+      const pick = picks[i]!
+      if (pick[1] !== self) continue
+      const g = this.#groups.get(pick[0])
+      let p: Promise<unknown> | null = null
+      let missed = true
+      if (g !== undefined) {
+        p = this.deliverShared(g, m, null, null)
+        missed = this.sharedMissed
+      }
+      if (missed && repick) {
+        p = this.#engine.shareElsewhere(pick[0], m, null)
+        missed = p === null
+      }
+      if (missed && m.qos > 0) {
+        this.#engine.broker.stats.publishDropped++
+        this.#engine.broker.logger.warn({ share: pick[0], topic: m.topic }, 'a shared-subscription message found no member on any node: dropped')
+      }
+      if (p !== null) (pending ??= []).push(p)
+    }
+    if (pending === null) return null
+    return pending.length === 1 ? pending[0]! : Promise.all(pending)
+  }
+
+  /** Tell the bus how many members (connected, all) group `g` has on this node. */
+  #shareCount (g: SharedGroup): void {
+    if (!this.#clusterShares) return
+    let online = 0
+    const members = g.members
+    for (let i = 0; i < members.length; i++) if (members[i]!.session.conn !== null) online++
+    this.#engine.broker.bus.setShare!(g.key, online, members.length)
+  }
+
+  /** `s` got or lost its connection: its groups' connected-member counts changed. */
+  presence (s: Session): void {
+    if (!this.#clusterShares) return
+    for (const sub of s.subs.values()) if (sub.group !== null) this.#shareCount(sub.group)
   }
 
   /** deliverShared returns null both when delivered online and when nobody took it; tell them apart. */
@@ -292,18 +358,20 @@ export class Router {
       const slash = topic.indexOf('/', 7)
       const name = topic.slice(7, slash)
       filter = topic.slice(slash + 1)
-      const key = name + '\u0000' + filter
-      group = this.#groups.get(key) ?? null
+      group = this.#groups.get(topic) ?? null
       if (group === null) {
         group = new SharedGroup(name, filter)
-        this.#groups.set(key, group)
+        this.#groups.set(group.key, group)
         this.#trie.add(filter, group)
-        bus.addRoute?.(filter)
+        // a bus with cluster-wide groups sends to a group's node only when it is picked
+        if (!this.#clusterShares) bus.addRoute?.(filter)
       }
     }
     const sub = new Sub(s, topic, qos, nl, rap, rh, subId, group)
-    if (group !== null) group.members.push(sub)
-    else {
+    if (group !== null) {
+      group.members.push(sub)
+      this.#shareCount(group)
+    } else {
       this.#trie.add(filter, sub)
       bus.addRoute?.(filter)
     }
@@ -327,10 +395,11 @@ export class Router {
     }
     const i = g.members.indexOf(sub)
     if (i >= 0) g.members.splice(i, 1)
+    this.#shareCount(g)
     if (g.members.length === 0) {
       this.#trie.remove(g.filter, g)
-      bus.removeRoute?.(g.filter)
-      this.#groups.delete(g.name + '\u0000' + g.filter)
+      if (!this.#clusterShares) bus.removeRoute?.(g.filter)
+      this.#groups.delete(g.key)
     }
     return true
   }

@@ -149,6 +149,7 @@ export class SessionManager {
     const s = c.session
     if (s !== null && s.conn === c) {
       s.conn = null
+      engine.router.presence(s)
       s.offline = new OfflineClient(c.id, c.protocolVersion === 0 ? 4 : c.protocolVersion, c.username, c.info)
       // the expiry of the connection that ends governs the session from now on [MQTT-3.1.2-5]
       s.expiryInterval = c.expiry

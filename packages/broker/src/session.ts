@@ -41,12 +41,15 @@ export class SharedGroup {
   readonly isGroup = true
   readonly name: string
   readonly filter: string
+  /** `$share/{name}/{filter}`: the group's name on the bus. */
+  readonly key: string
   readonly members: Sub[] = []
   /** Round-robin cursor. */
   next = 0
   constructor (name: string, filter: string) {
     this.name = name
     this.filter = filter
+    this.key = `$share/${name}/${filter}`
   }
 }
 

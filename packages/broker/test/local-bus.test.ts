@@ -9,6 +9,10 @@ t.test('LocalBus is a bus of one node', async (t) => {
   await bus.send({ type: 'alive', nodeId: 'n1', at: 1 })
   t.same(await bus.aliveNodes(), ['n1'])
   t.ok(new LocalBus().nodeId.length > 0, 'random id by default')
+  // shared groups: a lone node serves every group itself
+  bus.setShare('$share/g/t/#', 1, 1)
+  t.equal(bus.pickShares('t/1'), null, 'no group is served elsewhere')
+  t.equal(bus.pickShare('$share/g/t/#', 'n1'), null, 'no other node')
   await bus.close()
   await t.rejects(bus.send({ type: 'alive', nodeId: 'n1', at: 2 }))
 })

@@ -25,6 +25,13 @@
  *   round trip after it is made: a message published on another node before that does not
  *   reach it. Every heartbeat, nodes alive without a known table are loaded and dead nodes
  *   dropped, so a lost notice heals within a heartbeat.
+ * - Shared groups are cluster-wide: each node keeps its groups in the hash
+ *   `{prefix}shares:{<node>}` (field `$share/{group}/{filter}`, value `<connected>:<members>`),
+ *   written with the route table and announced by the same notice. The publishing node picks,
+ *   for every group matching the topic anywhere, one node (round-robin weighted by connected
+ *   members; among nodes with only offline members when none is connected) and the publish
+ *   carries the picks to every target: a node serves the groups picked for it (it decodes only
+ *   those), and a node that has only group members receives the message only when picked.
  * - Control messages (takeover, …) go to the pub/sub channel `{prefix}bus`, at most once
  *   (a node disconnected from Redis misses what is published meanwhile).
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
@@ -46,7 +53,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { messageFromHead, messageHead, packRecord } from '@culex/packet/record'
-import type { Bus, BusMessage, DeadNode, StoredMessage } from '@culex/broker'
+import type { Bus, BusMessage, DeadNode, SharePick, StoredMessage } from '@culex/broker'
 import { TopicTrie } from '@culex/trie'
 import { unpack } from './codec.ts'
 import { createClient, describeCluster, type RedisClient, type RedisConnectionOptions } from './connection.ts'
@@ -119,6 +126,74 @@ if had then return 1 end
 return 0`
 
 const NO_TARGETS: readonly string[] = []
+
+/**
+ * One cluster-wide shared group: its members per node and the pick cursor. Kept as parallel
+ * arrays (changed when a node's counts change, read on every publish) with one pick tuple per
+ * node, so a pick allocates nothing.
+ */
+class ShareGroup {
+  readonly key: string
+  readonly filter: string
+  nodes: string[] = []
+  online: number[] = []
+  picks: SharePick[] = []
+  cursor = 0
+  constructor (key: string, filter: string) {
+    this.key = key
+    this.filter = filter
+  }
+
+  /** `node` has `online` connected members (of some); `online` -1: none left. */
+  set (node: string, online: number): void {
+    const i = this.nodes.indexOf(node)
+    if (online < 0) {
+      if (i < 0) return
+      this.nodes.splice(i, 1)
+      this.online.splice(i, 1)
+      this.picks.splice(i, 1)
+    } else if (i < 0) {
+      this.nodes.push(node)
+      this.online.push(online)
+      this.picks.push([this.key, node])
+    } else {
+      this.online[i] = online
+    }
+  }
+
+  /** The next pick (its node not `exclude`): weighted by connected members, else any with members. */
+  pick (exclude: string | null): SharePick | null {
+    const nodes = this.nodes
+    const online = this.online
+    let sum = 0
+    let any = 0
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] === exclude) continue
+      sum += online[i]!
+      any++
+    }
+    if (any === 0) return null
+    const c = this.cursor++
+    if (sum > 0) {
+      let at = c % sum
+      for (let i = 0; i < nodes.length; i++) {
+        if (nodes[i] === exclude) continue
+        if (at < online[i]!) return this.picks[i]!
+        at -= online[i]!
+      }
+    }
+    let at = c % any
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] === exclude) continue
+      if (at-- === 0) return this.picks[i]!
+    }
+    return null // not reached
+  }
+}
+
+/** Frame wrapper carrying shared-group picks (see {@link encodeFrame}). */
+const SHARES = 0x40
+const SHARES_ONLY = 0x01
 const DONE = Promise.resolve()
 DONE.catch(() => {})
 
@@ -129,17 +204,25 @@ DONE.catch(() => {})
  * (`packRecord`, whose first byte is 0: its header is shorter than 16 MB). The compact form
  * saves the JSON header's stringify and parse: with it, the sending node of the two-node
  * QoS 0 fan-in spent about a third of its busy time in `packRecord` (CPU profile).
+ * A publish with shared-group picks carries them before its body (see {@link writeShares}).
  */
-function encodeFrame (m: StoredMessage): Buffer {
+function encodeFrame (m: StoredMessage, shares: readonly SharePick[] | undefined, only: boolean): Buffer {
+  // picks first (see writeShares), in the same buffer: one allocation per message
+  let head = 0
+  if (shares !== undefined && shares.length > 0) {
+    head = 5
+    for (let i = 0; i < shares.length; i++) head += 8 + Buffer.byteLength(shares[i]![0]) + Buffer.byteLength(shares[i]![1])
+  }
   if (m.properties === undefined && m.expiresAt === undefined) {
     const tlen = Buffer.byteLength(m.topic)
     const olen = m.origin === undefined ? -2 : Buffer.byteLength(m.origin)
-    const size = 3 + tlen + 2 + olen + m.payload.length
+    const size = head + 3 + tlen + 2 + olen + m.payload.length
     const out = Buffer.allocUnsafe(4 + size)
     out.writeUInt32BE(size, 0)
-    out[4] = 0x80 | (olen >= 0 ? 0x08 : 0) | (m.retain ? 0x04 : 0) | m.qos
-    out.writeUInt16BE(tlen, 5)
-    let at = 7 + out.write(m.topic, 7, 'utf8')
+    let at = head === 0 ? 4 : writeShares(out, shares!, only)
+    out[at] = 0x80 | (olen >= 0 ? 0x08 : 0) | (m.retain ? 0x04 : 0) | m.qos
+    out.writeUInt16BE(tlen, at + 1)
+    at += 3 + out.write(m.topic, at + 3, 'utf8')
     if (olen >= 0) {
       out.writeUInt16BE(olen, at)
       at += 2 + out.write(m.origin!, at + 2, 'utf8')
@@ -148,10 +231,55 @@ function encodeFrame (m: StoredMessage): Buffer {
     return out
   }
   const record = packRecord(messageHead(m), m.payload)
-  const out = Buffer.allocUnsafe(4 + record.length)
-  out.writeUInt32BE(record.length, 0)
-  record.copy(out, 4)
+  const out = Buffer.allocUnsafe(4 + head + record.length)
+  out.writeUInt32BE(head + record.length, 0)
+  record.copy(out, head === 0 ? 4 : writeShares(out, shares!, only))
   return out
+}
+
+/**
+ * Shared-group picks before a frame body: `[u8 0x40 | only?][u32 n]([u32 len][share][u32 len]
+ * [node]) × n`, then the body as above (a compact body's first byte has 0x80 set, a record's
+ * is 0: 0x40 tells the picks apart). Written at offset 4 of `out`; returns where the body starts.
+ */
+function writeShares (out: Buffer, shares: readonly SharePick[], only: boolean): number {
+  out[4] = SHARES | (only ? SHARES_ONLY : 0)
+  out.writeUInt32BE(shares.length, 5)
+  let at = 9
+  for (let i = 0; i < shares.length; i++) {
+    const sl = out.write(shares[i]![0], at + 4, 'utf8')
+    out.writeUInt32BE(sl, at)
+    at += 4 + sl
+    const nl = out.write(shares[i]![1], at + 4, 'utf8')
+    out.writeUInt32BE(nl, at)
+    at += 4 + nl
+  }
+  return at
+}
+
+/**
+ * Split the picks from a frame body (see {@link writeShares}): those for the node `self`
+ * (UTF-8), the others skipped; null if they do not parse.
+ */
+function decodeShares (body: Buffer, self: Buffer): { shares: SharePick[], only: boolean, inner: Buffer } | null {
+  if (body.length < 5) return null
+  const n = body.readUInt32BE(1)
+  const shares: SharePick[] = []
+  let at = 5
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > body.length) return null
+    const send = at + 4 + body.readUInt32BE(at)
+    if (send + 4 > body.length) return null
+    const nend = send + 4 + body.readUInt32BE(send)
+    if (nend > body.length) return null
+    // only the picks for this node are decoded: the others are served elsewhere
+    if (nend - send - 4 === self.length && body.compare(self, 0, self.length, send + 4, nend) === 0) {
+      shares.push([body.toString('utf8', at + 4, send), body.toString('utf8', send + 4, nend)])
+    }
+    at = nend
+  }
+  if (at >= body.length) return null
+  return { shares, only: (body[0]! & SHARES_ONLY) !== 0, inner: body.subarray(at) }
 }
 
 /** Decode one frame body (see {@link encodeFrame}); null if it does not parse. */
@@ -180,6 +308,13 @@ function decodeFrame (body: Buffer, key: string): StoredMessage | null {
   }
   m.payload = body.subarray(at)
   return m
+}
+
+/** Whether a pick before `i` names the same node as pick `i`. */
+function pickedBefore (shares: readonly SharePick[], i: number): boolean {
+  const node = shares[i]![1]
+  for (let j = 0; j < i; j++) if (shares[j]![1] === node) return true
+  return false
 }
 
 /** The id right after `id` (`ms-seq` → `ms-(seq+1)`): XTRIM MINID of it removes `id` too. */
@@ -211,6 +346,8 @@ export class RedisBus implements Bus {
   readonly #channel: string
   readonly #nodes: string
   readonly #inbox: string
+  /** This node's id in UTF-8 (picks for other nodes are not decoded). */
+  readonly #self: Buffer
   readonly #pos: string
   readonly #heartbeatMs: number
   readonly #deadAfterMs: number
@@ -260,6 +397,22 @@ export class RedisBus implements Bus {
     if (!this.#scratch.includes(node)) this.#scratch.push(node)
   }
 
+  // ── cluster-wide shared groups
+  /** This node's groups: `<connected>:<members>` per `$share/{group}/{filter}`. */
+  readonly #shareLocal = new Map<string, string>()
+  /** What of #shareLocal is written to Redis. */
+  readonly #sharesAnnounced = new Map<string, string>()
+  /** Other nodes' groups, as read from Redis. */
+  readonly #shareTables = new Map<string, Map<string, string>>()
+  /** Every group known, this node's included, and its members per node. */
+  readonly #shares = new Map<string, ShareGroup>()
+  readonly #shareTrie = new TopicTrie<ShareGroup>()
+  #picks: SharePick[] | null = null
+  readonly #pick = (g: ShareGroup): void => {
+    const pick = g.pick(null)
+    if (pick !== null) (this.#picks ??= []).push(pick)
+  }
+
   /**
    * @param opts - connection options (a `cluster` or `redis+cluster://` URL: ioredis `Cluster`
    *   clients), `nodeId`, `prefix`, `heartbeatMs`, `deadAfterMs`, `blockMs`, `logger`
@@ -281,6 +434,7 @@ export class RedisBus implements Bus {
     this.#channel = `${prefix}bus`
     this.#nodes = `${prefix}nodes`
     this.#inbox = this.#inboxOf(this.nodeId)
+    this.#self = Buffer.from(this.nodeId)
     this.#pos = `${this.#inbox}:pos`
     this.#heartbeatMs = heartbeatMs
     this.#deadAfterMs = deadAfterMs
@@ -305,6 +459,10 @@ export class RedisBus implements Bus {
 
   #routesOf (node: string): string {
     return `${this.#prefix}routes:{${node}}`
+  }
+
+  #sharesOf (node: string): string {
+    return `${this.#prefix}shares:{${node}}`
   }
 
   #warn (obj: Record<string, unknown>, msg: string): void {
@@ -334,7 +492,8 @@ export class RedisBus implements Bus {
         }
         // a fresh table: what the previous run of this node id announced is stale
         this.#announced.clear()
-        await this.#pub.del(this.#routesOf(this.nodeId))
+        this.#sharesAnnounced.clear()
+        await this.#pub.del(this.#routesOf(this.nodeId), this.#sharesOf(this.nodeId))
         await this.#announce()
         // the other nodes' tables are loaded before open() resolves
         await Promise.all(await this.#beat())
@@ -365,10 +524,13 @@ export class RedisBus implements Bus {
     const alive = await this.#pub.zrangebyscore(this.#nodes, Date.now() - this.#deadAfterMs, '+inf')
     const loads: Array<Promise<void>> = []
     for (const node of alive) {
-      if (node !== this.nodeId && !this.#tables.has(node)) loads.push(this.#reload(node))
+      if (node !== this.nodeId && !this.#tables.has(node) && !this.#shareTables.has(node)) loads.push(this.#reload(node))
     }
     for (const node of [...this.#tables.keys()]) {
       if (!alive.includes(node)) this.#setTable(node, new Set())
+    }
+    for (const node of [...this.#shareTables.keys()]) {
+      if (!alive.includes(node)) this.#setShares(node, new Map())
     }
     return loads
   }
@@ -410,6 +572,74 @@ export class RedisBus implements Bus {
     this.#scheduleAnnounce()
   }
 
+  /**
+   * This node's group `share` has `total` members, `online` connected (0, 0: none left).
+   * Written to Redis with the route table; used by this node's picks at once.
+   */
+  setShare (share: string, online: number, total: number): void {
+    const value = total > 0 ? `${online}:${total}` : undefined
+    if (this.#shareLocal.get(share) === value) return
+    if (value === undefined) this.#shareLocal.delete(share)
+    else this.#shareLocal.set(share, value)
+    this.#putShare(this.nodeId, share, value)
+    this.#scheduleAnnounce()
+  }
+
+  /** Record `node`'s members of `share` (`value` undefined: none) in the groups known. */
+  #putShare (node: string, share: string, value: string | undefined): void {
+    let g = this.#shares.get(share)
+    if (value === undefined) {
+      if (g === undefined) return
+      g.set(node, -1)
+      if (g.nodes.length === 0) {
+        this.#shares.delete(share)
+        this.#shareTrie.remove(g.filter, g)
+      }
+      return
+    }
+    const colon = value.indexOf(':')
+    const online = Number(value.slice(0, colon))
+    const total = Number(value.slice(colon + 1))
+    if (!(online >= 0 && total > 0)) return // not ours (another writer on the key): ignored
+    if (g === undefined) {
+      const slash = share.startsWith('$share/') ? share.indexOf('/', 7) : -1
+      if (slash < 0) return
+      g = new ShareGroup(share, share.slice(slash + 1))
+      try {
+        this.#shareTrie.add(g.filter, g)
+      } catch {
+        return // not a filter: ignored
+      }
+      this.#shares.set(share, g)
+    }
+    g.set(node, online)
+  }
+
+  #setShares (node: string, shares: Map<string, string>): void {
+    const old = this.#shareTables.get(node)
+    if (old !== undefined) for (const k of old.keys()) if (!shares.has(k)) this.#putShare(node, k, undefined)
+    for (const [k, v] of shares) if (old?.get(k) !== v) this.#putShare(node, k, v)
+    if (shares.size === 0) this.#shareTables.delete(node)
+    else this.#shareTables.set(node, shares)
+  }
+
+  /**
+   * For each group anywhere whose filter matches `topic`, the node to serve this message
+   * (see {@link ShareGroup.pick}); null when none matches. No allocation when none does.
+   */
+  pickShares (topic: string): SharePick[] | null {
+    if (this.#shares.size === 0) return null
+    this.#shareTrie.forEachMatch(topic, this.#pick)
+    const picks = this.#picks
+    this.#picks = null
+    return picks
+  }
+
+  /** A node other than `exclude` to serve group `share`, or null. */
+  pickShare (share: string, exclude: string): string | null {
+    return this.#shares.get(share)?.pick(exclude)?.[1] ?? null
+  }
+
   #scheduleAnnounce (): void {
     if (this.#announcing || !this.#ready || this.#closed) return
     this.#announcing = true
@@ -425,17 +655,29 @@ export class RedisBus implements Bus {
     const del: string[] = []
     for (const f of this.#local.keys()) if (!this.#announced.has(f)) add.push(f)
     for (const f of this.#announced) if (!this.#local.has(f)) del.push(f)
-    if (add.length === 0 && del.length === 0) return
+    const shareSet: string[] = []
+    const shareDel: string[] = []
+    for (const [k, v] of this.#shareLocal) if (this.#sharesAnnounced.get(k) !== v) shareSet.push(k, v)
+    for (const k of this.#sharesAnnounced.keys()) if (!this.#shareLocal.has(k)) shareDel.push(k)
+    if (add.length === 0 && del.length === 0 && shareSet.length === 0 && shareDel.length === 0) return
     for (const f of add) this.#announced.add(f)
     for (const f of del) this.#announced.delete(f)
+    const sharesBefore = new Map(this.#sharesAnnounced)
+    for (let i = 0; i < shareSet.length; i += 2) this.#sharesAnnounced.set(shareSet[i]!, shareSet[i + 1]!)
+    for (const k of shareDel) this.#sharesAnnounced.delete(k)
     const key = this.#routesOf(this.nodeId)
+    const shares = this.#sharesOf(this.nodeId)
     try {
       if (add.length > 0) await this.#pub.sadd(key, add)
       if (del.length > 0) await this.#pub.srem(key, del)
+      if (shareSet.length > 0) await this.#pub.hset(shares, ...shareSet)
+      if (shareDel.length > 0) await this.#pub.hdel(shares, ...shareDel)
     } catch (err) {
       // what is announced is unknown: write everything again on the next change
       for (const f of add) this.#announced.delete(f)
       for (const f of del) this.#announced.add(f)
+      this.#sharesAnnounced.clear()
+      for (const [k, v] of sharesBefore) this.#sharesAnnounced.set(k, v)
       throw err
     }
     const notice = packRecord({ type: 'routes', nodeId: this.nodeId }, Buffer.alloc(0))
@@ -444,7 +686,7 @@ export class RedisBus implements Bus {
   }
 
   #reloadAll (): void {
-    for (const node of this.#tables.keys()) this.#reload(node).catch(() => {})
+    for (const node of new Set([...this.#tables.keys(), ...this.#shareTables.keys()])) this.#reload(node).catch(() => {})
   }
 
   /**
@@ -458,8 +700,10 @@ export class RedisBus implements Bus {
       return DONE
     }
     this.#loading.set(node, true)
-    return this.#pub.smembers(this.#routesOf(node)).then((filters) => {
-      if (!this.#closed) this.#setTable(node, new Set(filters))
+    return Promise.all([this.#pub.smembers(this.#routesOf(node)), this.#pub.hgetall(this.#sharesOf(node))]).then(([filters, shares]) => {
+      if (this.#closed) return
+      this.#setTable(node, new Set(filters))
+      this.#setShares(node, new Map(Object.entries(shares)))
     }, () => {}).finally(() => {
       const again = this.#loading.get(node) === 'again'
       this.#loading.delete(node)
@@ -515,15 +759,24 @@ export class RedisBus implements Bus {
    */
   send (message: BusMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: send after close()`))
-    if (message.type !== 'publish') return this.#control(message)
-    const targets = this.#targets(message.message.topic)
-    if (targets.length === 0) return DONE
-    const frame = encodeFrame(message.message)
-    for (const node of targets) {
-      let out = this.#out.get(node)
-      if (out === undefined) this.#out.set(node, (out = []))
-      out.push(frame)
+    if (message.type !== 'publish' && message.type !== 'shared') return this.#control(message)
+    const targets = message.type === 'publish' ? this.#targets(message.message.topic) : NO_TARGETS
+    const shares = message.shares
+    let frame: Buffer | null = null
+    if (targets.length > 0) {
+      frame = encodeFrame(message.message, shares, message.type === 'shared')
+      for (const node of targets) this.#queue(node, frame)
     }
+    if (shares !== undefined) {
+      // the nodes picked for shared groups, once each, besides those with a matching route
+      for (let i = 0; i < shares.length; i++) {
+        const node = shares[i]![1]
+        if (node === this.nodeId || targets.includes(node) || pickedBefore(shares, i)) continue
+        frame ??= encodeFrame(message.message, shares, message.type === 'shared')
+        this.#queue(node, frame)
+      }
+    }
+    if (frame === null) return DONE
     if (this.#batch === null) {
       let res!: () => void
       let rej!: (err: unknown) => void
@@ -533,6 +786,12 @@ export class RedisBus implements Bus {
       setImmediate(() => { this.#flush() })
     }
     return this.#batch.promise
+  }
+
+  #queue (node: string, frame: Buffer): void {
+    let out = this.#out.get(node)
+    if (out === undefined) this.#out.set(node, (out = []))
+    out.push(frame)
   }
 
   #flush (): void {
@@ -667,15 +926,27 @@ export class RedisBus implements Bus {
         this.stats.corrupt++
         return
       }
-      const m = len === 0 ? null : decodeFrame(data.subarray(at + 4, end), this.#inbox)
+      let body = data.subarray(at + 4, end)
       at = end
+      let picks: ReturnType<typeof decodeShares> = null
+      if (len > 0 && (body[0]! & 0xC0) === SHARES) {
+        picks = decodeShares(body, this.#self)
+        if (picks === null) {
+          this.stats.corrupt++
+          continue
+        }
+        body = picks.inner
+      }
+      const m = len === 0 ? null : decodeFrame(body, this.#inbox)
       if (m === null) {
         this.stats.corrupt++
         continue
       }
       this.stats.delivered++
       try {
-        this.#handler?.({ type: 'publish', nodeId: sender, message: m })
+        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#handler?.({ type: 'publish', nodeId: sender, message: m })
+        else if (picks.only) this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
+        else this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
       } catch (err) {
         this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
       }
@@ -720,7 +991,7 @@ export class RedisBus implements Bus {
       await this.#opening.catch(() => {})
       await this.#pub.zrem(this.#nodes, this.nodeId).catch(() => {})
       // other nodes stop routing here at once
-      await this.#pub.del(this.#routesOf(this.nodeId)).catch(() => {})
+      await this.#pub.del(this.#routesOf(this.nodeId), this.#sharesOf(this.nodeId)).catch(() => {})
       const notice = packRecord({ type: 'routes', nodeId: this.nodeId }, Buffer.alloc(0))
       await (this.#sharded ? this.#pub.spublish(this.#channel, notice) : this.#pub.publish(this.#channel, notice)).catch(() => {})
     }

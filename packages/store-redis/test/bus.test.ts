@@ -383,3 +383,85 @@ t.test('RedisBus: a node killed and restarted with the same id resumes from its 
   t.same(got, Array.from({ length: 20 }, (_, i) => String(20 + i)), 'the restarted node gets exactly what it missed, in order')
   t.same(lines.filter((l) => l !== 'ready'), Array.from({ length: 20 }, (_, i) => String(i)))
 })
+
+t.test('RedisBus: shared groups are cluster-wide: picks weighted by connected members, carried to the picked node only', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
+  const c = new RedisBus({ url: server.url, nodeId: 'C', heartbeatMs: 100 })
+  t.teardown(async () => { await Promise.all([a.close(), b.close(), c.close()]) })
+  const got: Record<string, BusMessage[]> = { A: [], B: [], C: [] }
+  a.onMessage((m) => got.A!.push(m))
+  b.onMessage((m) => got.B!.push(m))
+  c.onMessage((m) => got.C!.push(m))
+  const g = '$share/g/s/+'
+  t.equal(a.pickShares('s/1'), null, 'no group anywhere: no pick, nothing allocated')
+  b.setShare(g, 2, 2)
+  c.setShare(g, 1, 3)
+  c.setShare('$share/other/x/#', 0, 1)
+  await Promise.all([a.open(), b.open(), c.open()])
+  const count = (picks: ReadonlyArray<readonly [string, string]> | null): Record<string, number> => {
+    const n: Record<string, number> = {}
+    for (const [, node] of picks ?? []) n[node] = (n[node] ?? 0) + 1
+    return n
+  }
+  const spread = (bus: RedisBus, k: number): Record<string, number> => count(Array.from({ length: k }, () => bus.pickShares('s/1')![0]!))
+  t.ok(await until(() => { const n = spread(a, 3); return n.B === 2 && n.C === 1 }), 'A knows B\'s and C\'s groups')
+  t.ok(await until(() => b.pickShare(g, 'B') === 'C'), 'B knows C\'s group')
+  t.same(spread(a, 300), { B: 200, C: 100 }, 'A picks by connected members: B 2, C 1')
+  t.same(a.pickShares('s/1/deeper'), null, 'the filter decides')
+  t.same(a.pickShares('x/1'), [['$share/other/x/#', 'C']], 'a group with offline members only is still served')
+  // this node's own members count at once
+  b.setShare(g, 1, 2)
+  t.same(spread(b, 200), { B: 100, C: 100 }, 'B counts its own members at once')
+  t.equal(a.pickShare(g, 'B'), 'C', 'another node than the one excluded')
+  t.equal(a.pickShare('$share/other/x/#', 'C'), null, 'no other node has a member')
+  t.equal(a.pickShare('$share/none/x', 'C'), null, 'an unknown group')
+  // no connected member anywhere: any node with members, in turn
+  b.setShare(g, 0, 2)
+  c.setShare(g, 0, 3)
+  t.ok(await until(() => { const n = spread(a, 10); return n.B === 5 && n.C === 5 }), 'nodes with offline members only, in turn')
+
+  // a publish with picks reaches the picked node even without a matching route; a 'shared' message only the picked one
+  a.addRoute('s/#')
+  t.ok(await until(() => b.interested('s/1')), 'B knows A\'s route')
+  await b.send({ type: 'publish', nodeId: 'B', message: msg('s/1', 'p'), shares: [[g, 'C'], ['$share/h/s/1', 'B']] })
+  await b.send({ type: 'shared', nodeId: 'B', message: msg('s/1', 'redo', { qos: 1 }), shares: [[g, 'C'], ['$share/h/s/#', 'C']] })
+  const rich = richMessage('s/ü')
+  await b.send({ type: 'publish', nodeId: 'B', message: rich, shares: [[g, 'C']] })
+  t.ok(await until(() => got.C!.length >= 3 && got.A!.length >= 2))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(got.A!.map((m) => m.type === 'publish' ? [m.message.topic, m.shares] : m.type), [['s/1', undefined], ['s/ü', undefined]], 'A (route) gets the publishes without picks (none is its), never the shared-only message')
+  t.same(got.C!.map((m) => m.type === 'shared' || m.type === 'publish' ? [m.type, m.shares] : m.type), [['publish', [[g, 'C']]], ['shared', [[g, 'C'], ['$share/h/s/#', 'C']]], ['publish', [[g, 'C']]]], 'C (picked) gets all three once each, with its own picks only')
+  const shared = got.C![1]!
+  t.same(shared.type === 'shared' ? [plain(shared.message), shared.shares] : null, [plain(msg('s/1', 'redo', { qos: 1 })), [[g, 'C'], ['$share/h/s/#', 'C']]], 'a shared-only message byte for byte, with its picks')
+  const third = got.C![2]!
+  t.same(third.type === 'publish' ? plain(third.message) : null, plain(rich), 'a message with properties, wrapped with its picks')
+  t.equal(got.B!.length, 0, 'never to the sender')
+
+  // picks that do not parse: the frame is skipped, the next one delivered
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const framed = (...bytes: number[]): Buffer => Buffer.concat([Buffer.from([0, 0, 0, bytes.length]), Buffer.from(bytes)])
+  const corrupt = c.stats.corrupt
+  const compact = [0x81, 0, 3, 0x73, 0x2f, 0x31, 0x78] // QoS 1 's/1' payload 'x'
+  await admin.xadd('culex:bus:{C}', '*', 'n', 'X', 'i', 'inc', 's', '1', 'd', Buffer.concat([
+    framed(0x40, 0, 0), // no count
+    framed(0x40, 0, 0, 0, 1, 0, 0), // a share length cut short
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 9, 0x61), // a share past the end
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0), // a node length cut short
+    framed(0x40, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0, 0, 5, 0x43), // a node past the end
+    framed(0x40, 0, 0, 0, 0), // picks without a body
+    framed(0x41, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 0, 0, 0, 1, 0x43, ...compact)
+  ]))
+  t.ok(await until(() => got.C!.length >= 4))
+  t.same(got.C![3], { type: 'shared', nodeId: 'X', message: { topic: 's/1', payload: Buffer.from('x'), qos: 1, retain: false }, shares: [['a', 'C']] }, 'well-formed picks decode')
+  t.equal(c.stats.corrupt - corrupt, 6, 'six frames with bad picks counted')
+
+  // groups leave with their last member, and with a closed node
+  c.setShare('$share/other/x/#', 0, 0)
+  t.ok(await until(() => a.pickShares('x/1') === null), 'A forgets a group C left')
+  await c.close()
+  t.ok(await until(() => a.pickShare(g, 'B') === null), 'a closed node is picked no more')
+})
