@@ -13,6 +13,7 @@ import type { Connection } from './connection.ts'
 import { BrokerError } from './errors.ts'
 import { LocalSubscribers } from './local-subscribers.ts'
 import { Counters } from './metrics.ts'
+import { Ownership } from './ownership.ts'
 import { Routed } from './routed.ts'
 import { Router } from './router.ts'
 import { SessionManager } from './session-manager.ts'
@@ -26,6 +27,8 @@ export class Engine {
   readonly router: Router
   readonly sessions: SessionManager
   readonly wills: Wills
+  /** Which node holds each session (clusters; see ownership.ts). */
+  readonly ownership: Ownership
   readonly local: LocalSubscribers
   /** Connected to other nodes through a bus (not a LocalBus). */
   readonly clustered: boolean
@@ -61,6 +64,9 @@ export class Engine {
     this.router = new Router(this, broker.hooks)
     this.sessions = new SessionManager(this)
     this.wills = new Wills(this)
+    this.ownership = new Ownership(this)
+    // the owner queues for its offline sessions what other nodes publish (no other node holds them)
+    this.router.queueRemote = this.ownership.enabled
     if (clustered) {
       broker.bus.onMessage((msg) => { this.#fromBus(msg) })
       broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
@@ -230,6 +236,7 @@ export class Engine {
   #fromBus (msg: BusMessage): void {
     const broker = this.broker
     if (this.closed || msg.nodeId === broker.id) return
+    if (this.ownership.onMessage(msg)) return
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
       // the store writes of connected persistent sessions (persistInflight) may fail
