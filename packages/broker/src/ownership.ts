@@ -49,8 +49,13 @@ export class Ownership {
   readonly enabled: boolean
   /** This node's current claim per client id (the connection that made it, while connecting or connected). */
   readonly #claims = new Map<string, { epoch: number, conn: Connection | null }>()
-  /** The highest epoch another node announced per client id: a claim of ours below it lost. */
+  /**
+   * The highest epoch another node announced per client id while a claim of ours was on its
+   * way (kept only then: one entry per claim in progress): a claim of ours below it lost.
+   */
   readonly #fence = new Map<string, number>()
+  /** Claims of this node on their way to the store, per client id. */
+  readonly #claiming = new Map<string, number>()
   /** Handoffs waiting for the previous owner's `released`. */
   readonly #waiting = new Map<string, Waiter>()
   /** How long to wait for `released`, ms. */
@@ -87,20 +92,30 @@ export class Ownership {
     const engine = this.#engine
     const id = c.id
     let claim: { epoch: number, previous: string | null }
+    this.#claiming.set(id, (this.#claiming.get(id) ?? 0) + 1)
+    let fence: number
     try {
       claim = await this.#store.claimSession!(id, this.#me)
     } catch (err) {
       engine.storeError('claiming a session', err)
       if (!c.isClosed) refuse(c, 0x88, `claiming the session of ${JSON.stringify(id)} failed`)
       return false
+    } finally {
+      fence = this.#fence.get(id) ?? 0
+      const n = this.#claiming.get(id)! - 1
+      if (n === 0) {
+        this.#claiming.delete(id)
+        this.#fence.delete(id)
+      } else {
+        this.#claiming.set(id, n)
+      }
     }
-    if (c.isClosed) return false
     const { epoch, previous } = claim
-    if ((this.#fence.get(id) ?? 0) > epoch) {
+    if (fence > epoch) {
       this.#lost(c, 'a newer connection with this client id claimed it')
       return false
     }
-    this.#fence.delete(id)
+    if (c.isClosed) return false
     const mine = this.#claims.get(id)
     // a connection of this node with an older claim is closed by the session manager (local takeover)
     this.#claims.set(id, { epoch, conn: c })
@@ -223,10 +238,17 @@ export class Ownership {
     for (const topic of [...s.subs.keys()]) if (!keep.has(topic)) router.remove(s, topic)
   }
 
-  /** `c` closed: our claim no longer refers to it. */
+  /** `c` closed: our claim no longer refers to it (nor exists, when the session ends with it). */
   closed (c: Connection): void {
     const mine = this.#claims.get(c.id)
-    if (mine !== undefined && mine.conn === c) mine.conn = null
+    if (mine === undefined || mine.conn !== c) return
+    if (c.expiry === 0) this.#claims.delete(c.id)
+    else mine.conn = null
+  }
+
+  /** The session of `clientId` ended here (expired): nothing to remember. */
+  forget (clientId: string): void {
+    this.#claims.delete(clientId)
   }
 
   /** Bus messages of the ownership protocol; false for any other message. */
@@ -257,7 +279,7 @@ export class Ownership {
   #superseded (clientId: string, epoch: number): boolean {
     const mine = this.#claims.get(clientId)
     if (mine !== undefined && mine.epoch > epoch) return false
-    if ((this.#fence.get(clientId) ?? 0) < epoch) this.#fence.set(clientId, epoch)
+    if (this.#claiming.has(clientId) && (this.#fence.get(clientId) ?? 0) < epoch) this.#fence.set(clientId, epoch)
     const c = mine?.conn ?? this.#engine.sessions.connectionOf(clientId)
     if (c !== undefined && c !== null && !c.isClosed) this.#lost(c, `client id claimed on another node (epoch ${epoch})`)
     return true

@@ -156,6 +156,7 @@ export class SessionManager {
   }
 
   #expire (s: Session): void {
+    this.#engine.ownership.forget(s.clientId)
     // the will is published when the session ends, if that comes before its delay [MQTT-3.1.3-9]
     if (s.will !== null) this.#engine.wills.fire(s, null)
     this.end(s).catch((err: unknown) => { this.#engine.broker.storeError('expiring a session', err) })
