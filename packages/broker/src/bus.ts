@@ -103,8 +103,12 @@ export interface Bus {
    * to send to (LocalBus) or the write fails.
    */
   sendTo? (nodeId: string, message: BusMessage): Promise<void>
-  /** Register the single receiver of messages from other nodes. */
-  onMessage (handler: (message: BusMessage) => void): void
+  /**
+   * Register the single receiver of messages from other nodes. For a publish it may return
+   * the store work it started (the owner queueing for an offline session): a durable bus
+   * marks the message consumed only once that settled.
+   */
+  onMessage (handler: (message: BusMessage) => unknown): void
   /**
    * Optional: register the single receiver of dead-node claims. A bus with failure detection
    * calls it on exactly one live node of the cluster (the one that won an atomic claim) once

@@ -68,7 +68,7 @@ export class Engine {
     // the owner queues for its offline sessions what other nodes publish (no other node holds them)
     this.router.queueRemote = this.ownership.enabled
     if (clustered) {
-      broker.bus.onMessage((msg) => { this.#fromBus(msg) })
+      broker.bus.onMessage((msg) => this.#fromBus(msg))
       broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
     }
   }
@@ -233,20 +233,22 @@ export class Engine {
    * sessions it routes, and chose the shared-subscription member. A takeover closes this
    * node's connection for that client id.
    */
-  #fromBus (msg: BusMessage): void {
+  #fromBus (msg: BusMessage): Promise<unknown> | undefined {
     const broker = this.broker
     if (this.closed || msg.nodeId === broker.id) return
-    if (this.ownership.onMessage(msg)) return
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
       // the store writes of connected persistent sessions (persistInflight) may fail
       const stored = this.router.route(m, true)
-      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
       if (msg.shares !== undefined) this.#serveFromBus(msg.shares, m, true)
       if (this.local.size > 0) this.local.deliver(m)
       if (broker.listenerCount('publish') > 0) broker.emit('publish', m, null)
+      // returned: a durable bus marks the message consumed once they settled
+      if (stored !== null) return stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
     } else if (msg.type === 'shared') {
       this.#serveFromBus(msg.shares, Routed.from(msg.message), false)
+    } else if (this.ownership.onMessage(msg)) {
+      // release, released, a takeover with an epoch (ownership.ts)
     } else if (msg.type === 'takeover') {
       const c = this.sessions.connectionOf(msg.clientId)
       if (c !== undefined) {
@@ -254,6 +256,7 @@ export class Engine {
         c.disconnect(0x8E, 'session taken over')
       }
     }
+    return undefined
   }
 
   /**

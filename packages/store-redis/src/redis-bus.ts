@@ -359,7 +359,7 @@ export class RedisBus implements Bus {
   readonly #logger: RedisBusLogger | null
   /** Random per instance: a restarted sender's sequence numbers start again at 1. */
   readonly #incarnation = randomUUID()
-  #handler: ((m: BusMessage) => void) | null = null
+  #handler: ((m: BusMessage) => unknown) | null = null
   #deadHandler: ((dead: DeadNode) => void) | null = null
   /** This node's heartbeat is in the node set (a later beat that finds it missing was claimed). */
   #beaten = false
@@ -382,6 +382,10 @@ export class RedisBus implements Bus {
   // ── incoming: per sender, `incarnation` and last sequence number processed
   readonly #from = new Map<string, { inc: string, seq: number }>()
   #lastId = '0-0'
+  /** Store writes the handler returned for the entries being processed (see #process). */
+  #pending: Array<Promise<unknown>> = []
+  /** The last position save waiting for such writes, null when none waits. */
+  #saving: Promise<unknown> | null = null
 
   // ── route table
   /** This node's filters and how many subscriptions (or groups) use each. */
@@ -936,15 +940,28 @@ export class RedisBus implements Bus {
       if (control) this.#deliverControl(sender, data)
       else this.#deliver(sender, data)
     }
-    // remember what was processed, then drop it from the inbox
+    // remember what was processed, then drop it from the inbox: once the broker's store
+    // writes for these entries settled (an owner queueing for an offline session), so a node
+    // killed before they land reads the entries again; positions are saved in order
     const save: string[] = ['id', this.#lastId]
     for (const s of changed) {
       const f = this.#from.get(s)!
       save.push(`s:${s}`, `${f.inc}:${f.seq}`)
     }
-    this.#pub.hset(this.#pos, ...save)
-      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', nextId(this.#lastId)))
+    const trimTo = nextId(this.#lastId)
+    const write = (): Promise<unknown> => this.#pub.hset(this.#pos, ...save)
+      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', trimTo))
       .catch(() => {})
+    const pending = this.#pending
+    if (pending.length === 0 && this.#saving === null) {
+      write().catch(() => {})
+      return
+    }
+    this.#pending = []
+    const prev = this.#saving ?? DONE
+    const saving: Promise<unknown> = prev.then(async () => await Promise.allSettled(pending)).then(write)
+    this.#saving = saving
+    saving.then(() => { if (this.#saving === saving) this.#saving = null }, () => {})
   }
 
   /** A message sent with sendTo. */
@@ -993,16 +1010,22 @@ export class RedisBus implements Bus {
       }
       this.stats.delivered++
       try {
-        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#handler?.({ type: 'publish', nodeId: sender, message: m })
-        else if (picks.only) this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
-        else this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
+        let r: unknown
+        if (picks === null || (!picks.only && picks.shares.length === 0)) r = this.#handler?.({ type: 'publish', nodeId: sender, message: m })
+        else if (picks.only) r = this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
+        else r = this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
+        if (r instanceof Promise) this.#pending.push(r)
       } catch (err) {
         this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
       }
     }
   }
 
-  onMessage (handler: (message: BusMessage) => void): void {
+  /**
+   * The receiver of other nodes' messages. A promise it returns for a publish (the broker's
+   * store writes for it) delays saving the inbox position past that entry until it settles.
+   */
+  onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
   }
 

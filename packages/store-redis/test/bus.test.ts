@@ -514,3 +514,40 @@ t.test('RedisBus sendTo: one node only, durable (read by a node that starts late
   await a.close()
   await t.rejects(a.sendTo('B', release), { code: 'STORE_REDIS_ERR_CLOSED' })
 })
+
+t.test('RedisBus: the inbox position moves past a publish only once the store work the handler returned settled', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const raw = new Redis(server.url)
+  t.teardown(() => { raw.disconnect() })
+  let release: () => void = () => {}
+  const work = new Promise<void>((resolve) => { release = resolve })
+  const got: string[] = []
+  b.onMessage((m) => {
+    if (m.type !== 'publish') return
+    got.push(m.message.topic)
+    return m.message.topic === 'slow/1' ? work : undefined
+  })
+  b.addRoute('slow/#')
+  await Promise.all([a.open(), b.open()])
+  t.ok(await until(() => a.interested('slow/1')))
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/1') })
+  t.ok(await until(() => got.length === 1))
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/2') })
+  t.ok(await until(() => got.length === 2), 'later entries are still read and delivered')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(await raw.hget('culex:bus:{B}:pos', 'id'), null, 'no position saved while the first entry\'s work is pending')
+  t.equal(await raw.xlen('culex:bus:{B}'), 2, 'nor trimmed')
+  release()
+  let saved: string | null = null
+  for (let i = 0; i < 100 && saved === null; i++) {
+    saved = await raw.hget('culex:bus:{B}:pos', 'id')
+    if (saved === null) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.ok(saved !== null, 'saved once it settled')
+  for (let i = 0; i < 100 && (await raw.xlen('culex:bus:{B}')) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(await raw.xlen('culex:bus:{B}'), 0, 'both entries trimmed (positions saved in order)')
+})

@@ -82,7 +82,7 @@ class Client {
 
   async connect (clientId: string, clean: boolean, expiry = 300): Promise<P> {
     this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean, keepalive: 0, properties: { sessionExpiryInterval: expiry } })
-    return await this.next('connack')
+    return await this.next('connack', 15_000)
   }
 
   /** The socket goes away without DISCONNECT (the broker sees its end). */
