@@ -224,6 +224,8 @@ export class Ownership {
       return // connected here: this node's view is the current one
     }
     s.restored = true
+    // offline until a connection attaches (which stops the timer): it expires as stored
+    if (rec.expiresAt !== undefined) sessions.expireAt(s, rec.expiresAt)
     s.owner = rec.username
     s.protocolVersion = rec.protocolVersion
     s.expiryInterval = rec.expiryInterval

@@ -139,6 +139,11 @@ export class SessionManager {
     if (this.map.get(s.clientId) === s) this.map.delete(s.clientId)
   }
 
+  /** An offline session loaded from the store (another node's) expires at `expiresAt`. */
+  expireAt (s: Session, expiresAt: number): void {
+    this.#armExpiry(s, expiresAt)
+  }
+
   #armExpiry (s: Session, expiresAt: number): void {
     if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
     const left = expiresAt - this.#clock.now()

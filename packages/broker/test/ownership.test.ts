@@ -92,7 +92,7 @@ t.test('a takeover announced with a newer epoch closes a connection of an older 
 
 t.test('a previous owner alive that does not answer: 0x88 after the bound; a dead one is not waited for', async (t) => {
   const clock = new FakeClock()
-  const store = new MemoryStore()
+  const store = new MemoryStore({ clock })
   const [, busB] = pairBus(['a', 'b'], { addressed: true })
   const alive = ['a', 'b']
   busB.aliveNodes = async () => [...alive]
@@ -100,6 +100,8 @@ t.test('a previous owner alive that does not answer: 0x88 after the bound; a dea
   t.teardown(() => b.close())
   await store.claimSession('s', 'a') // node a: alive, no broker behind it
   await store.claimSession('d', 'a')
+  // node a's offline session, expiring in 10 s
+  await store.saveSession({ clientId: 's', protocolVersion: 5, expiryInterval: 10, expiresAt: clock.now() + 10_000, subscriptions: [{ topic: 's/#', qos: 1, nl: false, rap: false, rh: 0 }] })
   const pending = connect(t, b, { clientId: 's', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } })
   await settle()
   await clock.tick(4999)
@@ -107,6 +109,11 @@ t.test('a previous owner alive that does not answer: 0x88 after the bound; a dea
   const y = await pending
   t.equal(y.connack.reasonCode, 0x88, 'server unavailable')
   await y.closed()
+  t.same(b.metrics().sessions, { online: 0, offline: 1 }, 'the claimed session stays loaded here (this node owns it now)')
+  await clock.tick(5000)
+  await settle()
+  t.same(b.metrics().sessions, { online: 0, offline: 0 }, 'and expires when the store said')
+  t.equal(await store.getSession('s'), null)
   alive.splice(0, 1) // node a is dead
   const z = await connect(t, b, { clientId: 'd', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } })
   t.equal(z.connack.reasonCode, 0, 'accepted without waiting')
