@@ -229,9 +229,11 @@ export class Engine {
 
   /**
    * A message from another node. Publishes are delivered to this node's connected clients
-   * only: the sending node already stored retained messages and queued for the offline
-   * sessions it routes, and chose the shared-subscription member. A takeover closes this
-   * node's connection for that client id.
+   * (and, with session ownership, queued for the offline sessions this node owns: no other
+   * node holds them); the sending node already stored retained messages and chose the
+   * shared-subscription member. Returns the store writes a publish started. A takeover
+   * closes this node's connection for that client id; the ownership messages go to
+   * ownership.ts.
    */
   #fromBus (msg: BusMessage): Promise<unknown> | undefined {
     const broker = this.broker

@@ -36,7 +36,7 @@ import { OfflineClient, Session } from './session.ts'
 import type { SessionRecord, Store } from './store.ts'
 
 /** How long a node waits for the previous owner's `released`, ms. */
-export const HANDOFF_TIMEOUT_MS = 5000
+const HANDOFF_TIMEOUT_MS = 5000
 
 interface Waiter {
   epoch: number
