@@ -8,14 +8,16 @@
  * - a persistent session moves to another node with everything it had;
  * - after a restart a node holds only its own sessions; an offline session gets each message once;
  * - Clean Start 1 on another node discards the session everywhere;
- * - a previous owner alive but silent: the connection is refused (0x88), not half resumed.
+ * - a previous owner alive but silent: the connection is refused (0x88), not half resumed;
+ * - on a Redis Cluster (3 masters): the claim script and the addressed inbox messages work
+ *   across slots: a race leaves one survivor, a session moves with its queue.
  */
 import { Duplex } from 'node:stream'
 import t, { type Test } from 'tap'
 import { Broker } from '@culex/broker'
 import { Parser, encode, type Packet } from '@culex/packet'
 import { RedisBus, RedisStore } from '../src/index.ts'
-import { startRedis } from './redis-server.ts'
+import { startRedis, startRedisCluster } from './redis-server.ts'
 
 const server = await startRedis()
 t.teardown(() => server.destroy())
@@ -95,9 +97,9 @@ class Client {
 interface Node { broker: Broker, store: RedisStore, bus: RedisBus }
 
 /** A broker node on the shared Redis (keys under `prefix`), closed at teardown. */
-async function startNode (t: Test, id: string, prefix: string): Promise<Node> {
-  const store = new RedisStore({ url: server.url, prefix })
-  const bus = new RedisBus({ url: server.url, nodeId: id, prefix, heartbeatMs: 100 })
+async function startNode (t: Test, id: string, prefix: string, url = server.url): Promise<Node> {
+  const store = new RedisStore({ url, prefix })
+  const bus = new RedisBus({ url, nodeId: id, prefix, heartbeatMs: 100 })
   await bus.open()
   const broker = new Broker({ store, bus, sysInterval: 0 })
   await broker.ready()
@@ -340,4 +342,50 @@ t.test('a previous owner alive but silent: the connection is refused with 0x88, 
   t.ok(Date.now() - started2 < 2000, 'without waiting for it')
   t.same(await b.store.sessionOwner('held2'), { nodeId: 'si-b', epoch: 2 })
   z.destroy()
+})
+
+t.test('on a Redis Cluster: a race leaves one survivor; a session moves to another node with its queue', { timeout: 120_000 }, async (t) => {
+  const rc = await startRedisCluster()
+  t.teardown(() => rc.destroy())
+  const prefix = `rc${prefixes++}:`
+  const a = await startNode(t, 'rc-a', prefix, rc.url)
+  const b = await startNode(t, 'rc-b', prefix, rc.url)
+  let one = 0
+  for (let i = 0; i < 10; i++) {
+    const ca = new Client(a.broker)
+    const cb = new Client(b.broker)
+    const connect = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `rc-racer-${i % 3}`, clean: false, keepalive: 0, properties: { sessionExpiryInterval: 60 } }
+    ca.send(connect)
+    cb.send(connect)
+    const acked = (c: Client): boolean => c.received.some((p) => p.cmd === 'connack' && p.reasonCode === 0)
+    await ca.until(() => [ca, cb].filter((c) => c.closed).length >= 1 && [ca, cb].every((c) => c.closed || acked(c)), 15_000)
+    await sleep(150)
+    const open = [ca, cb].filter((c) => !c.closed && acked(c))
+    if (open.length === 1) one++
+    for (const c of open) {
+      c.send({ cmd: 'disconnect', reasonCode: 0 })
+      await c.until(() => c.closed)
+    }
+  }
+  t.equal(one, 10, 'exactly one survivor in each of 10 trials')
+
+  const x = new Client(a.broker)
+  await x.connect('rc-mover', false)
+  x.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rc/#', qos: 1 }] })
+  await x.next('suback')
+  x.destroy()
+  await sleep(100)
+  const pub = new Client(b.broker)
+  await pub.connect('rc-pub', true, 0)
+  t.ok(await pub.until(() => b.bus.interested('rc/1')), 'node b routes rc/# to node a')
+  pub.send({ cmd: 'publish', topic: 'rc/1', payload: Buffer.from('queued'), qos: 1, messageId: 1, retain: false, dup: false })
+  await pub.next('puback')
+  const y = new Client(b.broker)
+  const ack = await y.connect('rc-mover', false)
+  t.equal(ack.sessionPresent, true, 'Session Present 1 on node b')
+  const got = await y.next('publish')
+  t.equal(got.topic, 'rc/1', 'the queue came along (queued by node a from the bus, resumed on node b)')
+  y.send({ cmd: 'puback', messageId: got.messageId })
+  t.same(await b.store.sessionOwner('rc-mover'), { nodeId: 'rc-b', epoch: 2 })
+  y.destroy()
 })
