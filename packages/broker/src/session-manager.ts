@@ -38,10 +38,9 @@ export class SessionManager {
   /** Load the sessions stored by an earlier run. */
   async restore (): Promise<void> {
     const engine = this.#engine
-    for await (const rec of engine.broker.store.sessions()) {
+    // in a cluster, only the sessions this node owns (their owner alone queues for them)
+    for await (const rec of engine.ownership.owned(engine.broker.store.sessions())) {
       if (this.map.has(rec.clientId)) continue
-      // in a cluster, only the sessions this node owns (their owner alone queues for them)
-      if (!(await engine.ownership.owns(rec))) continue
       const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
       s.restored = true
       s.owner = rec.username

@@ -135,10 +135,15 @@ t.test('a node loads at start only the sessions it owns', async (t) => {
     await b.close()
   }
   await store.saveSession({ clientId: 'nobody', protocolVersion: 5, expiryInterval: 300, subscriptions: [] })
+  // more than one batch of owners (256)
+  for (let i = 0; i < 600; i++) {
+    await store.saveSession({ clientId: `many-${i}`, protocolVersion: 5, expiryInterval: 300, subscriptions: [] })
+    await store.claimSession(`many-${i}`, i % 3 === 0 ? 'a' : 'c')
+  }
   const { a, b } = nodes(t, { store })
   await a.ready()
   await b.ready()
-  t.same(a.metrics().sessions, { online: 0, offline: 1 }, 'node a: its own session only')
+  t.same(a.metrics().sessions, { online: 0, offline: 201 }, 'node a: its own sessions only')
   t.same(b.metrics().sessions, { online: 0, offline: 1 }, 'node b: its own session only (a session never claimed is not loaded)')
   const pub = await connect(t, b, { protocolVersion: 5 })
   pub.publish('r/1', 'x', 1)
