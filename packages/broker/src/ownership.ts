@@ -22,7 +22,8 @@
  *   nothing more), and answers `released`. The new owner then reads the store (subscriptions
  *   again, queue, in-flight, incoming QoS 2 ids) and resumes. A previous owner that is not
  *   alive is not waited for; one alive that does not answer within {@link HANDOFF_TIMEOUT_MS}
- *   gets the connection refused with 0x88 (the session stays claimed and loaded here).
+ *   gets the connection refused with 0x88 (the session stays claimed and loaded here); one
+ *   that dies while it is waited for (alive nodes checked every 250 ms) is waited for no more.
  * - A clean start discards the session cluster-wide: the previous owner ends it (its store
  *   state deleted) before this node deletes what is left and starts a new one.
  * - Exactly one node queues for an offline session: its owner. At start a node loads only
@@ -37,6 +38,8 @@ import type { SessionRecord, Store } from './store.ts'
 
 /** How long a node waits for the previous owner's `released`, ms. */
 const HANDOFF_TIMEOUT_MS = 5000
+/** While waiting for `released`: how often to check that the previous owner is still alive, ms. */
+const ALIVE_POLL_MS = 250
 /** Owners read at once at start. */
 const OWNER_BATCH = 256
 
@@ -211,10 +214,19 @@ export class Ownership {
   /** Send `release` to `node` and wait for its `released` (false: no answer in time). */
   async #handoff (node: string, clientId: string, epoch: number, discard: boolean): Promise<boolean> {
     const engine = this.#engine
+    const clock = engine.broker.clock
     const answered = new Promise<boolean>((resolve) => {
-      const timer = engine.broker.clock.setTimeout(() => { finish(false) }, this.handoffTimeout)
+      const timer = clock.setTimeout(() => { finish(false) }, this.handoffTimeout)
+      // a node that dies meanwhile (killed just before) will not answer: go on without it
+      const poll = clock.setInterval(() => {
+        engine.broker.bus.aliveNodes().then((alive) => { if (!alive.includes(node)) finish(true) }, () => {})
+      }, ALIVE_POLL_MS)
+      let done = false
       const finish = (ok: boolean): void => {
-        engine.broker.clock.clearTimeout(timer)
+        if (done) return
+        done = true
+        clock.clearTimeout(timer)
+        clock.clearInterval(poll)
         if (this.#waiting.get(clientId) === waiter) this.#waiting.delete(clientId)
         resolve(ok)
       }

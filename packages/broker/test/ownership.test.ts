@@ -117,6 +117,16 @@ t.test('a previous owner alive that does not answer: 0x88 after the bound; a dea
   alive.splice(0, 1) // node a is dead
   const z = await connect(t, b, { clientId: 'd', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } })
   t.equal(z.connack.reasonCode, 0, 'accepted without waiting')
+  // node a alive when asked, dead a second later: not waited for the whole bound
+  alive.unshift('a')
+  await store.claimSession('k', 'a')
+  const late = connect(t, b, { clientId: 'k', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } })
+  await settle()
+  await clock.tick(500)
+  alive.splice(0, 1)
+  await clock.tick(250)
+  await settle()
+  t.equal((await late).connack.reasonCode, 0, 'accepted once node a is found dead')
 })
 
 t.test('a node loads at start only the sessions it owns', async (t) => {
