@@ -31,8 +31,20 @@ export type BusMessage =
    * another node): the picked node serves its groups; nothing else is routed.
    */
   | { type: 'shared', nodeId: string, message: StoredMessage, shares: SharePick[] }
-  /** A client id connected on `nodeId`: any other node holding a connection for it closes it. */
-  | { type: 'takeover', nodeId: string, clientId: string }
+  /**
+   * A client id connected on `nodeId`: any other node holding a connection for it closes it
+   * (with `epoch`, the claim of that connection: only connections of an older claim).
+   */
+  | { type: 'takeover', nodeId: string, clientId: string, epoch?: number }
+  /**
+   * Session handoff (sent with `sendTo` to the previous owner): `nodeId` claimed `clientId`'s
+   * session with `epoch`. The receiver closes its connection of an older claim, writes what only
+   * it holds to the store, stops holding the session (or ends it: `discard`, a clean start),
+   * and answers 'released'.
+   */
+  | { type: 'release', nodeId: string, clientId: string, epoch: number, discard: boolean }
+  /** The answer to 'release': `nodeId` no longer holds `clientId`'s session; its state is in the store. */
+  | { type: 'released', nodeId: string, clientId: string, epoch: number }
   /** A subscription changed on `nodeId`; other nodes update their routing for remote sessions. */
   | { type: 'subscriptions', nodeId: string, clientId: string }
   /** Liveness beacon; `at` is the sender's clock in ms. */
@@ -84,8 +96,19 @@ export interface Bus {
   pickShares? (topic: string): SharePick[] | null
   /** A node other than `exclude` to serve group `share` (connected members first), or null. */
   pickShare? (share: string, exclude: string): string | null
-  /** Register the single receiver of messages from other nodes. */
-  onMessage (handler: (message: BusMessage) => void): void
+  /**
+   * Optional (a clustered broker needs it for session handoff): send to one node only, in
+   * order with the publishes sent to it, durably where the bus is durable (RedisBus: into
+   * that node's inbox stream, read when it runs again). Rejects when there is no such node
+   * to send to (LocalBus) or the write fails.
+   */
+  sendTo? (nodeId: string, message: BusMessage): Promise<void>
+  /**
+   * Register the single receiver of messages from other nodes. For a publish it may return
+   * the store work it started (the owner queueing for an offline session): a durable bus
+   * marks the message consumed only once that settled.
+   */
+  onMessage (handler: (message: BusMessage) => unknown): void
   /**
    * Optional: register the single receiver of dead-node claims. A bus with failure detection
    * calls it on exactly one live node of the cluster (the one that won an atomic claim) once

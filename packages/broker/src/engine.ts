@@ -13,6 +13,7 @@ import type { Connection } from './connection.ts'
 import { BrokerError } from './errors.ts'
 import { LocalSubscribers } from './local-subscribers.ts'
 import { Counters } from './metrics.ts'
+import { Ownership } from './ownership.ts'
 import { Routed } from './routed.ts'
 import { Router } from './router.ts'
 import { SessionManager } from './session-manager.ts'
@@ -26,6 +27,8 @@ export class Engine {
   readonly router: Router
   readonly sessions: SessionManager
   readonly wills: Wills
+  /** Which node holds each session (clusters; see ownership.ts). */
+  readonly ownership: Ownership
   readonly local: LocalSubscribers
   /** Connected to other nodes through a bus (not a LocalBus). */
   readonly clustered: boolean
@@ -61,8 +64,11 @@ export class Engine {
     this.router = new Router(this, broker.hooks)
     this.sessions = new SessionManager(this)
     this.wills = new Wills(this)
+    this.ownership = new Ownership(this)
+    // the owner queues for its offline sessions what other nodes publish (no other node holds them)
+    this.router.queueRemote = this.ownership.enabled
     if (clustered) {
-      broker.bus.onMessage((msg) => { this.#fromBus(msg) })
+      broker.bus.onMessage((msg) => this.#fromBus(msg))
       broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
     }
   }
@@ -223,23 +229,28 @@ export class Engine {
 
   /**
    * A message from another node. Publishes are delivered to this node's connected clients
-   * only: the sending node already stored retained messages and queued for the offline
-   * sessions it routes, and chose the shared-subscription member. A takeover closes this
-   * node's connection for that client id.
+   * (and, with session ownership, queued for the offline sessions this node owns: no other
+   * node holds them); the sending node already stored retained messages and chose the
+   * shared-subscription member. Returns the store writes a publish started. A takeover
+   * closes this node's connection for that client id; the ownership messages go to
+   * ownership.ts.
    */
-  #fromBus (msg: BusMessage): void {
+  #fromBus (msg: BusMessage): Promise<unknown> | undefined {
     const broker = this.broker
     if (this.closed || msg.nodeId === broker.id) return
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
       // the store writes of connected persistent sessions (persistInflight) may fail
       const stored = this.router.route(m, true)
-      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
       if (msg.shares !== undefined) this.#serveFromBus(msg.shares, m, true)
       if (this.local.size > 0) this.local.deliver(m)
       if (broker.listenerCount('publish') > 0) broker.emit('publish', m, null)
+      // returned: a durable bus marks the message consumed once they settled
+      if (stored !== null) return stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
     } else if (msg.type === 'shared') {
       this.#serveFromBus(msg.shares, Routed.from(msg.message), false)
+    } else if (this.ownership.onMessage(msg)) {
+      // release, released, a takeover with an epoch (ownership.ts)
     } else if (msg.type === 'takeover') {
       const c = this.sessions.connectionOf(msg.clientId)
       if (c !== undefined) {
@@ -247,6 +258,7 @@ export class Engine {
         c.disconnect(0x8E, 'session taken over')
       }
     }
+    return undefined
   }
 
   /**

@@ -1,5 +1,5 @@
 export type {
-  Store, StoreOptions, StoredMessage, SubscriptionRecord, SessionRecord, OutgoingRecord,
+  Store, StoreOptions, StoredMessage, SubscriptionRecord, SessionRecord, OutgoingRecord, SessionClaim, SessionOwner,
   WillRecord, EnqueueResult, OutgoingUpdate
 } from './store.ts'
 export type { Bus, BusMessage, DeadNode, SharePick } from './bus.ts'

@@ -41,6 +41,11 @@ export class LocalBus implements Bus {
     return null
   }
 
+  /** Rejects: there is no other node to send to. */
+  async sendTo (nodeId: string, _message: BusMessage): Promise<void> {
+    throw new Error(`LocalBus ${this.nodeId}: no node ${JSON.stringify(nodeId)} (a LocalBus has no other node)`)
+  }
+
   /** Accepted and never called: no other node sends anything. */
   onMessage (_handler: (message: BusMessage) => void): void {}
 

@@ -14,7 +14,7 @@ import { RetainedIndex } from '@culex/trie'
 import type { PublishProperties, WillProperties } from '@culex/packet'
 import { realClock, type Clock } from './clock.ts'
 import type {
-  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionClaim, SessionOwner, SessionRecord, Store, StoredMessage,
   StoreOptions, SubscriptionRecord, WillRecord
 } from './store.ts'
 
@@ -99,6 +99,7 @@ export class MemoryStore implements Store {
   readonly #outgoing = new Map<string, ClientQueue>()
   readonly #incoming = new Map<string, Set<number>>()
   readonly #wills = new Map<string, WillRecord>()
+  readonly #owners = new Map<string, SessionOwner>()
   #seq = 0
   #closed = false
   readonly #clock: Pick<Clock, 'now'>
@@ -351,6 +352,20 @@ export class MemoryStore implements Store {
     const out: WillRecord[] = []
     for (const w of this.#wills.values()) if (w.nodeId === nodeId) out.push(copyWill(w, false))
     return out
+  }
+
+  async claimSession (clientId: string, nodeId: string): Promise<SessionClaim> {
+    this.#check()
+    const old = this.#owners.get(clientId)
+    const epoch = (old?.epoch ?? 0) + 1
+    this.#owners.set(clientId, { nodeId, epoch })
+    return { epoch, previous: old?.nodeId ?? null }
+  }
+
+  async sessionOwner (clientId: string): Promise<SessionOwner | null> {
+    this.#check()
+    const o = this.#owners.get(clientId)
+    return o === undefined ? null : { nodeId: o.nodeId, epoch: o.epoch }
   }
 
   async close (): Promise<void> {

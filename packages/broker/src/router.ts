@@ -51,6 +51,11 @@ export class Router {
   sharedMissed = false
   /** Set for a 5.0 publisher under queuePolicy 'reject': route skips full queues. */
   mayReject = false
+  /**
+   * Offline persistent sessions queue messages from other nodes too (`onlineOnly` routes):
+   * set in a cluster where each session has one owner node (see ownership.ts).
+   */
+  queueRemote = false
   /** route skipped a full queue for mayReject. */
   rejected = false
   readonly #collect = (v: TrieEntry): void => {
@@ -162,8 +167,8 @@ export class Router {
    * Deliver `m` to every matching session: one delivery per session at the highest
    * matching QoS with all subscription identifiers; one member per shared group. Returns
    * the store work the sender's acknowledgement must wait for, or null. `onlineOnly`: a message
-   * from another node (no offline queueing); `withShared` false: the shared groups are served
-   * apart (cluster-wide groups, see serveShares).
+   * from another node (no offline queueing unless `queueRemote`); `withShared` false: the
+   * shared groups are served apart (cluster-wide groups, see serveShares).
    */
   route (m: Routed, onlineOnly = false, withShared = !onlineOnly): Promise<unknown> | null {
     // a re-entrant call (a hook publishing from inside a delivery) gets its own scratch
@@ -213,7 +218,7 @@ export class Router {
           // a full queue: the publisher's ack waits until it has room (one promise per episode);
           // under 'reject' the message that filled it is taken, the next ones are refused
           if (c.overQueued && !this.mayReject) (pending ??= []).push(c.log!.room())
-        } else if (qos > 0 && s.persistent && !onlineOnly) {
+        } else if (qos > 0 && s.persistent && (!onlineOnly || this.queueRemote)) {
           // queued only if its owner may read it now; checked again on replay
           if (read && !s.dreadAll && !this.canRead(s, this.offlineClient(s), m.topic)) continue
           (pending ??= []).push(engine.sessions.enqueueOffline(s, m.stored(qos, retain), s.dids))

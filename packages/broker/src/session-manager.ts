@@ -38,7 +38,8 @@ export class SessionManager {
   /** Load the sessions stored by an earlier run. */
   async restore (): Promise<void> {
     const engine = this.#engine
-    for await (const rec of engine.broker.store.sessions()) {
+    // in a cluster, only the sessions this node owns (their owner alone queues for them)
+    for await (const rec of engine.ownership.owned(engine.broker.store.sessions())) {
       if (this.map.has(rec.clientId)) continue
       const s = new Session(rec.clientId, rec.protocolVersion, rec.expiryInterval)
       s.restored = true
@@ -68,8 +69,13 @@ export class SessionManager {
    */
   async take (c: Connection, p: ConnectPacket, expiry: number): Promise<{ s: Session, present: boolean } | null> {
     const engine = this.#engine
+    // in a cluster: claimed in the store, taken over from its previous owner (ownership.ts)
+    if (engine.ownership.enabled) {
+      if (!(await engine.ownership.claim(c, p.clean))) return null
+    } else {
+      engine.announceConnect(c.id)
+    }
     // session takeover: the older connection is closed [MQTT-3.1.4-3], 5.0 gets 0x8E
-    engine.announceConnect(c.id)
     const old = this.connectionOf(c.id)
     if (old !== undefined && old !== c) {
       old.error('BROKER_ERR_SESSION_TAKEN_OVER', 'another connection took the client id over')
@@ -120,6 +126,23 @@ export class SessionManager {
     await this.#engine.broker.store.deleteSession(s.clientId)
   }
 
+  /**
+   * Stop holding a session without ending it (another node owns it now): subscriptions leave
+   * the trie, timers stop; the store keeps it.
+   */
+  drop (s: Session): void {
+    const router = this.#engine.router
+    for (const topic of [...s.subs.keys()]) router.remove(s, topic)
+    if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
+    s.expiryTimer = null
+    if (this.map.get(s.clientId) === s) this.map.delete(s.clientId)
+  }
+
+  /** An offline session loaded from the store (another node's) expires at `expiresAt`. */
+  expireAt (s: Session, expiresAt: number): void {
+    this.#armExpiry(s, expiresAt)
+  }
+
   #armExpiry (s: Session, expiresAt: number): void {
     if (s.expiryTimer !== null) this.#clock.clearTimeout(s.expiryTimer)
     const left = expiresAt - this.#clock.now()
@@ -137,6 +160,7 @@ export class SessionManager {
   }
 
   #expire (s: Session): void {
+    this.#engine.ownership.forget(s.clientId)
     // the will is published when the session ends, if that comes before its delay [MQTT-3.1.3-9]
     if (s.will !== null) this.#engine.wills.fire(s, null)
     this.end(s).catch((err: unknown) => { this.#engine.broker.storeError('expiring a session', err) })
@@ -146,6 +170,7 @@ export class SessionManager {
   connectionClosed (c: Connection, wasConnected: boolean): void {
     if (!wasConnected) return
     const engine = this.#engine
+    engine.ownership.closed(c)
     const s = c.session
     if (s !== null && s.conn === c) {
       s.conn = null
@@ -172,7 +197,8 @@ export class SessionManager {
       }
       if (c.will !== null) engine.wills.onClose(c, s)
       if (s.expiryInterval !== 0) this.#goOffline(s, keep)
-      else if (!engine.closed) this.end(s).catch((err: unknown) => { engine.broker.storeError('ending a session', err) })
+      // tracked: a handoff to another node waits for the store delete (ownership.ts)
+      else if (!engine.closed) s.track(this.end(s).catch((err: unknown) => { engine.broker.storeError('ending a session', err) }))
     } else if (c.will !== null && s !== null) {
       engine.wills.onClose(c, s)
     }

@@ -116,6 +116,22 @@ export interface EnqueueResult {
   queued: number
 }
 
+/** The owner of a client id's session in a cluster (see Store.claimSession). */
+export interface SessionOwner {
+  /** The broker node that owns the session. */
+  nodeId: string
+  /** Bumped by every claim; the highest epoch is the current owner. */
+  epoch: number
+}
+
+/** Result of Store.claimSession. */
+export interface SessionClaim {
+  /** The epoch of this claim: one more than the previous claim's (1 for the first). */
+  epoch: number
+  /** The node that owned the session before this claim, or null (never claimed). */
+  previous: string | null
+}
+
 /** Options every store constructor accepts (in addition to its own). */
 export interface StoreOptions {
   /**
@@ -205,6 +221,17 @@ export interface Store {
    * and deletes it once published.
    */
   takeWill? (clientId: string, nodeId: string): Promise<WillRecord | null>
+
+  // ---- ownership (clusters) ----
+  /**
+   * Optional (a clustered broker needs it): make `nodeId` the owner of `clientId`'s session,
+   * atomically: the epoch goes up by one and the previous owner is returned. Of two claims
+   * racing on any nodes, the one with the higher epoch wins. The owner record is separate
+   * from the session: `deleteSession` keeps it, so epochs never go back.
+   */
+  claimSession? (clientId: string, nodeId: string): Promise<SessionClaim>
+  /** Optional, with claimSession: the current owner of `clientId`'s session, or null (never claimed). */
+  sessionOwner? (clientId: string): Promise<SessionOwner | null>
 
   /** Release connections and handles. Further calls reject. */
   close (): Promise<void>

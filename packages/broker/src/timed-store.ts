@@ -17,7 +17,7 @@
  * - Results, errors and argument objects pass through unchanged: it adds no copy.
  */
 import type {
-  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage, SubscriptionRecord, WillRecord
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionClaim, SessionOwner, SessionRecord, Store, StoredMessage, SubscriptionRecord, WillRecord
 } from './store.ts'
 
 /** The timed Store operations, in the order of {@link StoreTimings.operations}' keys. */
@@ -88,11 +88,17 @@ export class TimedStore implements Store {
   readonly #counts = new Float64Array(STORE_OPERATIONS.length * NB)
   readonly #sums = new Float64Array(STORE_OPERATIONS.length)
 
+  /** Forwarded untimed when the inner store has it (rare: once per CONNECT of a cluster node). */
+  readonly claimSession?: (clientId: string, nodeId: string) => Promise<SessionClaim>
+  readonly sessionOwner?: (clientId: string) => Promise<SessionOwner | null>
+
   constructor (inner: Store, opts: TimedStoreOptions = {}) {
     this.inner = inner
     this.#now = opts.now ?? performance.now.bind(performance)
     // optional, and not timed (rare: a dead node's wills)
     if (inner.takeWill !== undefined) this.takeWill = async (clientId, nodeId) => await inner.takeWill!(clientId, nodeId)
+    if (inner.claimSession !== undefined) this.claimSession = inner.claimSession.bind(inner)
+    if (inner.sessionOwner !== undefined) this.sessionOwner = inner.sessionOwner.bind(inner)
   }
 
   /** The inner store's `takeWill`, when it has one. */

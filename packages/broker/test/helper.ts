@@ -183,15 +183,26 @@ export const delay = (ms: number): Promise<void> => new Promise((resolve) => set
 /**
  * Two in-process nodes joined by a Bus that hands each message to the other node on the next
  * turn; `alive` is what aliveNodes answers (read on each call, so a test may change it).
+ * With `addressed`, the buses also have `sendTo` (to the other node only; a message to any
+ * other id is dropped, as into the inbox of a node that never runs).
  */
-export function pairBus (alive: string[] = ['a', 'b']): [Bus, Bus] {
+export function pairBus (alive: string[] = ['a', 'b'], opts: { addressed?: boolean } = {}): [Bus, Bus] {
   const handlers: Array<(m: BusMessage) => void> = []
-  const make = (nodeId: string, peer: number): Bus => ({
-    nodeId,
-    async send (message) { setImmediate(() => handlers[peer]?.(message)) },
-    onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
-    async aliveNodes () { return [...alive] },
-    async close () {}
-  })
+  const ids = ['a', 'b']
+  const make = (nodeId: string, peer: number): Bus => {
+    const bus: Bus = {
+      nodeId,
+      async send (message) { setImmediate(() => handlers[peer]?.(message)) },
+      onMessage (handler) { handlers[peer === 1 ? 0 : 1] = handler },
+      async aliveNodes () { return [...alive] },
+      async close () {}
+    }
+    if (opts.addressed === true) {
+      bus.sendTo = async (to, message) => {
+        if (to === ids[peer]) setImmediate(() => handlers[peer]?.(message))
+      }
+    }
+    return bus
+  }
   return [make('a', 1), make('b', 0)]
 }

@@ -16,7 +16,7 @@
 import { ClassicLevel } from 'classic-level'
 import { RetainedIndex } from '@culex/trie'
 import type {
-  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionClaim, SessionOwner, SessionRecord, Store, StoredMessage,
   StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { decodeMessage, decodeOutgoing, decodeOutState, decodeWill, encodeMessage, encodeOutgoing, encodeOutState, encodeWill, outgoingMeta, unpack, type OutMeta } from './codec.ts'
@@ -105,6 +105,8 @@ export class LevelStore implements Store {
   readonly #retained = new RetainedIndex<StoredMessage | true>()
   readonly #cacheRetained: boolean
   readonly #wills = new Map<string, string>()
+  /** Session owners (clusters), all in memory: a claim is one synchronous step, then a write. */
+  readonly #owners = new Map<string, SessionOwner>()
   readonly #clients = new Map<string, ClientState | Promise<ClientState>>()
 
   /**
@@ -150,6 +152,9 @@ export class LevelStore implements Store {
     }
     for await (const [k, v] of this.#db.iterator({ gt: `w${SEP}`, lt: `w${END}` })) {
       this.#wills.set(k.slice(2), unpack(v, k).head.n as string)
+    }
+    for await (const [k, v] of this.#db.iterator({ gt: `o${SEP}`, lt: `o${END}` })) {
+      this.#owners.set(k.slice(2), JSON.parse(v.toString()) as SessionOwner)
     }
     this.#loaded = true
   }
@@ -599,6 +604,22 @@ export class LevelStore implements Store {
     const out: WillRecord[] = []
     for (let i = 0; i < keys.length; i++) if (values[i] !== undefined) out.push(decodeWill(values[i]!, keys[i]!))
     return out
+  }
+
+  async claimSession (clientId: string, nodeId: string): Promise<SessionClaim> {
+    await this.#ready()
+    const old = this.#owners.get(clientId)
+    const owner: SessionOwner = { nodeId, epoch: (old?.epoch ?? 0) + 1 }
+    this.#owners.set(clientId, owner)
+    this.#w.put(`o${SEP}${clientId}`, json(owner))
+    await this.#w.commit()
+    return { epoch: owner.epoch, previous: old?.nodeId ?? null }
+  }
+
+  async sessionOwner (clientId: string): Promise<SessionOwner | null> {
+    await this.#ready()
+    const o = this.#owners.get(clientId)
+    return o === undefined ? null : { nodeId: o.nodeId, epoch: o.epoch }
   }
 
   /** Write what is pending, then close the database. Further calls reject (STORE_LEVEL_ERR_CLOSED). */

@@ -8,7 +8,7 @@
  */
 import { MongoClient, MongoServerError, type Collection, type Db, type Document, type MongoClientOptions, type WriteConcernSettings } from 'mongodb'
 import type {
-  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionClaim, SessionOwner, SessionRecord, Store, StoredMessage,
   StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { messageDoc, messageFrom, willDoc, willFrom } from './codec.ts'
@@ -86,6 +86,7 @@ export class MongoStore implements Store {
   #incoming!: Collection<Document>
   #wills!: Collection<Document>
   #counters!: Collection<{ _id: string, n: number }>
+  #owners!: Collection<{ _id: string, n: string, e: number }>
 
   /**
    * @param opts - `url` (required), `database`, `prefix` (default `culex_`), `writeConcern`
@@ -127,6 +128,7 @@ export class MongoStore implements Store {
     this.#incoming = db.collection(`${p}incoming`)
     this.#wills = db.collection(`${p}wills`)
     this.#counters = db.collection<{ _id: string, n: number }>(`${p}counters`)
+    this.#owners = db.collection<{ _id: string, n: string, e: number }>(`${p}owners`)
     // one createIndexes per collection: concurrent commands on a collection that does not exist
     // yet would each try to create it
     await Promise.all([
@@ -396,6 +398,21 @@ export class MongoStore implements Store {
 
   willsOfNode (nodeId: string): Promise<WillRecord[]> {
     return this.#run('willsOfNode', async () => (await this.#wills.find({ n: nodeId }).toArray()).map((d) => willFrom(d)))
+  }
+
+  /** One findOneAndUpdate ($inc of the epoch, upsert): atomic on one document. */
+  claimSession (clientId: string, nodeId: string): Promise<SessionClaim> {
+    return this.#run('claimSession', async () => {
+      const before = await this.#owners.findOneAndUpdate({ _id: clientId }, { $inc: { e: 1 }, $set: { n: nodeId } }, { upsert: true, returnDocument: 'before' })
+      return { epoch: (before?.e ?? 0) + 1, previous: before?.n ?? null }
+    })
+  }
+
+  sessionOwner (clientId: string): Promise<SessionOwner | null> {
+    return this.#run('sessionOwner', async () => {
+      const d = await this.#owners.findOne({ _id: clientId })
+      return d === null ? null : { nodeId: d.n, epoch: d.e }
+    })
   }
 
   /** The database in use (after `open`), e.g. for dropping it in tests. */

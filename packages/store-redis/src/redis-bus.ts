@@ -34,6 +34,10 @@
  *   those), and a node that has only group members receives the message only when picked.
  * - Control messages (takeover, …) go to the pub/sub channel `{prefix}bus`, at most once
  *   (a node disconnected from Redis misses what is published meanwhile).
+ * - `sendTo(node, message)` (session handoff) writes one entry into that node's inbox stream,
+ *   with the next sequence number of (this node, that node): durable, in order with the
+ *   publishes sent there, deduplicated like them; a node that is down reads it when it runs
+ *   again.
  * - Liveness: every `heartbeatMs` a node writes its clock into the sorted set
  *   `{prefix}nodes` (member node id, score ms); `aliveNodes()` returns the nodes seen within
  *   `deadAfterMs`. Node clocks are assumed roughly in sync (NTP); `deadAfterMs` absorbs skew.
@@ -355,7 +359,7 @@ export class RedisBus implements Bus {
   readonly #logger: RedisBusLogger | null
   /** Random per instance: a restarted sender's sequence numbers start again at 1. */
   readonly #incarnation = randomUUID()
-  #handler: ((m: BusMessage) => void) | null = null
+  #handler: ((m: BusMessage) => unknown) | null = null
   #deadHandler: ((dead: DeadNode) => void) | null = null
   /** This node's heartbeat is in the node set (a later beat that finds it missing was claimed). */
   #beaten = false
@@ -378,6 +382,10 @@ export class RedisBus implements Bus {
   // ── incoming: per sender, `incarnation` and last sequence number processed
   readonly #from = new Map<string, { inc: string, seq: number }>()
   #lastId = '0-0'
+  /** Store writes the handler returned for the entries being processed (see #process). */
+  #pending: Array<Promise<unknown>> = []
+  /** The last position save waiting for such writes, null when none waits. */
+  #saving: Promise<unknown> | null = null
 
   // ── route table
   /** This node's filters and how many subscriptions (or groups) use each. */
@@ -815,6 +823,25 @@ export class RedisBus implements Bus {
     })
   }
 
+  /**
+   * One message into `nodeId`'s inbox stream (durable; in order with the publish batches
+   * written there, which go first when they wait for this tick's flush).
+   *
+   * @throws RedisStoreError STORE_REDIS_ERR_CLOSED, STORE_REDIS_ERR_UNAVAILABLE
+   */
+  async sendTo (nodeId: string, message: BusMessage): Promise<void> {
+    if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: sendTo after close()`)
+    await this.open()
+    const data = packRecord(message, Buffer.alloc(0))
+    const seq = (this.#seq.get(nodeId) ?? 0) + 1
+    this.#seq.set(nodeId, seq)
+    try {
+      await this.#pub.xadd(this.#inboxOf(nodeId), '*', 'n', this.nodeId, 'i', this.#incarnation, 's', String(seq), 'c', data)
+    } catch (err) {
+      throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: sending a ${message.type} message to ${nodeId} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   async #control (message: BusMessage): Promise<void> {
     await this.open()
     const data = packRecord(message, Buffer.alloc(0))
@@ -873,6 +900,7 @@ export class RedisBus implements Bus {
       let inc = ''
       let seq = 0
       let data: Buffer | null = null
+      let control = false
       for (let i = 0; i + 1 < fields.length; i += 2) {
         const k = fields[i]![0]
         const v = fields[i + 1]!
@@ -880,6 +908,10 @@ export class RedisBus implements Bus {
         else if (k === 0x69 /* i */) inc = v.toString()
         else if (k === 0x73 /* s */) seq = Number(v.toString())
         else if (k === 0x64 /* d */) data = v
+        else if (k === 0x63 /* c */) {
+          data = v
+          control = true
+        }
       }
       if (sender === '' || data === null || !(seq > 0)) {
         this.stats.corrupt++
@@ -905,17 +937,51 @@ export class RedisBus implements Bus {
         this.#from.set(sender, { inc, seq })
       }
       changed.add(sender)
-      this.#deliver(sender, data)
+      if (control) this.#deliverControl(sender, data)
+      else this.#deliver(sender, data)
     }
-    // remember what was processed, then drop it from the inbox
+    // remember what was processed, then drop it from the inbox: once the broker's store
+    // writes for these entries settled (an owner queueing for an offline session), so a node
+    // killed before they land reads the entries again; positions are saved in order
     const save: string[] = ['id', this.#lastId]
     for (const s of changed) {
       const f = this.#from.get(s)!
       save.push(`s:${s}`, `${f.inc}:${f.seq}`)
     }
-    this.#pub.hset(this.#pos, ...save)
-      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', nextId(this.#lastId)))
+    const trimTo = nextId(this.#lastId)
+    const write = (): Promise<unknown> => this.#pub.hset(this.#pos, ...save)
+      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', trimTo))
       .catch(() => {})
+    const pending = this.#pending
+    if (pending.length === 0 && this.#saving === null) {
+      write().catch(() => {})
+      return
+    }
+    this.#pending = []
+    const prev = this.#saving ?? DONE
+    const saving: Promise<unknown> = prev.then(async () => await Promise.allSettled(pending)).then(write)
+    this.#saving = saving
+    saving.then(() => { if (this.#saving === saving) this.#saving = null }, () => {})
+  }
+
+  /** A message sent with sendTo. */
+  #deliverControl (sender: string, data: Buffer): void {
+    let head: Record<string, unknown>
+    try {
+      head = unpack(data, this.#inbox).head
+    } catch {
+      this.stats.corrupt++
+      return
+    }
+    if (typeof head.type !== 'string' || head.nodeId !== sender) {
+      this.stats.corrupt++
+      return
+    }
+    try {
+      this.#handler?.(head as unknown as BusMessage)
+    } catch (err) {
+      this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
+    }
   }
 
   #deliver (sender: string, data: Buffer): void {
@@ -944,16 +1010,22 @@ export class RedisBus implements Bus {
       }
       this.stats.delivered++
       try {
-        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#handler?.({ type: 'publish', nodeId: sender, message: m })
-        else if (picks.only) this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
-        else this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
+        let r: unknown
+        if (picks === null || (!picks.only && picks.shares.length === 0)) r = this.#handler?.({ type: 'publish', nodeId: sender, message: m })
+        else if (picks.only) r = this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
+        else r = this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
+        if (r instanceof Promise) this.#pending.push(r)
       } catch (err) {
         this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
       }
     }
   }
 
-  onMessage (handler: (message: BusMessage) => void): void {
+  /**
+   * The receiver of other nodes' messages. A promise it returns for a publish (the broker's
+   * store writes for it) delays saving the inbox position past that entry until it settles.
+   */
+  onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
   }
 

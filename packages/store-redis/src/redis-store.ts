@@ -20,7 +20,7 @@
  */
 import type { Cluster, Redis } from 'ioredis'
 import type {
-  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionRecord, Store, StoredMessage,
+  EnqueueResult, OutgoingRecord, OutgoingUpdate, SessionClaim, SessionOwner, SessionRecord, Store, StoredMessage,
   StoreOptions, SubscriptionRecord, WillRecord
 } from '@culex/broker'
 import { decodeMessage, decodeOutgoing, decodeWill, encodeMessage, encodeOutgoing, encodeWill } from './codec.ts'
@@ -63,6 +63,7 @@ const SCRIPTS = {
   culexAddSubs: [1, lua.ADD_SUBS],
   culexRemoveSubs: [1, lua.REMOVE_SUBS],
   culexSetExpiry: [1, lua.SET_EXPIRY],
+  culexClaim: [1, lua.CLAIM],
   culexDrop: [9, lua.DROP],
   culexDropIfExpired: [9, lua.DROP_IF_EXPIRED],
   culexPutRetained: [2, lua.PUT_RETAINED],
@@ -406,6 +407,7 @@ export class RedisStore implements Store {
   get #kExpiry (): string { return `${this.#p}expiry` }
   get #kRetained (): [string, string] { return [`${this.#p}{retained}:m`, `${this.#p}{retained}:t`] }
   #kWill (c: string): string { return `${this.#p}{${tagOf(c)}}:w` }
+  #kOwner (c: string): string { return `${this.#p}{${tagOf(c)}}:o` }
   #kNodeWills (n: string): string { return `${this.#p}wills:${n}` }
 
   // ───────── sessions ─────────
@@ -707,6 +709,23 @@ export class RedisStore implements Store {
       }
       if (stale.length > 0) await this.#r.srem(set, ...stale)
       return out
+    })
+  }
+
+  // ───────── ownership (clusters) ─────────
+
+  /** One Lua script on the client's owner key (its hash tag: one slot on a Redis Cluster). */
+  claimSession (clientId: string, nodeId: string): Promise<SessionClaim> {
+    return this.#run('claimSession', async () => {
+      const [epoch, previous] = await this.#s.culexClaim(this.#kOwner(clientId), nodeId) as [number, string | null]
+      return { epoch: Number(epoch), previous: previous ?? null }
+    })
+  }
+
+  sessionOwner (clientId: string): Promise<SessionOwner | null> {
+    return this.#run('sessionOwner', async () => {
+      const [n, e] = await this.#r.hmget(this.#kOwner(clientId), 'n', 'e')
+      return n === null || n === undefined ? null : { nodeId: n, epoch: Number(e) }
     })
   }
 

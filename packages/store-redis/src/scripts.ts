@@ -322,6 +322,18 @@ if ARGV[1] == '' then redis.call('HDEL', KEYS[1], '\\0e') else redis.call('HSET'
 return 1
 `
 
+/**
+ * Session ownership, KEYS: the client's owner hash (`{tag}:o`, not among the keys DROP
+ * deletes, so epochs never go back). ARGV: node id. One more epoch, this node the owner;
+ * returns the epoch and the previous owner (nil when none).
+ */
+export const CLAIM = `
+local prev = redis.call('HGET', KEYS[1], 'n')
+local e = redis.call('HINCRBY', KEYS[1], 'e', 1)
+redis.call('HSET', KEYS[1], 'n', ARGV[1])
+return {e, prev}
+`
+
 /** Delete every key of the client. */
 export const DROP = `
 redis.call('DEL', unpack(KEYS))

@@ -465,3 +465,89 @@ t.test('RedisBus: shared groups are cluster-wide: picks weighted by connected me
   await c.close()
   t.ok(await until(() => a.pickShare(g, 'B') === null), 'a closed node is picked no more')
 })
+
+t.test('RedisBus sendTo: one node only, durable (read by a node that starts later), in order with publishes', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
+  const c = new RedisBus({ url: server.url, nodeId: 'C', heartbeatMs: 100 })
+  t.teardown(async () => { await Promise.all([a.close(), b.close(), c.close()]) })
+  const got: Record<string, BusMessage[]> = { A: [], B: [], C: [] }
+  a.onMessage((m) => got.A!.push(m))
+  b.onMessage((m) => got.B!.push(m))
+  c.onMessage((m) => got.C!.push(m))
+  b.addRoute('handoff/#')
+  await Promise.all([a.open(), b.open(), c.open()])
+  t.ok(await until(() => a.interested('handoff/x')))
+  const release: BusMessage = { type: 'release', nodeId: 'A', clientId: 'cl-ü', epoch: 7, discard: false }
+  const pub = a.send({ type: 'publish', nodeId: 'A', message: msg('handoff/x', 'first') })
+  await a.sendTo('B', release)
+  await pub
+  await a.sendTo('B', { type: 'released', nodeId: 'A', clientId: 'cl-ü', epoch: 8 })
+  t.ok(await until(() => got.B!.length === 3))
+  t.same(got.B!.map((m) => m.type), ['release', 'publish', 'released'], 'in the order written (the publish waited for its flush)')
+  t.same(got.B![0], release, 'the message as sent')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(got.C!, [], 'no other node gets it')
+  t.same(got.A!, [], 'nor the sender')
+  t.equal(b.stats.gaps + b.stats.replays + b.stats.corrupt, 0, 'one sequence with the publishes: no gap, no replay')
+
+  // a node that is not running reads it when it starts
+  await a.sendTo('D', { type: 'released', nodeId: 'A', clientId: 'later', epoch: 1 })
+  const d = new RedisBus({ url: server.url, nodeId: 'D', heartbeatMs: 100 })
+  t.teardown(() => d.close())
+  const gotD: BusMessage[] = []
+  d.onMessage((m) => gotD.push(m))
+  await d.open()
+  t.ok(await until(() => gotD.length === 1), 'durable: in the inbox until D runs')
+  t.same(gotD[0], { type: 'released', nodeId: 'A', clientId: 'later', epoch: 1 })
+
+  // an entry claiming another sender than its own is not trusted
+  const raw = new Redis(server.url)
+  t.teardown(() => { raw.disconnect() })
+  const { packRecord } = await import('@culex/packet/record')
+  await raw.xadd('culex:bus:{B}', '*', 'n', 'Z', 'i', 'x', 's', '1', 'c', packRecord({ type: 'released', nodeId: 'A', clientId: 'forged', epoch: 1 }, Buffer.alloc(0)))
+  await raw.xadd('culex:bus:{B}', '*', 'n', 'Z', 'i', 'x', 's', '2', 'c', Buffer.from([1, 2, 3]))
+  t.ok(await until(() => b.stats.corrupt === 2), 'a forged sender and an undecodable entry are counted, not delivered')
+  t.equal(got.B!.length, 3)
+  await a.close()
+  await t.rejects(a.sendTo('B', release), { code: 'STORE_REDIS_ERR_CLOSED' })
+})
+
+t.test('RedisBus: the inbox position moves past a publish only once the store work the handler returned settled', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const raw = new Redis(server.url)
+  t.teardown(() => { raw.disconnect() })
+  let release: () => void = () => {}
+  const work = new Promise<void>((resolve) => { release = resolve })
+  const got: string[] = []
+  b.onMessage((m) => {
+    if (m.type !== 'publish') return
+    got.push(m.message.topic)
+    return m.message.topic === 'slow/1' ? work : undefined
+  })
+  b.addRoute('slow/#')
+  await Promise.all([a.open(), b.open()])
+  t.ok(await until(() => a.interested('slow/1')))
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/1') })
+  t.ok(await until(() => got.length === 1))
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/2') })
+  t.ok(await until(() => got.length === 2), 'later entries are still read and delivered')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(await raw.hget('culex:bus:{B}:pos', 'id'), null, 'no position saved while the first entry\'s work is pending')
+  t.equal(await raw.xlen('culex:bus:{B}'), 2, 'nor trimmed')
+  release()
+  let saved: string | null = null
+  for (let i = 0; i < 100 && saved === null; i++) {
+    saved = await raw.hget('culex:bus:{B}:pos', 'id')
+    if (saved === null) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.ok(saved !== null, 'saved once it settled')
+  for (let i = 0; i < 100 && (await raw.xlen('culex:bus:{B}')) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(await raw.xlen('culex:bus:{B}'), 0, 'both entries trimmed (positions saved in order)')
+})

@@ -417,6 +417,31 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
     t.equal(await store.countRetained(), 50)
   })
 
+  withStore('ownership: claims count epochs up, return the previous owner, outlive deleteSession', 100, async (t, store) => {
+    if (store.claimSession === undefined || store.sessionOwner === undefined) {
+      void t.test('claimSession/sessionOwner', { skip: 'this store has no claimSession/sessionOwner (optional: needed by clustered brokers only)' }, async () => {})
+      return
+    }
+    const claim = store.claimSession.bind(store)
+    t.equal(await store.sessionOwner('c'), null, 'never claimed: no owner')
+    t.same(await claim('c', 'node-a'), { epoch: 1, previous: null }, 'first claim: epoch 1, no previous owner')
+    t.same(await claim('c', 'node-b'), { epoch: 2, previous: 'node-a' }, 'a second claim supersedes the first')
+    t.same(await claim('c', 'node-b'), { epoch: 3, previous: 'node-b' }, 'a node claiming again still bumps the epoch')
+    t.same(await store.sessionOwner('c'), { nodeId: 'node-b', epoch: 3 })
+    t.equal(await store.sessionOwner('other'), null, 'owners are per client id')
+    await store.saveSession(session('c'))
+    await store.deleteSession('c')
+    t.same(await store.sessionOwner('c'), { nodeId: 'node-b', epoch: 3 }, 'deleteSession keeps the owner: epochs never go back')
+    t.same(await claim('c', 'node-a'), { epoch: 4, previous: 'node-b' })
+    const racing = await Promise.all(Array.from({ length: 20 }, async (_, i) => await claim('r', `n${i}`)))
+    t.same(racing.map((r) => r.epoch).sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1), 'concurrent claims: one epoch each')
+    const last = racing.find((r) => r.epoch === 20)!
+    const winner = `n${racing.indexOf(last)}`
+    t.same(await store.sessionOwner('r'), { nodeId: winner, epoch: 20 }, 'the highest epoch is the owner')
+    const prevs = racing.map((r) => r.previous)
+    t.equal(prevs.filter((p) => p === null).length, 1, 'exactly one claim saw no previous owner')
+  })
+
   withStore('close: further calls reject', 100, async (t, store) => {
     await store.close()
     await t.rejects(store.getSession('c'), 'getSession after close')
@@ -461,6 +486,12 @@ export function storeSuite (t: Test, opts: StoreSuiteOptions): void {
       await b.deleteSession('c')
       t.equal(await a.getSession('c'), null, 'delete seen by a')
       t.same(await a.outgoing('c', Date.now()), [])
+      if (a.claimSession !== undefined && b.claimSession !== undefined) {
+        const claims = await Promise.all(Array.from({ length: 40 }, async (_, i) => await (i % 2 === 0 ? a : b).claimSession!('owned', `n${i}`)))
+        t.same(claims.map((r) => r.epoch).sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i + 1), 'claims racing on two instances: one epoch each')
+        const top = claims.findIndex((r) => r.epoch === 40)
+        t.same(await b.sessionOwner!('owned'), { nodeId: `n${top}`, epoch: 40 }, 'the highest epoch owns it, seen by both')
+      }
       await a.close()
       t.equal((await b.matchRetained('shared/r')).length, 1, 'closing one instance leaves the other working')
     })
