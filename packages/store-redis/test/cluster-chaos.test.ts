@@ -20,8 +20,16 @@ t.test('QoS 1/2 across three nodes while the Redis connections of every node are
     at: [150, 300, 450, 600, 750, 900],
     chaos: async (round) => {
       // the blocking stream readers, the pub/sub connections, then (every other round) every
-      // normal connection: the stores' and the bus writers' too
-      const list = await admin.client('LIST') as string
+      // normal connection: the stores' and the bus writers' too. On a loaded machine a node may
+      // still be reconnecting from the previous round: wait (bounded) until all three nodes'
+      // readers and subscribers are back, so every round kills them all
+      let list = ''
+      for (const end = Date.now() + 10_000; Date.now() < end;) {
+        list = await admin.client('LIST') as string
+        const lines = list.split('\n')
+        if (lines.filter((l) => l.includes(' cmd=xread')).length >= 3 && lines.filter((l) => /\bflags=\S*P/.test(l)).length >= 3) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
       for (const line of list.split('\n')) {
         if (line.includes(' cmd=xread')) killed += Number(await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!).catch(() => 0))
       }
