@@ -94,6 +94,30 @@ t.test('startProcess: ready when readyWhen resolves', async (t) => {
   t.equal(await isListening(port), true)
 })
 
+t.test('startProcess: a readyWhen probe is told to stop once the start is over, so a failed start leaves no poller behind', async (t) => {
+  const port = await freePort()
+  let seen: AbortSignal | undefined
+  let probe: Promise<void> | undefined
+  const began = Date.now()
+  await t.rejects(startProcess({
+    name: 'dropout',
+    command: process.execPath,
+    args: node('process.exit(5)'),
+    readyWhen: async (_p, signal) => {
+      seen = signal
+      probe = waitForPort(port, { timeoutMs: 10_000, signal })
+      await probe
+    }
+  }), { message: /^dropout exited \(5\) before it was ready/ })
+  t.equal(seen?.aborted, true, 'the signal is aborted when the start fails')
+  await t.rejects(probe!, { message: `stopped waiting for 127.0.0.1:${port}: the wait was aborted` })
+  t.ok(Date.now() - began < 5000, 'the port probe ended with the start, not after its own 10 s timeout')
+
+  const ac = new AbortController()
+  ac.abort()
+  await t.rejects(waitForPort(port, { signal: ac.signal }), { message: /the wait was aborted/ }, 'an aborted wait rejects at once')
+})
+
 t.test('startProcess: exits, times out or cannot start before ready → rejected with the output, nothing left running', async (t) => {
   await t.rejects(startProcess({
     name: 'quitter',
@@ -108,8 +132,8 @@ t.test('startProcess: exits, times out or cannot start before ready → rejected
     command: process.execPath,
     args: node('console.log(process.pid); setInterval(() => {}, 1000)'),
     readyLine: (line) => { pid = Number(line); return false },
-    timeoutMs: 3000
-  }), { message: /^sleeper not ready within 3000 ms; output:\n\d+\n$/ })
+    timeoutMs: 1000
+  }), { message: /^sleeper not ready within 1000 ms; output:\n\d+\n$/ })
   t.equal(pid > 0 && !alive(pid), true, 'the timed-out process was killed')
 
   await t.rejects(startProcess({ name: 'ghost', command: '/culex/no/such/program', args: [], readyLine: () => true }), { message: /^ghost could not be started: spawn \/culex\/no\/such\/program ENOENT/ })
