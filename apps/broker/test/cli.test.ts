@@ -9,7 +9,7 @@ import net from 'node:net'
 import mqtt from 'mqtt'
 import { spawn, execFileSync } from 'node:child_process'
 import { PasswordDb, parsePasswordFile } from '../src/passwd.ts'
-import { startCulex as startKitCulex } from '@culex/test-kit'
+import { startCulex as startKitCulex, within } from '@culex/test-kit'
 import { startCulex, runCulex, tempDir, hasBinary, CLI, cleanEnv } from './helpers/culex.ts'
 
 t.test('--help and --version exit 0', async t => {
@@ -119,7 +119,7 @@ t.test('limits and $SYS reach the engine (CONNACK properties, max connections)',
   await t.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0, protocolVersion: 5 }), /Quota exceeded/i, '--max-connections 2: the third is refused with CONNACK 0x97 Quota exceeded')
   const sys = new Promise<string>(resolve => first.once('message', (topic) => resolve(topic)))
   await first.subscribeAsync('$SYS/#', { qos: 0 })
-  const topic = await Promise.race([sys, new Promise<string>(resolve => setTimeout(() => resolve('none'), 4000))])
+  const topic = await within(sys, 4000, 'none')
   t.match(topic, /^\$SYS\/broker\//, '--sys-interval 1: $SYS topics published')
 })
 

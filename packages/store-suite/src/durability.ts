@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import mqtt from 'mqtt'
+import { within } from '@culex/test-kit'
 import { culexSkip, startCulex } from './culex.ts'
 
 /** Options of {@link durabilitySuite}. */
@@ -73,7 +74,7 @@ export function durabilitySuite (t: Test, opts: DurabilityOptions): void {
       run.stop = true
       await first.exited
       for (const c of clients) c.end(true)
-      await Promise.race([Promise.all(loops), new Promise((resolve) => setTimeout(resolve, 2000))])
+      await within(Promise.all(loops), 2000, [])
       const total = snapshot.reduce((s, a) => s + a.length, 0)
       t.ok(total > 0, `${total} messages acknowledged before the kill`)
 

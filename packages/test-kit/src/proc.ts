@@ -177,3 +177,17 @@ export function tempDir (t: Teardown, prefix = 'culex-test-'): string {
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/**
+ * What `p` resolves to, or `late` if `ms` pass first. The timer is cleared as soon as `p`
+ * settles: a bare `Promise.race([p, sleep(ms)])` leaves it pending, and a pending timer keeps
+ * the test process (and so the whole tap run) waiting out the rest of `ms` after its last test.
+ */
+export async function within<T, L = T> (p: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<L>((resolve) => { timer = setTimeout(() => { resolve(late) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}

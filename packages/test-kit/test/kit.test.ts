@@ -9,7 +9,7 @@ import t from 'tap'
 import {
   culexMissing, culexSkip, cleanEnv, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
   redisMissing, runCulex, runtimeImporters, startCulex, startMosquitto, startProcess, startRedis, startRedisCluster, tail,
-  tempDir, waitForPort, which
+  tempDir, waitForPort, within, which
 } from '../src/index.ts'
 
 // a killed orphan stays a zombie where PID 1 does not reap (containers): that is dead too
@@ -149,6 +149,18 @@ process.exit(0)`
   const pid = Number(out.trim())
   t.ok(Number.isInteger(pid) && pid > 0, `the child started ${pid}`)
   t.equal(alive(pid), false, 'and it did not outlive its test process')
+})
+
+t.test('within: the value, or the fallback after the time; no timer left behind either way', async (t) => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const before = timers()
+  t.equal(await within(Promise.resolve('on time'), 60_000, 'late'), 'on time')
+  t.equal(timers(), before, 'the 60 s timer was cleared when the promise won')
+  const began = Date.now()
+  t.equal(await within(new Promise<string>(() => {}), 20, 'late'), 'late')
+  t.ok(Date.now() - began >= 15, 'the fallback came after the time')
+  await t.rejects(within(Promise.reject(new Error('boom')), 60_000, 'late'), { message: 'boom' })
+  t.equal(timers(), before, 'and cleared when the promise failed')
 })
 
 t.test('tail keeps the end of a long log', async (t) => {
