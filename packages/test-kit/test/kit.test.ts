@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
-  culexMissing, culexSkip, cleanEnv, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
+  culexMissing, culexSkip, cleanEnv, errorClassTest, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
   redisMissing, runCulex, runtimeImporters, startCulex, startMosquitto, startProcess, startRedis, startRedisCluster, tail,
   tempDir, waitForPort, within, which
 } from '../src/index.ts'
@@ -161,6 +161,30 @@ t.test('within: the value, or the fallback after the time; no timer left behind 
   t.ok(Date.now() - began >= 15, 'the fallback came after the time')
   await t.rejects(within(Promise.reject(new Error('boom')), 60_000, 'late'), { message: 'boom' })
   t.equal(timers(), before, 'and cleared when the promise failed')
+})
+
+// a class shaped like one of @culex/errors' defineErrors (brand + registry), to drive the check
+const KIT_BRAND = Symbol.for('culex.error')
+const KitErrorCodes = { a: 'KIT_ERR_A', b: 'KIT_ERR_B' } as const
+type KitCode = typeof KitErrorCodes[keyof typeof KitErrorCodes]
+class KitError extends Error {
+  static readonly registry: Record<KitCode, object> = { KIT_ERR_A: {}, KIT_ERR_B: {} }
+  readonly code: KitCode
+  constructor (code: KitCode, message: string, opts: { cause?: unknown } = {}) {
+    super(message, { cause: opts.cause })
+    this.name = 'KitError'
+    this.code = code
+    Object.defineProperty(this, KIT_BRAND, { value: 'KitError' })
+  }
+
+  static override [Symbol.hasInstance] (v: unknown): boolean {
+    const o = v as { [KIT_BRAND]?: unknown, code?: unknown } | null
+    return typeof o === 'object' && o !== null && o[KIT_BRAND] === 'KitError' && typeof o.code === 'string' && o.code in KitError.registry
+  }
+}
+
+t.test('errorClassTest checks an error class made the @culex/errors way', async (t) => {
+  errorClassTest(t, { ErrorClass: KitError, isError: (v) => v instanceof KitError, codes: KitErrorCodes, codesName: 'KitErrorCodes', code: 'KIT_ERR_A' })
 })
 
 t.test('tail keeps the end of a long log', async (t) => {
