@@ -4,7 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { failWith, loadAverage, machineMeta, parseFlags, runGenerator } from '../src/compare/harness.ts'
+import { cleanEnv } from '@culex/test-kit'
+import { benchDir, failWith, loadAverage, machineMeta, parseFlags, pinned, runGenerator } from '../src/compare/harness.ts'
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist')
 
@@ -30,14 +31,20 @@ t.test('failWith: the message on stderr under the command name, exit code 2', as
 
 t.test('the comparison commands exit 2 on a bad flag, naming themselves', { skip: existsSync(path.join(dist, 'compare', 'compare-cli.js')) ? false : 'apps/bench is not built (npm run build -w culex-bench)' }, async (t) => {
   for (const [file, name] of [['compare-cli.js', 'bench:brokers'], ['operator-cost.js', 'bench:operator']] as const) {
-    const r = spawnSync(process.execPath, [path.join(dist, 'compare', file), '--bogus'], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [path.join(dist, 'compare', file), '--bogus'], { encoding: 'utf8', env: cleanEnv() })
     t.equal(r.status, 2, `${file}: exit 2`)
     t.match(r.stderr, new RegExp(`^${name}: Unknown option '--bogus'`), `${file}: message`)
   }
 })
 
 t.test('runGenerator: a culex-bench that fails is reported with its exit code and output', async (t) => {
-  const r = await runGenerator(['nosuch'], null, 30_000)
+  // the child inherits this environment: without tap's coverage variables, so the built
+  // files it runs are not counted as this package's (untested) sources
+  const saved = { ...process.env }
+  for (const k of Object.keys(process.env)) if (k.startsWith('NODE_V8_COVERAGE') || k === 'NODE_OPTIONS') delete process.env[k]
+  const pending = runGenerator(['nosuch'], null, 30_000)
+  Object.assign(process.env, saved)
+  const r = await pending
   t.equal(r.result, undefined)
   t.match(r.error, /^culex-bench exited with 2: culex-bench: unknown scenario "nosuch"/)
 })
@@ -49,4 +56,10 @@ t.test('machineMeta: when, Node, CPUs, load, pinning', async (t) => {
   t.match(m.cpus, new RegExp(`^${os.cpus().length} × `))
   t.equal(m.loadAverageAtStart.length, 3)
   t.equal(loadAverage().length, 3)
+})
+
+t.test('pinned prefixes taskset only for a CPU; benchDir is apps/bench', async (t) => {
+  t.same(pinned(null, 'node', ['x']), ['node', ['x']])
+  t.same(pinned('1', 'node', ['x']), ['taskset', ['-c', '1', 'node', 'x']])
+  t.equal(benchDir, path.resolve(dist, '..'))
 })

@@ -1,16 +1,37 @@
 /**
  * What the comparison commands (compare-cli.ts, operator-cost.ts) share: strict flag parsing
  * that exits 2 with the command's name, culex-bench run in a child process (pinned) for its
- * JSON result, and the machine facts every results file starts with.
+ * JSON result, and the machine facts every results file starts with. Also where apps/bench is
+ * (`benchDir`) and the taskset prefix (`pinned`), which brokers.ts re-exports.
  */
 import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import type { BenchResult } from '../result.ts'
-import { benchDir, pinned } from './brokers.ts'
+
+/** apps/bench: the nearest folder above this module with culex-bench's package.json (bundling moves modules). */
+export const benchDir = findBenchDir(path.dirname(fileURLToPath(import.meta.url)))
+
+function findBenchDir (from: string): string {
+  let dir = from
+  for (;;) {
+    const pkg = path.join(dir, 'package.json')
+    if (existsSync(pkg) && /"name":\s*"culex-bench"/.test(readFileSync(pkg, 'utf8'))) return dir
+    const up = path.dirname(dir)
+    if (up === dir) return path.resolve(from, '..', '..')
+    dir = up
+  }
+}
 
 const cliJs = path.join(benchDir, 'dist', 'cli.js')
+
+/** Prefixes a command with `taskset -c <cpu>` when cpu is given. */
+export function pinned (cpu: string | null, cmd: string, args: string[]): [string, string[]] {
+  return cpu === null ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]]
+}
 
 /**
  * A `fail(message)` for command `name`: the message on stderr, exit code 2. Give the constant
