@@ -42,7 +42,7 @@ t.test('stalled against culex: the # subscriber that stopped reading is disconne
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`culex exited with ${code}: ${out}`)) })
   })
-  const r = await runScenario(opts(['stalled', '--port', String(port), '--pid', String(child.pid), '--warmup', '0.2', '--duration', '3', '--timeout', '5', '--json']))
+  const r = await runScenario(opts(['stalled', '--port', String(port), '--pid', String(child.pid), '--warmup', '0.2', '--duration', '1', '--timeout', '5', '--json']))
   const s = r.stalled!
   t.equal(r.scenario, 'stalled')
   t.ok(s.acknowledged > 0, `QoS 1 acknowledged: ${s.acknowledged}`)

@@ -7,28 +7,14 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect, type Client } from '@culex/client'
+import { connect } from '@culex/client'
 import type { BrokerHooks, Client as EngineClient, StoredMessage } from '@culex/broker'
 import type { ConnectPacket, PublishPacket, Subscription } from '@culex/packet'
 import { hashPassword } from '../src/passwd.ts'
 import { bridgeAccess, bridgeClientId, guardBridgeSessions } from '../src/bridge-local.ts'
 import { startCulex, tempDir } from './helpers/culex.ts'
 import { startMosquitto, mosquittoMissing, freePort } from './helpers/mosquitto.ts'
-
-async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-function client (t: { teardown: (fn: () => unknown) => void }, url: string, opts: Parameters<typeof connect>[1] = {}): Promise<Client> {
-  return connect(url, { reconnect: { initialDelay: 50, maxDelay: 200, factor: 2, jitter: 0.5 }, ...opts }).then((c) => {
-    t.teardown(() => c.end({ force: true }).catch(() => {}))
-    return c
-  })
-}
+import { client, until } from './helpers/bridge.ts'
 
 t.test('out: QoS 1 acknowledged by culex while Mosquitto is down survives kill -9 of culex; 0 lost once both are back', { skip: mosquittoMissing }, async (t) => {
   const N = 400

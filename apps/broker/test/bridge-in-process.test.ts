@@ -10,32 +10,12 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { connect, type Client, type Message } from '@culex/client'
+import { connect } from '@culex/client'
 import { startInProcess } from './helpers/in-process.ts'
 import { tempDir } from './helpers/culex.ts'
 import { startMosquitto, mosquittoMissing } from './helpers/mosquitto.ts'
 import { request } from './helpers/http.ts'
-
-async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-function client (t: { teardown: (fn: () => unknown) => void }, url: string, opts: Parameters<typeof connect>[1] = {}): Promise<Client> {
-  return connect(url, { reconnect: { initialDelay: 50, maxDelay: 200, factor: 2, jitter: 0.5 }, ...opts }).then((c) => {
-    t.teardown(() => c.end({ force: true }).catch(() => {}))
-    return c
-  })
-}
-
-function collect (c: Client): Message[] {
-  const got: Message[] = []
-  c.on('message', (m) => got.push(m))
-  return got
-}
+import { client, until, collect } from './helpers/bridge.ts'
 
 const bridgeConfig = (murl: string, topics: unknown[]): string => JSON.stringify({ bridges: [{ name: 'r', url: murl, reconnect: { initialDelay: 50, maxDelay: 200 }, topics }] })
 

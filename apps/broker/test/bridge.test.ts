@@ -7,37 +7,15 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect, type Client, type Message } from '@culex/client'
 import { parseConfigText } from '../src/config.ts'
 import { isAppError } from '../src/errors.ts'
 import { startCulex, runCulex, tempDir, type Culex } from './helpers/culex.ts'
 import { startMosquitto, mosquittoMissing, freePort } from './helpers/mosquitto.ts'
 import { request } from './helpers/http.ts'
 import { startInProcess } from './helpers/in-process.ts'
+import { client, until, collect } from './helpers/bridge.ts'
 
 const TOKEN = 'bridge-test-token-0123456789'
-
-async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-function client (t: { teardown: (fn: () => unknown) => void }, url: string, opts: Parameters<typeof connect>[1] = {}): Promise<Client> {
-  return connect(url, { reconnect: { initialDelay: 50, maxDelay: 200, factor: 2, jitter: 0.5 }, ...opts }).then((c) => {
-    t.teardown(() => c.end({ force: true }).catch(() => {}))
-    return c
-  })
-}
-
-/** Collect messages of `c` into an array. */
-function collect (c: Client): Message[] {
-  const got: Message[] = []
-  c.on('message', (m) => got.push(m))
-  return got
-}
 
 async function startBridged (t: Parameters<typeof tempDir>[0], bridges: unknown[], inProcess = false): Promise<Pick<Culex, 'logs'> & { ports: Partial<Culex['ports']> }> {
   const dir = tempDir(t)

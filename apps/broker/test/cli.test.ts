@@ -9,6 +9,7 @@ import net from 'node:net'
 import mqtt from 'mqtt'
 import { spawn, execFileSync } from 'node:child_process'
 import { PasswordDb, parsePasswordFile } from '../src/passwd.ts'
+import { startCulex as startKitCulex, within } from '@culex/test-kit'
 import { startCulex, runCulex, tempDir, hasBinary, CLI, cleanEnv } from './helpers/culex.ts'
 
 t.test('--help and --version exit 0', async t => {
@@ -34,8 +35,10 @@ t.test('bad configuration: clear error naming the option, exit 2', async t => {
     ['insecure host', ['--host', '0.0.0.0'], {}, /expected --password-file or --allow-anonymous.*CULEX_ERR_INSECURE/],
     ['missing password file', ['--store', 'memory', '--port', '0', '--password-file', 'nope'], {}, /password file .*nope: expected a readable file.*CULEX_ERR_PASSWORD_FILE/]
   ]
-  for (const [name, args, env, re] of rows) {
-    const r = await runCulex(args, { env, cwd: dir })
+  // each row is its own process: run them side by side
+  const results = await Promise.all(rows.map(async ([, args, env]) => await runCulex(args, { env, cwd: dir })))
+  for (const [i, [name, , , re]] of rows.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, `${name}: exit 2`)
     t.match(r.stderr, re, `${name}: message`)
     t.match(r.stderr, /^culex: /, `${name}: prefixed`)
@@ -74,14 +77,15 @@ t.test('config file and env select listeners; flags win', async t => {
 
 t.test('default store is level under ./.culex-data (or a clear error if the package is not built)', async t => {
   const dir = tempDir(t)
-  const r = await runCulex(['--port', '0'], { cwd: dir, timeoutMs: 3000 })
-  if (r.code === 1 && /CULEX_ERR_STORE/.test(r.stderr)) {
-    t.match(r.stderr, /@culex\/store-level/, 'names the missing package')
+  let started = true
+  // no --store: the kit's culex, not this app's helper (which adds --store memory)
+  await startKitCulex(t, [], { cwd: dir }).catch((err: Error) => {
+    started = false
+    t.match(err.message, /exited \(1\)[\s\S]*CULEX_ERR_STORE/, 'exit 1 with CULEX_ERR_STORE')
+    t.match(err.message, /@culex\/store-level/, 'names the missing package')
     t.comment('@culex/store-level is not built in this checkout; the level default could not be exercised')
-  } else {
-    // Started (then killed by the timeout): the data directory exists.
-    t.ok(existsSync(join(dir, '.culex-data')), 'data dir created under the working directory')
-  }
+  })
+  if (started) t.ok(existsSync(join(dir, '.culex-data')), 'ready, with the data dir created under the working directory')
 })
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -115,7 +119,7 @@ t.test('limits and $SYS reach the engine (CONNACK properties, max connections)',
   await t.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0, protocolVersion: 5 }), /Quota exceeded/i, '--max-connections 2: the third is refused with CONNACK 0x97 Quota exceeded')
   const sys = new Promise<string>(resolve => first.once('message', (topic) => resolve(topic)))
   await first.subscribeAsync('$SYS/#', { qos: 0 })
-  const topic = await Promise.race([sys, new Promise<string>(resolve => setTimeout(() => resolve('none'), 4000))])
+  const topic = await within(sys, 4000, 'none')
   t.match(topic, /^\$SYS\/broker\//, '--sys-interval 1: $SYS topics published')
 })
 

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { missing, startRedis } from '@culex/test-kit'
+import { missing, startRedis, within } from '@culex/test-kit'
 import { startCulex, tempDir } from './helpers/culex.ts'
 
 let levelAvailable = true
@@ -157,10 +157,10 @@ try {
     t.teardown(() => { pubB.end(true) })
     await new Promise(resolve => setTimeout(resolve, 300)) // subscription news reaches node B
     await pubB.publishAsync('cluster/x', 'from-b', { qos: 1 })
-    t.equal(await Promise.race([got, new Promise<string>(resolve => setTimeout(() => resolve('timeout'), 5000))]), 'from-b', 'published on B, delivered on A')
+    t.equal(await within(got, 5000, 'timeout'), 'from-b', 'published on B, delivered on A')
     const kicked = new Promise<number | undefined>(resolve => onA.once('disconnect', p => resolve(p.reasonCode)))
     const onB = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.ports.mqtt}`, { clientId: 'same-id', reconnectPeriod: 0, protocolVersion: 5 })
     t.teardown(() => { onB.end(true) })
-    t.equal(await Promise.race([kicked, new Promise<number>(resolve => setTimeout(() => resolve(-1), 5000))]), 0x8E, 'same client id on B: A\'s connection gets DISCONNECT 0x8E')
+    t.equal(await within(kicked, 5000, -1), 0x8E, 'same client id on B: A\'s connection gets DISCONNECT 0x8E')
   })
 }

@@ -16,21 +16,14 @@
  * - Stored data is returned in a fresh object; mutating it does not change the store.
  * - Times are absolute milliseconds since the epoch (`Date.now()` clock).
  */
-import type { PublishProperties, QoS, WillProperties } from '@culex/packet'
+import type { QoS, WillProperties } from '@culex/packet'
+import type { RecordMessage } from '@culex/packet/record'
 
-/** A message as the store keeps it: one PUBLISH, independent of any connection. */
-export interface StoredMessage {
-  topic: string
-  payload: Buffer
-  qos: QoS
-  retain: boolean
-  /** MQTT 5 properties to forward (not topicAlias or subscriptionIdentifier). */
-  properties?: PublishProperties
-  /** Absolute expiry time (ms since epoch) from the message expiry interval; absent = never. */
-  expiresAt?: number
-  /** The client id of the publisher, for no-local; absent for broker-originated messages. */
-  origin?: string
-}
+/**
+ * A message as the store keeps it: one PUBLISH, independent of any connection. The same type
+ * as `RecordMessage` of `@culex/packet/record`, the codec of the stores that keep bytes.
+ */
+export type StoredMessage = RecordMessage
 
 /** A subscription of one session. */
 export interface SubscriptionRecord {

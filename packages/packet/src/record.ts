@@ -15,18 +15,19 @@
 import type { PublishProperties, QoS, WillProperties } from './types.ts'
 
 /**
- * A stored message (the shape of `StoredMessage` in @culex/broker, which stores pass in).
+ * A stored message: one PUBLISH, independent of any connection. @culex/broker re-exports it
+ * as `StoredMessage`, the message type of its `Store` contract.
  */
 export interface RecordMessage {
   topic: string
   payload: Buffer
   qos: QoS
   retain: boolean
-  /** MQTT 5 properties to forward. */
+  /** MQTT 5 properties to forward (not topicAlias or subscriptionIdentifier). */
   properties?: PublishProperties
-  /** Absolute expiry time (ms since epoch); absent = never. */
+  /** Absolute expiry time (ms since epoch) from the message expiry interval; absent = never. */
   expiresAt?: number
-  /** The publisher's client id; absent for broker-originated messages. */
+  /** The client id of the publisher, for no-local; absent for broker-originated messages. */
   origin?: string
 }
 

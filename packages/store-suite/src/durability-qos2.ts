@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { encode, Parser, type Packet } from '@culex/packet'
+import { within } from '@culex/test-kit'
 import { culexSkip, startCulex, type Running } from './culex.ts'
 import type { DurabilityOptions } from './durability.ts'
 
@@ -135,7 +136,7 @@ export function heldQos2Suite (t: Test, opts: DurabilityOptions & { cycles?: num
       culex.proc.kill('SIGKILL')
       await culex.exited
       for (const c of clients) c.end(true)
-      await Promise.race([Promise.all(loops), sleep(2000)])
+      await within(Promise.all(loops), 2000, [])
       r.drop()
       culex = await startCulex(t, args, dir)
       // every other cycle the subscriber comes back at once; otherwise after the publishers began

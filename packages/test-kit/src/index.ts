@@ -4,7 +4,7 @@
  * certificates as real processes a test starts and stops by PID, and skips with a reason
  * when a program is not installed (a tap skip, never a pass).
  */
-export { startProcess, tempDir, sleep, tail, type Teardown, type Exit, type ManagedProcess, type StartProcessOptions } from './proc.ts'
+export { startProcess, tempDir, sleep, within, tail, type Teardown, type Exit, type ManagedProcess, type StartProcessOptions } from './proc.ts'
 export { freePort, isListening, waitForPort } from './ports.ts'
 export { missing, which, hasBinary } from './skip.ts'
 export { CULEX_CLI, culexMissing, culexSkip, cleanEnv, startCulex, runCulex, type Culex, type CulexOptions } from './culex.ts'
@@ -14,3 +14,4 @@ export { makeCert, makePki, type Pki } from './tls.ts'
 export { runtimeImporters } from './imports.ts'
 export { startProxy, type Proxy } from './proxy.ts'
 export { startCulexCluster, type CulexCluster, type CulexClusterOptions } from './cluster.ts'
+export { errorClassTest, type ErrorClassOptions } from './errors.ts'

@@ -92,8 +92,8 @@ export async function startMosquitto (t: Teardown, opts: MosquittoOptions = {}):
       name: `mosquitto on ${ports.tcp}`,
       command: MOSQUITTO,
       args: ['-c', conf],
-      readyWhen: async () => {
-        await Promise.all(Object.values(ports).filter((p) => p !== 0).map(async (p) => { await waitForPort(p, { timeoutMs: 10_000 }) }))
+      readyWhen: async (_p, signal) => {
+        await Promise.all(Object.values(ports).filter((p) => p !== 0).map(async (p) => { await waitForPort(p, { timeoutMs: 10_000, signal }) }))
       }
     })
     last = proc

@@ -27,11 +27,15 @@ export async function isListening (port: number, host = '127.0.0.1'): Promise<bo
   })
 }
 
-/** Resolves once `host:port` accepts connections; rejects after `timeoutMs` (default 10000). */
-export async function waitForPort (port: number, opts: { host?: string, timeoutMs?: number } = {}): Promise<void> {
+/**
+ * Resolves once `host:port` accepts connections; rejects after `timeoutMs` (default 10000),
+ * or as soon as `signal` is aborted (the process it waits for is gone: stop polling).
+ */
+export async function waitForPort (port: number, opts: { host?: string, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<void> {
   const host = opts.host ?? '127.0.0.1'
   const end = Date.now() + (opts.timeoutMs ?? 10_000)
   for (;;) {
+    if (opts.signal?.aborted === true) throw new Error(`stopped waiting for ${host}:${port}: the wait was aborted`)
     if (await isListening(port, host)) return
     if (Date.now() > end) throw new Error(`nothing listens on ${host}:${port} after ${opts.timeoutMs ?? 10_000} ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))

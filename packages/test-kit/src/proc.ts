@@ -37,10 +37,11 @@ export interface StartProcessOptions {
   /**
    * Called with every complete line of stdout and stderr: ready once it returns true. Or a
    * promise that resolves when ready (e.g. a port that accepts connections). Both given:
-   * ready when either says so.
+   * ready when either says so. `signal` is aborted once the start is over (ready, exited,
+   * timed out): a probe that polls stops then instead of keeping the test process alive.
    */
   readyLine?: (line: string, stream: 'stdout' | 'stderr') => boolean
-  readyWhen?: (p: ManagedProcess) => Promise<void>
+  readyWhen?: (p: ManagedProcess, signal: AbortSignal) => Promise<void>
   /** Milliseconds to wait for readiness (default 15000); then it is killed and the start fails. */
   timeoutMs?: number
 }
@@ -143,13 +144,14 @@ export async function startProcess (opts: StartProcessOptions): Promise<ManagedP
   }
   const timeoutMs = opts.timeoutMs ?? 15_000
   let timer: NodeJS.Timeout | undefined
+  const over = new AbortController()
   try {
     await Promise.race([
       spawnError.then((e) => { throw new Error(`${opts.name} could not be started: ${e.message}`) }),
       new Promise<void>((resolve) => {
         const { readyLine } = opts
         if (readyLine !== undefined) onLine = (line, stream) => { if (readyLine(line, stream)) resolve() }
-        if (opts.readyWhen !== undefined) opts.readyWhen(managed).then(resolve, () => {})
+        if (opts.readyWhen !== undefined) opts.readyWhen(managed, over.signal).then(resolve, () => {})
       }),
       exited.then((e) => { throw new Error(`${opts.name} exited (${e.code ?? e.signal}) before it was ready; output:\n${tail(all)}`) }),
       new Promise<never>((_resolve, reject) => {
@@ -161,6 +163,7 @@ export async function startProcess (opts: StartProcessOptions): Promise<ManagedP
     throw e
   } finally {
     clearTimeout(timer)
+    over.abort()
     onLine = null
   }
   return managed
@@ -174,3 +177,17 @@ export function tempDir (t: Teardown, prefix = 'culex-test-'): string {
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/**
+ * What `p` resolves to, or `late` if `ms` pass first. The timer is cleared as soon as `p`
+ * settles: a bare `Promise.race([p, sleep(ms)])` leaves it pending, and a pending timer keeps
+ * the test process (and so the whole tap run) waiting out the rest of `ms` after its last test.
+ */
+export async function within<T, L = T> (p: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<L>((resolve) => { timer = setTimeout(() => { resolve(late) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}

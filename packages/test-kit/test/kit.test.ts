@@ -7,9 +7,9 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
-  culexMissing, culexSkip, cleanEnv, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
+  culexMissing, culexSkip, cleanEnv, errorClassTest, freePort, hasBinary, isListening, makeCert, makePki, missing, mosquittoMissing,
   redisMissing, runCulex, runtimeImporters, startCulex, startMosquitto, startProcess, startRedis, startRedisCluster, tail,
-  tempDir, waitForPort, which
+  tempDir, waitForPort, within, which
 } from '../src/index.ts'
 
 // a killed orphan stays a zombie where PID 1 does not reap (containers): that is dead too
@@ -94,6 +94,30 @@ t.test('startProcess: ready when readyWhen resolves', async (t) => {
   t.equal(await isListening(port), true)
 })
 
+t.test('startProcess: a readyWhen probe is told to stop once the start is over, so a failed start leaves no poller behind', async (t) => {
+  const port = await freePort()
+  let seen: AbortSignal | undefined
+  let probe: Promise<void> | undefined
+  const began = Date.now()
+  await t.rejects(startProcess({
+    name: 'dropout',
+    command: process.execPath,
+    args: node('process.exit(5)'),
+    readyWhen: async (_p, signal) => {
+      seen = signal
+      probe = waitForPort(port, { timeoutMs: 10_000, signal })
+      await probe
+    }
+  }), { message: /^dropout exited \(5\) before it was ready/ })
+  t.equal(seen?.aborted, true, 'the signal is aborted when the start fails')
+  await t.rejects(probe!, { message: `stopped waiting for 127.0.0.1:${port}: the wait was aborted` })
+  t.ok(Date.now() - began < 5000, 'the port probe ended with the start, not after its own 10 s timeout')
+
+  const ac = new AbortController()
+  ac.abort()
+  await t.rejects(waitForPort(port, { signal: ac.signal }), { message: /the wait was aborted/ }, 'an aborted wait rejects at once')
+})
+
 t.test('startProcess: exits, times out or cannot start before ready → rejected with the output, nothing left running', async (t) => {
   await t.rejects(startProcess({
     name: 'quitter',
@@ -108,8 +132,8 @@ t.test('startProcess: exits, times out or cannot start before ready → rejected
     command: process.execPath,
     args: node('console.log(process.pid); setInterval(() => {}, 1000)'),
     readyLine: (line) => { pid = Number(line); return false },
-    timeoutMs: 3000
-  }), { message: /^sleeper not ready within 3000 ms; output:\n\d+\n$/ })
+    timeoutMs: 1000
+  }), { message: /^sleeper not ready within 1000 ms; output:\n\d+\n$/ })
   t.equal(pid > 0 && !alive(pid), true, 'the timed-out process was killed')
 
   await t.rejects(startProcess({ name: 'ghost', command: '/culex/no/such/program', args: [], readyLine: () => true }), { message: /^ghost could not be started: spawn \/culex\/no\/such\/program ENOENT/ })
@@ -125,6 +149,42 @@ process.exit(0)`
   const pid = Number(out.trim())
   t.ok(Number.isInteger(pid) && pid > 0, `the child started ${pid}`)
   t.equal(alive(pid), false, 'and it did not outlive its test process')
+})
+
+t.test('within: the value, or the fallback after the time; no timer left behind either way', async (t) => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const before = timers()
+  t.equal(await within(Promise.resolve('on time'), 60_000, 'late'), 'on time')
+  t.equal(timers(), before, 'the 60 s timer was cleared when the promise won')
+  const began = Date.now()
+  t.equal(await within(new Promise<string>(() => {}), 20, 'late'), 'late')
+  t.ok(Date.now() - began >= 15, 'the fallback came after the time')
+  await t.rejects(within(Promise.reject(new Error('boom')), 60_000, 'late'), { message: 'boom' })
+  t.equal(timers(), before, 'and cleared when the promise failed')
+})
+
+// a class shaped like one of @culex/errors' defineErrors (brand + registry), to drive the check
+const KIT_BRAND = Symbol.for('culex.error')
+const KitErrorCodes = { a: 'KIT_ERR_A', b: 'KIT_ERR_B' } as const
+type KitCode = typeof KitErrorCodes[keyof typeof KitErrorCodes]
+class KitError extends Error {
+  static readonly registry: Record<KitCode, object> = { KIT_ERR_A: {}, KIT_ERR_B: {} }
+  readonly code: KitCode
+  constructor (code: KitCode, message: string, opts: { cause?: unknown } = {}) {
+    super(message, { cause: opts.cause })
+    this.name = 'KitError'
+    this.code = code
+    Object.defineProperty(this, KIT_BRAND, { value: 'KitError' })
+  }
+
+  static override [Symbol.hasInstance] (v: unknown): boolean {
+    const o = v as { [KIT_BRAND]?: unknown, code?: unknown } | null
+    return typeof o === 'object' && o !== null && o[KIT_BRAND] === 'KitError' && typeof o.code === 'string' && o.code in KitError.registry
+  }
+}
+
+t.test('errorClassTest checks an error class made the @culex/errors way', async (t) => {
+  errorClassTest(t, { ErrorClass: KitError, isError: (v) => v instanceof KitError, codes: KitErrorCodes, codesName: 'KitErrorCodes', code: 'KIT_ERR_A' })
 })
 
 t.test('tail keeps the end of a long log', async (t) => {

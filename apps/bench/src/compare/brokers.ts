@@ -8,29 +8,18 @@
  * draining, not each broker's default cap (culex 1000, mosquitto 1000, aedes none).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { BenchError, BenchErrorCode } from '../errors.ts'
+import { benchDir, pinned } from './harness.ts'
 
 export const BROKERS = ['culex', 'aedes', 'mosquitto'] as const
 export type BrokerKind = typeof BROKERS[number]
 
-/** apps/bench: the nearest folder above this module with culex-bench's package.json (bundling moves modules). */
-export const benchDir = findBenchDir(path.dirname(fileURLToPath(import.meta.url)))
+export { benchDir, pinned }
 
-function findBenchDir (from: string): string {
-  let dir = from
-  for (;;) {
-    const pkg = path.join(dir, 'package.json')
-    if (existsSync(pkg) && /"name":\s*"culex-bench"/.test(readFileSync(pkg, 'utf8'))) return dir
-    const up = path.dirname(dir)
-    if (up === dir) return path.resolve(from, '..', '..')
-    dir = up
-  }
-}
 const culexCli = path.resolve(benchDir, '..', 'broker', 'dist', 'cli.js')
 const aedesServer = path.resolve(benchDir, 'dist', 'compare', 'aedes-server.js')
 
@@ -88,11 +77,6 @@ export interface BrokerHandle {
   port: number
   pid: number
   stop: () => Promise<void>
-}
-
-/** Prefixes a command with `taskset -c <cpu>` when cpu is given. */
-export function pinned (cpu: string | null, cmd: string, args: string[]): [string, string[]] {
-  return cpu === null ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]]
 }
 
 function canConnect (port: number): Promise<boolean> {

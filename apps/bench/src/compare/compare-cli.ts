@@ -17,14 +17,12 @@
  * `--suite overload` and `--suite stalled` run those suites (suite.ts) with each broker's
  * default queue bound (1000).
  */
-import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { rotate } from '../math.ts'
-import type { BenchResult } from '../result.ts'
-import { BROKERS, PERSISTENCES, availability, benchDir, brokerVersion, pinned, startBroker, which, type BrokerKind, type Persistence } from './brokers.ts'
+import { failWith, loadAverage, machineMeta, parseFlags, runGenerator } from './harness.ts'
+import { BROKERS, PERSISTENCES, availability, benchDir, brokerVersion, startBroker, which, type BrokerKind, type Persistence } from './brokers.ts'
 import { markdownTable, overloadSuite, persistenceSuite, stalledSuite, summarize, suite, type Sample } from './suite.ts'
 
 /** A broker under comparison: its name in the report, what to start, and how. */
@@ -43,61 +41,23 @@ function contestant (name: string): Contestant {
   return name === 'culex-nofsync' ? { name, kind: 'culex', noFsync: true } : { name, kind: name as BrokerKind, noFsync: false }
 }
 
-const cliJs = path.join(benchDir, 'dist', 'cli.js')
-
-function fail (message: string): never {
-  process.stderr.write(`bench:brokers: ${message}\n`)
-  process.exit(2)
-}
-
-function runGenerator (args: string[], cpu: string | null, timeoutMs: number): Promise<{ result?: BenchResult, error?: string }> {
-  return new Promise((resolve) => {
-    const [c, a] = pinned(cpu, process.execPath, [cliJs, ...args, '--json', '--no-progress'])
-    const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000) })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      for (const line of out.split('\n')) {
-        if (line.trim() === '') continue
-        try {
-          const j = JSON.parse(line) as { type: string, message?: string }
-          if (j.type === 'result') { resolve({ result: j as unknown as BenchResult }); return }
-          if (j.type === 'error') { resolve({ error: j.message ?? 'error' }); return }
-        } catch {}
-      }
-      resolve({ error: `culex-bench exited with ${code ?? 'signal'}: ${err.trim().slice(-300)}` })
-    })
-  })
-}
+const fail: (message: string) => never = failWith('bench:brokers')
 
 async function main (): Promise<void> {
-  let v
-  try {
-    v = parseArgs({
-      args: process.argv.slice(2),
-      strict: true,
-      options: {
-        brokers: { type: 'string' },
-        baseline: { type: 'string' },
-        rounds: { type: 'string' },
-        quick: { type: 'boolean' },
-        only: { type: 'string' },
-        out: { type: 'string' },
-        'no-pin': { type: 'boolean' },
-        'queue-limit': { type: 'string' },
-        persistence: { type: 'string' },
-        suite: { type: 'string' },
-        'culex-main': { type: 'string' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    }).values
-  } catch (err) {
-    fail((err as Error).message)
-  }
+  const v = parseFlags({
+    brokers: { type: 'string' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string' },
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    'no-pin': { type: 'boolean' },
+    'queue-limit': { type: 'string' },
+    persistence: { type: 'string' },
+    suite: { type: 'string' },
+    'culex-main': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }, fail)
   if (v.help === true) {
     process.stdout.write('Usage: npm run bench:brokers -- [--brokers culex,aedes,mosquitto] [--baseline aedes] [--rounds 3] [--quick] [--only id,...] [--out file.json] [--no-pin] [--queue-limit 100000] [--persistence memory|level|redis] [--suite default|overload|stalled] [--culex-main path/to/cli.js]\n')
     return
@@ -143,11 +103,7 @@ async function main (): Promise<void> {
   const genCpu = pin ? '1' : null
   const started = new Date()
   const meta = {
-    date: started.toISOString(),
-    node: process.version,
-    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
-    loadAverageAtStart: os.loadavg().map(n => Number(n.toFixed(2))),
-    pinned: pin ? 'broker on CPU 0, generator on CPU 1 (taskset)' : 'not pinned',
+    ...machineMeta(started, pin ? 'broker on CPU 0, generator on CPU 1 (taskset)' : 'not pinned'),
     rounds,
     quick,
     queueLimit,
@@ -191,7 +147,7 @@ async function main (): Promise<void> {
   const out = v.out ?? path.join(benchDir, 'results', `${suiteName === 'stalled' ? 'stalled' : suiteName === 'overload' ? `overload-${persistence}` : persistence === 'memory' ? 'brokers' : `persistence-${persistence}`}-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(path.dirname(out), { recursive: true })
   meta.loadAverageAtStart = meta.loadAverageAtStart.slice(0, 3)
-  writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }, entries, samples, summary }, null, 2) + '\n')
+  writeFileSync(out, JSON.stringify({ meta: { ...meta, durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: loadAverage() }, entries, samples, summary }, null, 2) + '\n')
   process.stderr.write(`bench:brokers: wrote ${out} (${Math.round((Date.now() - started.getTime()) / 1000)} s)\n`)
 }
 

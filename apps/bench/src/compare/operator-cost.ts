@@ -31,45 +31,16 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
 import { rotate } from '../math.ts'
 import type { BenchResult } from '../result.ts'
-import { availability, benchDir, brokerVersion, freePort, pinned, startBroker, which } from './brokers.ts'
+import { availability, benchDir, brokerVersion, freePort, startBroker, which } from './brokers.ts'
+import { failWith, loadAverage, machineMeta, parseFlags, runGenerator } from './harness.ts'
 import { VARIANTS, costTable, summarizeCost, type LoadReport, type Sample, type Variant } from './operator-summary.ts'
 
 const TOKEN = 'bench-operator-token-0123456789'
 const CHROMIUM = '/usr/bin/chromium'
-const cliJs = path.join(benchDir, 'dist', 'cli.js')
 
-function fail (message: string): never {
-  process.stderr.write(`bench:operator: ${message}\n`)
-  process.exit(2)
-}
-
-/** One culex-bench run in a child process (pinned), its JSON result or error. */
-function runGenerator (args: string[], cpu: string | null, timeoutMs: number): Promise<{ result?: BenchResult, error?: string }> {
-  return new Promise((resolve) => {
-    const [c, a] = pinned(cpu, process.execPath, [cliJs, ...args, '--json', '--no-progress'])
-    const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000) })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      for (const line of out.split('\n')) {
-        if (line.trim() === '') continue
-        try {
-          const j = JSON.parse(line) as { type: string, message?: string }
-          if (j.type === 'result') { resolve({ result: j as unknown as BenchResult }); return }
-          if (j.type === 'error') { resolve({ error: j.message ?? 'error' }); return }
-        } catch {}
-      }
-      resolve({ error: `culex-bench exited with ${code ?? 'signal'}: ${err.trim().slice(-300)}` })
-    })
-  })
-}
+const fail: (message: string) => never = failWith('bench:operator')
 
 /** GET a path of the listener with the token: status, body length, duration (ms). */
 function get (port: number, p: string): Promise<{ status: number, bytes: number, ms: number }> {
@@ -235,29 +206,20 @@ async function idleCost (brokerCpu: string | null, store: 'memory' | 'level', br
 }
 
 async function main (): Promise<void> {
-  let v
-  try {
-    v = parseArgs({
-      args: process.argv.slice(2),
-      strict: true,
-      options: {
-        rounds: { type: 'string' },
-        duration: { type: 'string' },
-        warmup: { type: 'string' },
-        variants: { type: 'string' },
-        qos: { type: 'string' },
-        persistent: { type: 'boolean' },
-        store: { type: 'string' },
-        'no-pin': { type: 'boolean' },
-        out: { type: 'string' },
-        quick: { type: 'boolean' },
-        'no-idle-cost': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    }).values
-  } catch (err) {
-    fail((err as Error).message)
-  }
+  const v = parseFlags({
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    variants: { type: 'string' },
+    qos: { type: 'string' },
+    persistent: { type: 'boolean' },
+    store: { type: 'string' },
+    'no-pin': { type: 'boolean' },
+    out: { type: 'string' },
+    quick: { type: 'boolean' },
+    'no-idle-cost': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' }
+  }, fail)
   if (v.help === true) {
     process.stdout.write('Usage: npm run bench:operator -w culex-bench -- [--rounds 5] [--duration 10] [--warmup 2] [--variants plain,http,metrics-1s,metrics-15s,console] [--qos 0|1] [--persistent] [--store memory|level] [--no-pin] [--no-idle-cost] [--out file.json] [--quick]\n')
     return
@@ -296,11 +258,7 @@ async function main (): Promise<void> {
   const gen = ['fan-in', '--publishers', '4', '--qos', qos, ...(qos === '1' ? ['--inflight', '32'] : []), ...(v.persistent === true ? ['--persistent'] : []),
     '--warmup', String(warmup), '--duration', String(duration)]
   const meta = {
-    date: started.toISOString(),
-    node: process.version,
-    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
-    loadAverageAtStart: os.loadavg().map(n => Number(n.toFixed(2))),
-    pinned: pin ? 'broker on CPU 0; generator, scraper and chromium on CPU 1 (taskset)' : 'not pinned',
+    ...machineMeta(started, pin ? 'broker on CPU 0; generator, scraper and chromium on CPU 1 (taskset)' : 'not pinned'),
     culex: brokerVersion('culex'),
     store,
     generator: gen.join(' '),
@@ -387,7 +345,7 @@ async function main (): Promise<void> {
     process.stdout.write(`\nidle broker with the listener: ${idle.scrapeCpuMs.toFixed(2)} ms of broker CPU per /metrics scrape (${idle.scrapes} scrapes of ${idle.scrapeBytes} bytes), ` +
       `${idle.idleCpuPercent.toFixed(2)} % of a core idle${idle.consoleCpuPercent === null ? '' : `, ${idle.consoleCpuPercent.toFixed(2)} % with the console open`} (${idle.windowS} s windows)\n`)
   }
-  const end = { durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: os.loadavg().map(n => Number(n.toFixed(2))) }
+  const end = { durationS: Math.round((Date.now() - started.getTime()) / 1000), loadAverageAtEnd: loadAverage() }
   process.stdout.write(`\nload average ${meta.loadAverageAtStart.join(' / ')} at start, ${end.loadAverageAtEnd.join(' / ')} at end; ${end.durationS} s\n`)
   const out = v.out ?? path.join(benchDir, 'results', `operator-cost-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(path.dirname(out), { recursive: true })

@@ -1,5 +1,6 @@
 // Raw MQTT bytes over a real socket, for bad-input tests.
 import net from 'node:net'
+import { within } from '@culex/test-kit'
 
 /** Encode a remaining length (MQTT variable byte integer). */
 export function varint (n: number): Buffer {
@@ -59,7 +60,7 @@ export async function exchange (port: number, steps: Buffer[], opts: { timeoutMs
     if (!socket.destroyed) socket.write(s)
     await new Promise(resolve => setTimeout(resolve, opts.gapMs ?? 50))
   }
-  const result = await Promise.race([closed, new Promise<boolean>(resolve => setTimeout(() => resolve(false), opts.timeoutMs ?? 3000))])
+  const result = await within(closed, opts.timeoutMs ?? 3000, false)
   socket.destroy()
   return { data: Buffer.concat(chunks), closed: result }
 }
