@@ -263,14 +263,18 @@ export class Engine {
 
   /**
    * Node `dead.nodeId` stopped beating and this node won the claim on it (one node of the
-   * cluster, once per death): its wills are published here, then `nodeAdopted` is emitted
-   * (the place to adopt what else the dead node held).
+   * cluster, once per death): its wills are published here, its sessions adopted (ownership.ts:
+   * claimed, routed and queued for here, with what its inbox held for them), and
+   * `nodeAdopted` is emitted (the place to adopt what else the dead node held).
    */
   nodeDead (dead: DeadNode): void {
     const broker = this.broker
     if (this.closed || dead.nodeId === broker.id) return
     broker.logger.warn({ node: dead.nodeId, downFor: dead.downFor }, 'cluster node dead: this node adopts it and publishes its wills')
     this.wills.adopt(dead.nodeId, dead.downFor).catch((err: unknown) => { this.storeError('reading a dead node\'s wills', err) })
+    this.ownership.adopt(dead.nodeId).then((n) => {
+      if (n !== null) broker.logger.info({ node: dead.nodeId, sessions: n.sessions, messages: n.messages }, 'cluster node dead: its offline sessions adopted')
+    }, (err: unknown) => { this.storeError('adopting a dead node\'s sessions', err) })
     if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
   }
 

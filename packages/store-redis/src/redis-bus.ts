@@ -534,8 +534,10 @@ export class RedisBus implements Bus {
     for (const node of alive) {
       if (node !== this.nodeId && !this.#tables.has(node) && !this.#shareTables.has(node)) loads.push(this.#reload(node))
     }
+    // a dead node's routes stay until a survivor adopts its sessions (that deletes them): what
+    // is published meanwhile waits in its inbox, read by it when it restarts or by the adopter
     for (const node of [...this.#tables.keys()]) {
-      if (!alive.includes(node)) this.#setTable(node, new Set())
+      if (!alive.includes(node)) loads.push(this.#reloadRoutes(node))
     }
     for (const node of [...this.#shareTables.keys()]) {
       if (!alive.includes(node)) this.#setShares(node, new Map())
@@ -557,6 +559,110 @@ export class RedisBus implements Bus {
         this.#warn({ node: this.nodeId, dead: nodeId, err: (err as Error).message }, 'RedisBus: the dead-node handler threw')
       }
     }
+  }
+
+  /**
+   * This node adopted the sessions of dead node `dead` (see {@link Bus.adopt}): its routes
+   * are announced before the dead node's route table is deleted (one connection: every node
+   * reloads them in that order, so no publish finds neither), then the publishes of the dead
+   * node's inbox are handed to `deliver` from its saved position, once more after a heartbeat (a
+   * node that missed the notice reloads the tables within one), and deleted with its
+   * position. Resolves with the publishes handed over.
+   *
+   * @throws RedisStoreError STORE_REDIS_ERR_CLOSED, STORE_REDIS_ERR_UNAVAILABLE
+   */
+  async adopt (dead: string, deliver: (message: BusMessage) => unknown): Promise<number> {
+    if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: adopt after close()`)
+    await this.open()
+    const inbox = this.#inboxOf(dead)
+    try {
+      // the routes of the adopted sessions (added by the broker this tick) first
+      await new Promise((resolve) => setImmediate(resolve))
+      await this.#announce()
+      const mine = packRecord({ type: 'routes', nodeId: this.nodeId }, Buffer.alloc(0))
+      const theirs = packRecord({ type: 'routes', nodeId: dead }, Buffer.alloc(0))
+      await Promise.all([
+        this.#sharded ? this.#pub.spublish(this.#channel, mine) : this.#pub.publish(this.#channel, mine),
+        this.#pub.del(this.#routesOf(dead)),
+        this.#sharded ? this.#pub.spublish(this.#channel, theirs) : this.#pub.publish(this.#channel, theirs)
+      ])
+      this.#setTable(dead, new Set())
+      const pos = await this.#pub.hgetall(`${inbox}:pos`)
+      const from = new Map<string, { inc: string, seq: number }>()
+      let id = pos.id ?? '0-0'
+      for (const [k, v] of Object.entries(pos)) {
+        if (!k.startsWith('s:')) continue
+        const colon = v.lastIndexOf(':')
+        from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
+      }
+      let n = 0
+      for (let round = 0; round < 2; round++) {
+        if (round === 1) await new Promise((resolve) => setTimeout(resolve, this.#heartbeatMs + 100))
+        for (;;) {
+          const entries = await this.#pub.xrangeBuffer(inbox, `(${id}`, '+', 'COUNT', 256) as Array<[Buffer, Buffer[]]>
+          if (entries.length === 0) break
+          id = entries[entries.length - 1]![0].toString()
+          n += await this.#handOver(entries, from, deliver)
+        }
+      }
+      await this.#pub.del(inbox, `${inbox}:pos`)
+      return n
+    } catch (err) {
+      if (err instanceof RedisStoreError) throw err
+      throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: adopting the inbox of ${dead} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /**
+   * The publishes of a dead node's inbox entries (messages sent with sendTo are for it alone:
+   * skipped), deduplicated by sequence number like this node's own; resolves with their count
+   * once the store work the handler returned settled.
+   */
+  async #handOver (entries: Array<[Buffer, Buffer[]]>, from: Map<string, { inc: string, seq: number }>, deliver: (message: BusMessage) => unknown): Promise<number> {
+    // #deliver hands to #handler and collects into #pending: both swapped while it runs (synchronously)
+    const own = this.#pending
+    const handler = this.#handler
+    this.#pending = []
+    this.#handler = deliver
+    const before = this.stats.delivered
+    try {
+      for (const [, fields] of entries) {
+        let sender = ''
+        let inc = ''
+        let seq = 0
+        let data: Buffer | null = null
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          const k = fields[i]![0]
+          const v = fields[i + 1]!
+          if (k === 0x6e /* n */) sender = v.toString()
+          else if (k === 0x69 /* i */) inc = v.toString()
+          else if (k === 0x73 /* s */) seq = Number(v.toString())
+          else if (k === 0x64 /* d */) data = v
+        }
+        if (sender === '' || data === null) continue
+        const last = from.get(sender)
+        if (last !== undefined && last.inc === inc) {
+          if (seq <= last.seq) continue
+          last.seq = seq
+        } else {
+          from.set(sender, { inc, seq })
+        }
+        this.#deliver(sender, data)
+      }
+    } finally {
+      const handed = this.#pending
+      this.#pending = own
+      this.#handler = handler
+      await Promise.allSettled(handed)
+    }
+    return this.stats.delivered - before
+  }
+
+  /** Reload `node`'s filters only (a dead node's: empty once it is adopted or gone). */
+  #reloadRoutes (node: string): Promise<void> {
+    return this.#pub.smembers(this.#routesOf(node)).then((filters) => {
+      if (!this.#closed) this.#setTable(node, new Set(filters))
+    }, () => {})
   }
 
   // ───────── route table
