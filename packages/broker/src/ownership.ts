@@ -339,27 +339,39 @@ export class Ownership {
     // dead node's routes (publishes go to one of the two inboxes, not both)
     const adopted = new Set<Session>()
     const sessions = engine.sessions
+    const bus = engine.broker.bus
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
     for (const rec of claimed) {
       this.#apply(rec)
       const s = sessions.get(rec.clientId)
-      if (s !== undefined && s.conn === null) adopted.add(s)
+      if (s === undefined || s.conn !== null) continue
+      adopted.add(s)
+      // what reaches it from now on is newer than what the dead node's inbox holds
+      if (bus.adopt !== undefined) s.held = held
     }
-    const bus = engine.broker.bus
     if (bus.adopt === undefined) return { sessions: adopted.size, messages: 0 }
     const router = engine.router
-    const messages = await bus.adopt(dead, (msg) => {
-      if (msg.type !== 'publish' || engine.closed) return
-      // only the adopted sessions: this node's own had theirs delivered already
-      router.only = adopted
-      let stored: Promise<unknown> | null
-      try {
-        stored = router.route(Routed.from(msg.message), true)
-      } finally {
-        router.only = null
-      }
-      return stored?.catch((err: unknown) => { engine.storeError('storing a dead node\'s message', err) })
-    })
-    return { sessions: adopted.size, messages }
+    try {
+      const messages = await bus.adopt(dead, (msg) => {
+        if (msg.type !== 'publish' || engine.closed) return
+        // only the adopted sessions: this node's own had theirs delivered already
+        router.only = adopted
+        sessions.draining = true
+        let stored: Promise<unknown> | null
+        try {
+          stored = router.route(Routed.from(msg.message), true)
+        } finally {
+          router.only = null
+          sessions.draining = false
+        }
+        return stored?.catch((err: unknown) => { engine.storeError('storing a dead node\'s message', err) })
+      })
+      return { sessions: adopted.size, messages }
+    } finally {
+      for (const s of adopted) if (s.held === held) s.held = null
+      release()
+    }
   }
 
   /** `c` closed: our claim no longer refers to it (nor exists, when the session ends with it). */

@@ -573,6 +573,8 @@ export class RedisBus implements Bus {
    */
   async adopt (dead: string, deliver: (message: BusMessage) => unknown): Promise<number> {
     if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: adopt after close()`)
+    // at once: this node's own publishes reach the adopted sessions here, not through its inbox
+    this.#setTable(dead, new Set())
     await this.open()
     const inbox = this.#inboxOf(dead)
     try {
@@ -586,7 +588,6 @@ export class RedisBus implements Bus {
         this.#pub.del(this.#routesOf(dead)),
         this.#sharded ? this.#pub.spublish(this.#channel, theirs) : this.#pub.publish(this.#channel, theirs)
       ])
-      this.#setTable(dead, new Set())
       const pos = await this.#pub.hgetall(`${inbox}:pos`)
       const from = new Map<string, { inc: string, seq: number }>()
       let id = pos.id ?? '0-0'
