@@ -67,19 +67,21 @@ export class Engine {
     this.ownership = new Ownership(this)
     // the owner queues for its offline sessions what other nodes publish (no other node holds them)
     this.router.queueRemote = this.ownership.enabled
-    if (clustered) {
-      broker.bus.onMessage((msg) => this.#fromBus(msg))
-      broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
-    }
+    if (clustered) broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
   }
 
-  /** Sessions stored by an earlier run, then the wills it left. */
+  /**
+   * Sessions stored by an earlier run, then the wills it left; then this node receives from
+   * the bus (a durable bus keeps what arrived meanwhile, for the sessions restored here).
+   */
   async restore (): Promise<void> {
     try {
       await this.sessions.restore()
       await this.wills.restore()
     } catch (err) {
       this.storeError('restoring sessions', err)
+    } finally {
+      if (this.clustered) this.broker.bus.onMessage((msg) => this.#fromBus(msg))
     }
   }
 

@@ -498,10 +498,13 @@ export class RedisBus implements Bus {
             this.#from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
           }
         }
-        // a fresh table: what the previous run of this node id announced is stale
+        // what the previous run of this node id announced stays in force until the broker
+        // attached (onMessage: its stored sessions routed again), then the stale part goes:
+        // publishes meanwhile wait in the inbox instead of going nowhere
         this.#announced.clear()
+        for (const f of await this.#pub.smembers(this.#routesOf(this.nodeId))) this.#announced.add(f)
         this.#sharesAnnounced.clear()
-        await this.#pub.del(this.#routesOf(this.nodeId), this.#sharesOf(this.nodeId))
+        await this.#pub.del(this.#sharesOf(this.nodeId))
         await this.#announce()
         // the other nodes' tables are loaded before open() resolves
         await Promise.all(await this.#beat())
@@ -769,7 +772,7 @@ export class RedisBus implements Bus {
     const add: string[] = []
     const del: string[] = []
     for (const f of this.#local.keys()) if (!this.#announced.has(f)) add.push(f)
-    for (const f of this.#announced) if (!this.#local.has(f)) del.push(f)
+    if (this.#handler !== null) for (const f of this.#announced) if (!this.#local.has(f)) del.push(f)
     const shareSet: string[] = []
     const shareDel: string[] = []
     for (const [k, v] of this.#shareLocal) if (this.#sharesAnnounced.get(k) !== v) shareSet.push(k, v)
@@ -979,6 +982,8 @@ export class RedisBus implements Bus {
   // ───────── receiving
 
   async #readLoop (): Promise<void> {
+    // nothing is consumed before a receiver is registered (after a restart: the inbox waits for the broker)
+    while (this.#handler === null && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 20))
     while (!this.#closed) {
       let res: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
       try {
@@ -1134,6 +1139,7 @@ export class RedisBus implements Bus {
    */
   onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
+    this.#scheduleAnnounce() // the previous run's stale routes go now
   }
 
   /**
