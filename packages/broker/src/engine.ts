@@ -275,7 +275,7 @@ export class Engine {
     broker.logger.warn({ node: dead.nodeId, downFor: dead.downFor }, 'cluster node dead: this node adopts it and publishes its wills')
     this.wills.adopt(dead.nodeId, dead.downFor).catch((err: unknown) => { this.storeError('reading a dead node\'s wills', err) })
     this.ownership.adopt(dead.nodeId).then((n) => {
-      if (n !== null) broker.logger.info({ node: dead.nodeId, sessions: n.sessions, messages: n.messages }, 'cluster node dead: its offline sessions adopted')
+      if (n !== null) broker.logger.info({ node: dead.nodeId, sessions: n.sessions, messages: n.messages }, 'adopted the offline sessions of a dead cluster node')
     }, (err: unknown) => { this.storeError('adopting a dead node\'s sessions', err) })
     if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
   }
