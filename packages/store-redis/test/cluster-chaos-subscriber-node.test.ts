@@ -13,8 +13,11 @@ const skip = culexMissing() || redisMissing()
 
 // Published while node 2 is down: node 1 keeps routing to node 2 (a node's routes stay until
 // it is adopted), into its inbox; restarted with its id, node 2 reads it for sub-2's offline
-// session once its sessions are restored. Some QoS 2 messages of that stretch reach sub-2 twice.
-const RESTART_DUP = 'QoS 2 published while node 2 was down: some reach sub-2 twice after its restart (under investigation)'
+// session once its sessions are restored. Entries node 2 had read and delivered (in flight to
+// sub-2, stored by persistInflight) just before the kill, but whose read position was not
+// saved yet, are read again after the restart and queued: sub-2 gets them resent (DUP) from
+// its in-flight state and once more from its queue.
+const RESTART_DUP = 'inbox entries delivered just before the kill, position not yet saved, are queued again after the restart: sent twice (in flight and queued)'
 // What node 2 had in its inbox, unread or read but not yet in sub-2's stored queue, when it
 // was killed: the bus saves its read position and trims the inbox as soon as it hands entries
 // to the engine, before the engine's store writes; a restarted node reads the rest while
