@@ -116,6 +116,16 @@ export interface Bus {
    * again. The broker then publishes the dead node's wills. Without it, nothing is adopted.
    */
   onNodeDead? (handler: (dead: DeadNode) => void): void
+  /**
+   * Optional (with `onNodeDead`): this node has adopted the offline sessions of dead node
+   * `nodeId` (claimed and routed them here). The bus stops routing to the dead node (its route
+   * table goes, after this node's own routes are announced) and hands `deliver` the publishes
+   * left for the dead node (RedisBus: its inbox stream, from its saved position; those this
+   * node sent included), waiting for the store work it returns; then forgets the dead node's
+   * inbox. Until a node is adopted, a bus keeps routing to it, so that nothing is lost while
+   * it is down. Resolves with the number of publishes handed over.
+   */
+  adopt? (nodeId: string, deliver: (message: BusMessage) => unknown): Promise<number>
   /** Node ids currently believed alive, including this one. */
   aliveNodes (): Promise<string[]>
   close (): Promise<void>

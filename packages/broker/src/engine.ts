@@ -67,19 +67,21 @@ export class Engine {
     this.ownership = new Ownership(this)
     // the owner queues for its offline sessions what other nodes publish (no other node holds them)
     this.router.queueRemote = this.ownership.enabled
-    if (clustered) {
-      broker.bus.onMessage((msg) => this.#fromBus(msg))
-      broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
-    }
+    if (clustered) broker.bus.onNodeDead?.((dead) => { this.nodeDead(dead) })
   }
 
-  /** Sessions stored by an earlier run, then the wills it left. */
+  /**
+   * Sessions stored by an earlier run, then the wills it left; then this node receives from
+   * the bus (a durable bus keeps what arrived meanwhile, for the sessions restored here).
+   */
   async restore (): Promise<void> {
     try {
       await this.sessions.restore()
       await this.wills.restore()
     } catch (err) {
       this.storeError('restoring sessions', err)
+    } finally {
+      if (this.clustered) this.broker.bus.onMessage((msg) => this.#fromBus(msg))
     }
   }
 
@@ -263,14 +265,18 @@ export class Engine {
 
   /**
    * Node `dead.nodeId` stopped beating and this node won the claim on it (one node of the
-   * cluster, once per death): its wills are published here, then `nodeAdopted` is emitted
-   * (the place to adopt what else the dead node held).
+   * cluster, once per death): its wills are published here, its sessions adopted (ownership.ts:
+   * claimed, routed and queued for here, with what its inbox held for them), and
+   * `nodeAdopted` is emitted (the place to adopt what else the dead node held).
    */
   nodeDead (dead: DeadNode): void {
     const broker = this.broker
     if (this.closed || dead.nodeId === broker.id) return
     broker.logger.warn({ node: dead.nodeId, downFor: dead.downFor }, 'cluster node dead: this node adopts it and publishes its wills')
     this.wills.adopt(dead.nodeId, dead.downFor).catch((err: unknown) => { this.storeError('reading a dead node\'s wills', err) })
+    this.ownership.adopt(dead.nodeId).then((n) => {
+      if (n !== null) broker.logger.info({ node: dead.nodeId, sessions: n.sessions, messages: n.messages }, 'adopted the offline sessions of a dead cluster node')
+    }, (err: unknown) => { this.storeError('adopting a dead node\'s sessions', err) })
     if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
   }
 

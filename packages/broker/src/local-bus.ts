@@ -52,6 +52,11 @@ export class LocalBus implements Bus {
   /** Accepted and never called: no other node can die. */
   onNodeDead (_handler: (dead: DeadNode) => void): void {}
 
+  /** Nothing to hand over: no other node exists. */
+  async adopt (_nodeId: string, _deliver: (message: BusMessage) => unknown): Promise<number> {
+    return 0
+  }
+
   /** Just this node. */
   async aliveNodes (): Promise<string[]> {
     return [this.nodeId]

@@ -28,11 +28,16 @@
  *   state deleted) before this node deletes what is left and starts a new one.
  * - Exactly one node queues for an offline session: its owner. At start a node loads only
  *   the sessions it owns; publishes from other nodes are queued by the owner.
+ * - Adoption: the node that wins the claim on a dead node claims every session the dead node
+ *   owned, loads it as offline (expiring), queues for it what the dead node's inbox held, and
+ *   only then does the bus stop routing to the dead node (until then publishes wait in its
+ *   inbox). A dead node that restarts loads only the sessions it still owns.
  */
 import type { BusMessage } from './bus.ts'
 import type { Connection } from './connection.ts'
 import type { Engine } from './engine.ts'
 import { refuse } from './handlers/connect.ts'
+import { Routed } from './routed.ts'
 import { OfflineClient, Session } from './session.ts'
 import type { SessionRecord, Store } from './store.ts'
 
@@ -249,9 +254,14 @@ export class Ownership {
    * the store has none.
    */
   async #load (clientId: string): Promise<void> {
-    const engine = this.#engine
     const rec = await this.#store.getSession(clientId)
-    if (rec === null) return
+    if (rec !== null) this.#apply(rec)
+  }
+
+  /** {@link #load} once the record is read. */
+  #apply (rec: SessionRecord): void {
+    const engine = this.#engine
+    const clientId = rec.clientId
     const sessions = engine.sessions
     let s = sessions.get(clientId)
     if (s === undefined) {
@@ -276,6 +286,92 @@ export class Ownership {
       router.add(s, sub.topic, sub.qos, sub.nl, sub.rap, sub.rh, sub.subscriptionId ?? 0)
     }
     for (const topic of [...s.subs.keys()]) if (!keep.has(topic)) router.remove(s, topic)
+  }
+
+  /**
+   * Dead node `dead` was claimed by this node (Engine.nodeDead): take over the sessions its
+   * owner records name. Each is claimed (epoch + 1), loaded and routed as an offline session
+   * here, and expires from now when the dead node had it connected (the dead node's clean
+   * sessions, expiry 0, are ended); then the bus hands over what the dead node's inbox held,
+   * queued for the adopted sessions only, and stops routing to the dead node. Null when
+   * ownership is off.
+   */
+  async adopt (dead: string): Promise<{ sessions: number, messages: number } | null> {
+    if (!this.enabled) return null
+    const engine = this.#engine
+    const store = this.#store
+    const claimed: SessionRecord[] = []
+    let batch: SessionRecord[] = []
+    const take = async (): Promise<void> => {
+      const owners = await Promise.all(batch.map(async (rec) => await store.sessionOwner!(rec.clientId)))
+      for (let i = 0; i < batch.length; i++) {
+        const id = batch[i]!.clientId
+        if (owners[i]?.nodeId !== dead || engine.closed) continue
+        const { epoch, previous } = await store.claimSession!(id, this.#me)
+        if (previous !== dead) {
+          // a client reconnected on `previous` meanwhile: its claim stands (given back, newer)
+          if (previous !== null && previous !== this.#me) await store.claimSession!(id, previous)
+          continue
+        }
+        const rec = await store.getSession(id) // as the dead node left it
+        if (rec === null) continue
+        if (rec.expiryInterval === 0) {
+          await store.deleteSession(id) // it ended with its connection on the dead node
+          continue
+        }
+        if (rec.expiresAt === undefined && rec.expiryInterval !== 0xFFFFFFFF) {
+          // connected on the dead node until it died: offline from now
+          rec.expiresAt = engine.broker.clock.now() + rec.expiryInterval * 1000
+          await store.setSessionExpiry(id, rec.expiresAt)
+        }
+        if (!this.#claims.has(id)) this.#claims.set(id, { epoch, conn: null })
+        claimed.push(rec)
+      }
+      batch = []
+    }
+    for await (const rec of store.sessions()) {
+      batch.push(rec)
+      if (batch.length >= OWNER_BATCH) await take()
+    }
+    if (batch.length > 0) await take()
+    if (engine.closed) return { sessions: 0, messages: 0 }
+    // routed in one tick, so that the bus announces them at once, just before it drops the
+    // dead node's routes (publishes go to one of the two inboxes, not both)
+    const adopted = new Set<Session>()
+    const sessions = engine.sessions
+    const bus = engine.broker.bus
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    for (const rec of claimed) {
+      this.#apply(rec)
+      const s = sessions.get(rec.clientId)
+      if (s === undefined || s.conn !== null) continue
+      adopted.add(s)
+      // what reaches it from now on is newer than what the dead node's inbox holds
+      if (bus.adopt !== undefined) s.held = held
+    }
+    if (bus.adopt === undefined) return { sessions: adopted.size, messages: 0 }
+    const router = engine.router
+    try {
+      const messages = await bus.adopt(dead, (msg) => {
+        if (msg.type !== 'publish' || engine.closed) return
+        // only the adopted sessions: this node's own had theirs delivered already
+        router.only = adopted
+        sessions.draining = true
+        let stored: Promise<unknown> | null
+        try {
+          stored = router.route(Routed.from(msg.message), true)
+        } finally {
+          router.only = null
+          sessions.draining = false
+        }
+        return stored?.catch((err: unknown) => { engine.storeError('storing a dead node\'s message', err) })
+      })
+      return { sessions: adopted.size, messages }
+    } finally {
+      for (const s of adopted) if (s.held === held) s.held = null
+      release()
+    }
   }
 
   /** `c` closed: our claim no longer refers to it (nor exists, when the session ends with it). */

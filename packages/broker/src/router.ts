@@ -56,6 +56,8 @@ export class Router {
    * set in a cluster where each session has one owner node (see ownership.ts).
    */
   queueRemote = false
+  /** Set while a dead node's messages are handed to the sessions adopted from it: route serves only these. */
+  only: Set<Session> | null = null
   /** route skipped a full queue for mayReject. */
   rejected = false
   readonly #collect = (v: TrieEntry): void => {
@@ -194,8 +196,10 @@ export class Router {
       const forward = hooks.authorizeForward
       // read authorization per delivery, against the receiver's identity (cached per session)
       const read = hooks.authorizeRead !== undefined
+      const only = this.only
       for (let i = 0; i < targets.length; i++) {
         const s = targets[i]!
+        if (only !== null && !only.has(s)) continue
         const qos = (s.dq < m.qos ? s.dq : m.qos) as QoS
         const retain = s.drap ? m.retain : false // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
         const c = s.conn

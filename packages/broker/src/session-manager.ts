@@ -218,9 +218,17 @@ export class SessionManager {
     }
   }
 
+  /** Set while a dead node's messages are queued for the sessions adopted from it (ownership.ts). */
+  draining = false
+
   /** Queue a message for an offline persistent session (its store queue). */
   enqueueOffline (s: Session, m: StoredMessage, ids: number[] | null): Promise<unknown> {
     const engine = this.#engine
+    if (s.held !== null && !this.draining) {
+      const later = s.held.then(() => this.enqueueOffline(s, m, ids))
+      s.track(later) // a handoff waits for it
+      return later
+    }
     const p = engine.broker.store.enqueue(s.clientId, m, ids ?? undefined).then((r) => {
       if (r.queued > engine.broker.limits.maxStoredMessages && s.conn === null && this.map.get(s.clientId) === s) this.#overStored(s, r.queued)
     })

@@ -117,6 +117,11 @@ export class Session {
   owner: string | undefined = undefined
   /** Who authorization decides for while no connection is attached. */
   offline: Client | null = null
+  /**
+   * Adopted from a dead node, until what its inbox held is queued: new messages queue after
+   * that (in order, their acknowledgements waiting for it). Null otherwise.
+   */
+  held: Promise<void> | null = null
   /** authorizeRead answers by topic, valid while `readEpoch` is the broker's epoch. */
   readCache: Map<string, boolean> | null = null
   readEpoch = 0

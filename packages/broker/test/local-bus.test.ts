@@ -9,6 +9,7 @@ t.test('LocalBus is a bus of one node', async (t) => {
   await bus.send({ type: 'alive', nodeId: 'n1', at: 1 })
   t.same(await bus.aliveNodes(), ['n1'])
   await t.rejects(bus.sendTo('n2', { type: 'released', nodeId: 'n1', clientId: 'c', epoch: 1 }), /no node "n2"/, 'sendTo: there is no other node')
+  t.equal(await bus.adopt('n2', () => t.fail('never called')), 0, 'adopt: nothing is left for another node')
   t.ok(new LocalBus().nodeId.length > 0, 'random id by default')
   // shared groups: a lone node serves every group itself
   bus.setShare('$share/g/t/#', 1, 1)

@@ -498,10 +498,13 @@ export class RedisBus implements Bus {
             this.#from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
           }
         }
-        // a fresh table: what the previous run of this node id announced is stale
+        // what the previous run of this node id announced stays in force until the broker
+        // attached (onMessage: its stored sessions routed again), then the stale part goes:
+        // publishes meanwhile wait in the inbox instead of going nowhere
         this.#announced.clear()
+        for (const f of await this.#pub.smembers(this.#routesOf(this.nodeId))) this.#announced.add(f)
         this.#sharesAnnounced.clear()
-        await this.#pub.del(this.#routesOf(this.nodeId), this.#sharesOf(this.nodeId))
+        await this.#pub.del(this.#sharesOf(this.nodeId))
         await this.#announce()
         // the other nodes' tables are loaded before open() resolves
         await Promise.all(await this.#beat())
@@ -534,8 +537,10 @@ export class RedisBus implements Bus {
     for (const node of alive) {
       if (node !== this.nodeId && !this.#tables.has(node) && !this.#shareTables.has(node)) loads.push(this.#reload(node))
     }
+    // a dead node's routes stay until a survivor adopts its sessions (that deletes them): what
+    // is published meanwhile waits in its inbox, read by it when it restarts or by the adopter
     for (const node of [...this.#tables.keys()]) {
-      if (!alive.includes(node)) this.#setTable(node, new Set())
+      if (!alive.includes(node)) loads.push(this.#reloadRoutes(node))
     }
     for (const node of [...this.#shareTables.keys()]) {
       if (!alive.includes(node)) this.#setShares(node, new Map())
@@ -557,6 +562,111 @@ export class RedisBus implements Bus {
         this.#warn({ node: this.nodeId, dead: nodeId, err: (err as Error).message }, 'RedisBus: the dead-node handler threw')
       }
     }
+  }
+
+  /**
+   * This node adopted the sessions of dead node `dead` (see {@link Bus.adopt}): its routes
+   * are announced before the dead node's route table is deleted (one connection: every node
+   * reloads them in that order, so no publish finds neither), then the publishes of the dead
+   * node's inbox are handed to `deliver` from its saved position, once more after a heartbeat (a
+   * node that missed the notice reloads the tables within one), and deleted with its
+   * position. Resolves with the publishes handed over.
+   *
+   * @throws RedisStoreError STORE_REDIS_ERR_CLOSED, STORE_REDIS_ERR_UNAVAILABLE
+   */
+  async adopt (dead: string, deliver: (message: BusMessage) => unknown): Promise<number> {
+    if (this.#closed) throw new RedisStoreError('STORE_REDIS_ERR_CLOSED', `RedisBus ${this.nodeId}: adopt after close()`)
+    // at once: this node's own publishes reach the adopted sessions here, not through its inbox
+    this.#setTable(dead, new Set())
+    await this.open()
+    const inbox = this.#inboxOf(dead)
+    try {
+      // the routes of the adopted sessions (added by the broker this tick) first
+      await new Promise((resolve) => setImmediate(resolve))
+      await this.#announce()
+      const mine = packRecord({ type: 'routes', nodeId: this.nodeId }, Buffer.alloc(0))
+      const theirs = packRecord({ type: 'routes', nodeId: dead }, Buffer.alloc(0))
+      await Promise.all([
+        this.#sharded ? this.#pub.spublish(this.#channel, mine) : this.#pub.publish(this.#channel, mine),
+        this.#pub.del(this.#routesOf(dead)),
+        this.#sharded ? this.#pub.spublish(this.#channel, theirs) : this.#pub.publish(this.#channel, theirs)
+      ])
+      const pos = await this.#pub.hgetall(`${inbox}:pos`)
+      const from = new Map<string, { inc: string, seq: number }>()
+      let id = pos.id ?? '0-0'
+      for (const [k, v] of Object.entries(pos)) {
+        if (!k.startsWith('s:')) continue
+        const colon = v.lastIndexOf(':')
+        from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
+      }
+      let n = 0
+      for (let round = 0; round < 2; round++) {
+        if (round === 1) await new Promise((resolve) => setTimeout(resolve, this.#heartbeatMs + 100))
+        for (;;) {
+          const entries = await this.#pub.xrangeBuffer(inbox, `(${id}`, '+', 'COUNT', 256) as Array<[Buffer, Buffer[]]>
+          if (entries.length === 0) break
+          id = entries[entries.length - 1]![0].toString()
+          n += await this.#handOver(entries, from, deliver)
+        }
+      }
+      await this.#pub.del(inbox, `${inbox}:pos`)
+      return n
+    } catch (err) {
+      if (err instanceof RedisStoreError) throw err
+      throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: adopting the inbox of ${dead} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /**
+   * The publishes of a dead node's inbox entries (messages sent with sendTo are for it alone:
+   * skipped), deduplicated by sequence number like this node's own; resolves with their count
+   * once the store work the handler returned settled.
+   */
+  async #handOver (entries: Array<[Buffer, Buffer[]]>, from: Map<string, { inc: string, seq: number }>, deliver: (message: BusMessage) => unknown): Promise<number> {
+    // #deliver hands to #handler and collects into #pending: both swapped while it runs (synchronously)
+    const own = this.#pending
+    const handler = this.#handler
+    this.#pending = []
+    this.#handler = deliver
+    const before = this.stats.delivered
+    try {
+      for (const [, fields] of entries) {
+        let sender = ''
+        let inc = ''
+        let seq = 0
+        let data: Buffer | null = null
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          const k = fields[i]![0]
+          const v = fields[i + 1]!
+          if (k === 0x6e /* n */) sender = v.toString()
+          else if (k === 0x69 /* i */) inc = v.toString()
+          else if (k === 0x73 /* s */) seq = Number(v.toString())
+          else if (k === 0x64 /* d */) data = v
+        }
+        if (sender === '' || data === null) continue
+        const last = from.get(sender)
+        if (last !== undefined && last.inc === inc) {
+          if (seq <= last.seq) continue
+          last.seq = seq
+        } else {
+          from.set(sender, { inc, seq })
+        }
+        this.#deliver(sender, data)
+      }
+    } finally {
+      const handed = this.#pending
+      this.#pending = own
+      this.#handler = handler
+      await Promise.allSettled(handed)
+    }
+    return this.stats.delivered - before
+  }
+
+  /** Reload `node`'s filters only (a dead node's: empty once it is adopted or gone). */
+  #reloadRoutes (node: string): Promise<void> {
+    return this.#pub.smembers(this.#routesOf(node)).then((filters) => {
+      if (!this.#closed) this.#setTable(node, new Set(filters))
+    }, () => {})
   }
 
   // ───────── route table
@@ -662,7 +772,7 @@ export class RedisBus implements Bus {
     const add: string[] = []
     const del: string[] = []
     for (const f of this.#local.keys()) if (!this.#announced.has(f)) add.push(f)
-    for (const f of this.#announced) if (!this.#local.has(f)) del.push(f)
+    if (this.#handler !== null) for (const f of this.#announced) if (!this.#local.has(f)) del.push(f)
     const shareSet: string[] = []
     const shareDel: string[] = []
     for (const [k, v] of this.#shareLocal) if (this.#sharesAnnounced.get(k) !== v) shareSet.push(k, v)
@@ -872,6 +982,8 @@ export class RedisBus implements Bus {
   // ───────── receiving
 
   async #readLoop (): Promise<void> {
+    // nothing is consumed before a receiver is registered (after a restart: the inbox waits for the broker)
+    while (this.#handler === null && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 20))
     while (!this.#closed) {
       let res: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
       try {
@@ -1027,6 +1139,7 @@ export class RedisBus implements Bus {
    */
   onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
+    this.#scheduleAnnounce() // the previous run's stale routes go now
   }
 
   /**

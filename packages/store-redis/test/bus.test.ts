@@ -74,22 +74,56 @@ t.test('RedisBus: control messages reach every other node, never the sender; pub
   await t.rejects(c.send({ type: 'alive', nodeId: 'C', at: 1 }), { code: 'STORE_REDIS_ERR_CLOSED' })
 })
 
-t.test('RedisBus: a node that stops beating is dead after deadAfterMs; its routes are dropped', async (t) => {
+t.test('RedisBus: a dead node keeps its routes until adopted; the adopter gets what its inbox held from its position, once; then its routes and inbox go', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => admin.disconnect())
+  // a node that died without leaving: its last beat, its routes, its inbox and position stay in Redis
+  await admin.zadd('culex:nodes', Date.now(), 'ghost')
+  await admin.sadd('culex:routes:{ghost}', 'g/#')
+  const read = await admin.xadd('culex:bus:{ghost}', '*', 'n', 'A', 'i', 'old', 's', '1', 'd', 'processed before it died')
+  await admin.hset('culex:bus:{ghost}:pos', 'id', read!, 's:A', 'old:1')
   const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 50, deadAfterMs: 300 })
   t.teardown(() => a.close())
   await a.open()
-  // a node that died without leaving: its last beat and its routes stay in Redis
-  const ghost = new RedisBus({ url: server.url, nodeId: 'ghost', heartbeatMs: 60_000 })
-  ghost.addRoute('g/#')
-  await ghost.open()
-  t.same((await a.aliveNodes()).sort(), ['A', 'ghost'])
-  t.ok(await until(() => a.interested('g/1')), 'A routes g/# to ghost')
+  t.ok(a.interested('g/1'), 'A routes g/# to ghost')
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('g/1') })
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.same(await a.aliveNodes(), ['A'], 'ghost is dead, A keeps beating')
-  t.notOk(a.interested('g/1'), 'a dead node gets nothing')
-  await ghost.close()
+  t.ok(a.interested('g/2'), 'nobody adopted ghost: A still routes to it')
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('g/2') })
+  await a.sendTo('ghost', { type: 'released', nodeId: 'A', clientId: 'c', epoch: 1 })
+  t.equal(await admin.xlen('culex:bus:{ghost}'), 4, 'into its inbox')
+
+  const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 50, deadAfterMs: 300 })
+  t.teardown(() => b.close())
+  const got: string[] = []
+  let stored = 0
+  let handedOver = -1
+  const direct: string[] = []
+  b.onMessage((m) => { if (m.type === 'publish') direct.push(m.message.topic) })
+  b.onNodeDead((dead) => {
+    t.equal(dead.nodeId, 'ghost', 'B claims ghost')
+    b.addRoute('g/#') // the adopted sessions' routes
+    b.adopt(dead.nodeId, (m) => {
+      if (m.type === 'publish') got.push(m.message.topic)
+      return new Promise<void>((resolve) => setTimeout(() => { stored++; resolve() }, 20))
+    }).then((n) => { handedOver = n }, (err: unknown) => t.error(err))
+  })
+  await b.open()
+  t.ok(await until(() => handedOver >= 0), 'adopt resolves')
+  t.equal(handedOver, 2, 'two publishes handed over')
+  t.same(got, ['g/1', 'g/2'], 'what was published while it was dead, in order; not what it read before, nor a sendTo for it')
+  t.equal(stored, 2, 'adopt waits for the store work the handler returned')
+  t.equal(await admin.exists('culex:bus:{ghost}', 'culex:bus:{ghost}:pos', 'culex:routes:{ghost}'), 0, 'its inbox, position and routes are deleted')
+  t.ok(await until(() => a.interested('g/3')), 'A routes g/# to B')
+  await a.send({ type: 'publish', nodeId: 'A', message: msg('g/3') })
+  t.equal(await admin.exists('culex:bus:{ghost}'), 0, 'and no longer to ghost')
+  t.ok(await until(() => direct.length > 0), 'B receives it')
+  t.same(direct, ['g/3'], 'B\'s own handler: only what was sent to B')
+  await b.close()
+  await t.rejects(b.adopt('ghost', () => {}), { code: 'STORE_REDIS_ERR_CLOSED' }, 'adopt after close')
 })
 
 t.test('RedisBus: a dead node is claimed by exactly one live node, once per death; a node claimed while running learns it', async (t) => {
