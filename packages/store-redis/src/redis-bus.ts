@@ -14,10 +14,17 @@
  *   number it already processed (an XADD retried after a dropped connection is written twice:
  *   delivered once). A sequence number that jumps is a gap (an XADD that failed for good: its
  *   publisher got no acknowledgement): counted in `stats.gaps` and logged.
- * - After each batch the receiver stores its position and the last sequence number per sender
- *   in the hash `{prefix}bus:{<node>}:pos` and trims what it read from its inbox (XTRIM MINID):
- *   only this node reads its inbox, so it is then read by every node that needs it. A node
- *   restarted with the same id, or reconnected after a dropped connection, resumes from there.
+ * - After each batch, once the broker's work on it is done (the promises its handler returned:
+ *   store writes, room in full queues; the inbox is not read further meanwhile), the receiver
+ *   stores its position and the last sequence number per sender in the hash
+ *   `{prefix}bus:{<node>}:pos` and trims what it read from its inbox (XTRIM MINID): only this
+ *   node reads its inbox, so it is then read by every node that needs it. A node restarted
+ *   with the same id (also after SIGKILL between reading and storing), or reconnected after a
+ *   dropped connection, resumes from there. A rejected promise: the position is stored up to
+ *   the entry before it, and reading resumes from it after `retryMs`.
+ * - Backpressure: per target node, the sender keeps the entries it wrote past the position
+ *   that node stored (read with each write); beyond `maxInboxBacklog` publishes, `send` to it
+ *   resolves only once it is within the bound again, and QoS 0 to it is dropped.
  * - Route table: each node keeps the set of topic filters its broker routes (shared
  *   subscriptions by their filter: every member counts) in `{prefix}routes:{<node>}`, written
  *   once per tick when it changed, followed by a notice on pub/sub; other nodes then reload
@@ -83,6 +90,12 @@ export interface RedisBusOptions extends RedisConnectionOptions {
   deadAfterMs?: number
   /** How long one XREAD blocks, ms. Default 1000. */
   blockMs?: number
+  /**
+   * When the broker could not store what it received from the inbox (a store write
+   * failed), reading stops for this long, then resumes from the first entry not stored, ms.
+   * Default 1000.
+   */
+  retryMs?: number
   /** Default: `process.emitWarning`. */
   logger?: RedisBusLogger
 }
@@ -101,9 +114,28 @@ export interface RedisBusStats {
   corrupt: number
   /** Times this node found it had been claimed dead by another node while it was running. */
   declaredDead: number
+  /**
+   * Times the broker failed to store what it received (a store write rejected): reading
+   * stopped for `retryMs` and resumed from the first entry not stored.
+   */
+  storeFailures: number
 }
 
 interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: unknown) => void }
+
+function deferred (): Deferred {
+  let res!: () => void
+  let rej!: (err: unknown) => void
+  const promise = new Promise<void>((resolve, reject) => { res = resolve; rej = reject })
+  promise.catch(() => {})
+  return { promise, resolve: res, reject: rej }
+}
+
+/** One batch read from the inbox: each entry's id and the (sender, incarnation, seq) it advanced. */
+interface ReadBatch {
+  ids: string[]
+  marks: Array<{ sender: string, inc: string, seq: number } | null>
+}
 
 /**
  * The claim on dead nodes (KEYS[1] the node set, ARGV[1] the cutoff ms, ARGV[2] the caller):
@@ -342,7 +374,7 @@ function nextId (id: string): string {
 export class RedisBus implements Bus {
   readonly nodeId: string
   /** Inbox counters (read-only for users). */
-  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0 }
+  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0, storeFailures: 0 }
   readonly #pub: RedisClient
   readonly #sub: RedisClient
   readonly #reader: RedisClient
@@ -382,10 +414,17 @@ export class RedisBus implements Bus {
   // ── incoming: per sender, `incarnation` and last sequence number processed
   readonly #from = new Map<string, { inc: string, seq: number }>()
   #lastId = '0-0'
-  /** Store writes the handler returned for the entries being processed (see #process). */
-  #pending: Array<Promise<unknown>> = []
-  /** The last position save waiting for such writes, null when none waits. */
-  #saving: Promise<unknown> | null = null
+  /** What is stored in `{inbox}:pos`: the position and sequence numbers of durable entries. */
+  readonly #saved = new Map<string, { inc: string, seq: number }>()
+  #savedId = '0-0'
+  /** The broker's work on the entries of the batch being read (see #settle), and their entry index. */
+  #work: Array<PromiseLike<unknown>> | null = null
+  #workAt: number[] = []
+  /** The entry being processed (index in its batch). */
+  #entry = 0
+  readonly #retryMs: number
+  /** Resolves on close(): a read loop waiting for the broker's work stops waiting. */
+  readonly #closing: Deferred
 
   // ── route table
   /** This node's filters and how many subscriptions (or groups) use each. */
@@ -447,6 +486,8 @@ export class RedisBus implements Bus {
     this.#heartbeatMs = heartbeatMs
     this.#deadAfterMs = deadAfterMs
     this.#blockMs = opts.blockMs ?? 1000
+    this.#retryMs = opts.retryMs ?? 1000
+    this.#closing = deferred()
     this.#logger = opts.logger ?? null
     this.#sharded = describeCluster(opts) !== null
     this.#pub = createClient(opts)
@@ -492,10 +533,11 @@ export class RedisBus implements Bus {
         else await this.#sub.subscribe(this.#channel)
         const pos = await this.#pub.hgetall(this.#pos)
         for (const [k, v] of Object.entries(pos)) {
-          if (k === 'id') this.#lastId = v
+          if (k === 'id') this.#lastId = this.#savedId = v
           else if (k.startsWith('s:')) {
             const colon = v.lastIndexOf(':')
             this.#from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
+            this.#saved.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
           }
         }
         // what the previous run of this node id announced stays in force until the broker
@@ -995,18 +1037,83 @@ export class RedisBus implements Bus {
         continue
       }
       if (res === null || this.#closed) continue
+      let batch: ReadBatch
       try {
-        this.#process(res[0]![1])
+        batch = this.#process(res[0]![1])
       } catch (err) {
         this.#warn({ node: this.nodeId, err: (err as Error).message }, 'RedisBus: processing inbox entries failed')
+        continue
       }
+      await this.#settle(batch)
     }
   }
 
-  #process (entries: Array<[Buffer, Buffer[]]>): void {
+  /**
+   * Wait for the broker's work on `batch` (its store writes, and room in full queues: the
+   * inbox is not read meanwhile), then save the position past it and trim the inbox. A
+   * rejected write: the position is saved up to the entry before it; reading stops for
+   * `retryMs` and resumes from that entry (it and the entries after it are delivered again).
+   */
+  async #settle (batch: ReadBatch): Promise<void> {
+    const work = this.#work
+    const at = this.#workAt
+    this.#work = null
+    this.#workAt = []
+    if (work !== null) {
+      // one promise per batch: the broker returns its writes only where there are some
+      const all = work.length === 1 ? work[0]! : Promise.all(work)
+      try {
+        await Promise.race([all, this.#closing.promise])
+      } catch (err) {
+        const results = await Promise.allSettled(work)
+        let first = batch.ids.length
+        for (let i = 0; i < results.length; i++) if (results[i]!.status === 'rejected' && at[i]! < first) first = at[i]!
+        this.#save(batch, first)
+        this.stats.storeFailures++
+        this.#warn({ node: this.nodeId, entry: batch.ids[first], retryMs: this.#retryMs, err: (err as Error).message }, 'RedisBus: the broker could not store a message from the inbox: reading stops, then resumes from it')
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, this.#retryMs)), this.#closing.promise])
+        // read again from the first entry not stored, with the sequence numbers saved with it
+        this.#lastId = this.#savedId
+        this.#from.clear()
+        for (const [k, v] of this.#saved) this.#from.set(k, { inc: v.inc, seq: v.seq })
+        return
+      }
+      if (this.#closed) return // not settled: the position stays before this batch
+    }
+    this.#save(batch, batch.ids.length)
+  }
+
+  /** Save the position past the first `n` entries of `batch` (their work is durable), then trim. */
+  #save (batch: ReadBatch, n: number): void {
+    if (n === 0) return
+    const id = batch.ids[n - 1]!
+    const save: string[] = ['id', id]
     const changed = new Set<string>()
+    for (let i = 0; i < n; i++) {
+      const mark = batch.marks[i]
+      if (mark === null || mark === undefined) continue
+      this.#saved.set(mark.sender, { inc: mark.inc, seq: mark.seq })
+      changed.add(mark.sender)
+    }
+    for (const s of changed) {
+      const f = this.#saved.get(s)!
+      save.push(`s:${s}`, `${f.inc}:${f.seq}`)
+    }
+    this.#savedId = id
+    this.#pub.hset(this.#pos, ...save)
+      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', nextId(id)))
+      .catch(() => {})
+  }
+
+  #process (entries: Array<[Buffer, Buffer[]]>): ReadBatch {
+    const batch: ReadBatch = { ids: [], marks: [] }
+    this.#work = null
+    this.#workAt = []
     for (const [rawId, fields] of entries) {
       this.#lastId = rawId.toString()
+      this.#entry = batch.ids.length
+      batch.ids.push(this.#lastId)
+      batch.marks.push(null)
       this.stats.entries++
       let sender = ''
       let inc = ''
@@ -1048,32 +1155,20 @@ export class RedisBus implements Bus {
         }
         this.#from.set(sender, { inc, seq })
       }
-      changed.add(sender)
+      batch.marks[batch.marks.length - 1] = { sender, inc, seq }
       if (control) this.#deliverControl(sender, data)
       else this.#deliver(sender, data)
     }
-    // remember what was processed, then drop it from the inbox: once the broker's store
-    // writes for these entries settled (an owner queueing for an offline session), so a node
-    // killed before they land reads the entries again; positions are saved in order
-    const save: string[] = ['id', this.#lastId]
-    for (const s of changed) {
-      const f = this.#from.get(s)!
-      save.push(`s:${s}`, `${f.inc}:${f.seq}`)
+    return batch
+  }
+
+  /** Hand `message` to the broker; keep what it returns to wait for (a promise: its store work). */
+  #hand (message: BusMessage): void {
+    const r = this.#handler?.(message)
+    if (r !== null && r !== undefined && typeof (r as PromiseLike<unknown>).then === 'function') {
+      (this.#work ??= []).push(r as PromiseLike<unknown>)
+      this.#workAt.push(this.#entry)
     }
-    const trimTo = nextId(this.#lastId)
-    const write = (): Promise<unknown> => this.#pub.hset(this.#pos, ...save)
-      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', trimTo))
-      .catch(() => {})
-    const pending = this.#pending
-    if (pending.length === 0 && this.#saving === null) {
-      write().catch(() => {})
-      return
-    }
-    this.#pending = []
-    const prev = this.#saving ?? DONE
-    const saving: Promise<unknown> = prev.then(async () => await Promise.allSettled(pending)).then(write)
-    this.#saving = saving
-    saving.then(() => { if (this.#saving === saving) this.#saving = null }, () => {})
   }
 
   /** A message sent with sendTo. */
@@ -1090,7 +1185,7 @@ export class RedisBus implements Bus {
       return
     }
     try {
-      this.#handler?.(head as unknown as BusMessage)
+      this.#hand(head as unknown as BusMessage)
     } catch (err) {
       this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
     }
@@ -1122,11 +1217,9 @@ export class RedisBus implements Bus {
       }
       this.stats.delivered++
       try {
-        let r: unknown
-        if (picks === null || (!picks.only && picks.shares.length === 0)) r = this.#handler?.({ type: 'publish', nodeId: sender, message: m })
-        else if (picks.only) r = this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
-        else r = this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
-        if (r instanceof Promise) this.#pending.push(r)
+        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#hand({ type: 'publish', nodeId: sender, message: m })
+        else if (picks.only) this.#hand({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
+        else this.#hand({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
       } catch (err) {
         this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
       }
@@ -1134,8 +1227,11 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * The receiver of other nodes' messages. A promise it returns for a publish (the broker's
-   * store writes for it) delays saving the inbox position past that entry until it settles.
+   * Register the single receiver of messages from other nodes. For a publish it may return a
+   * promise (the broker's store writes for it, or room in a full queue): the position in the
+   * inbox is saved past an entry, and the entry trimmed, only once the promises of every entry
+   * up to it resolved, and the inbox is not read further meanwhile. A rejection: reading
+   * stops for `retryMs`, then resumes from the first entry not stored (delivered again).
    */
   onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
@@ -1171,6 +1267,7 @@ export class RedisBus implements Bus {
     // publishes of this tick are written first
     if (this.#batch !== null) await this.#batch.promise.catch(() => {})
     this.#closed = true
+    this.#closing.resolve()
     if (this.#timer !== null) clearInterval(this.#timer)
     if (this.#opening !== null) {
       await this.#opening.catch(() => {})
