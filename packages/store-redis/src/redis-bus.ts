@@ -96,6 +96,16 @@ export interface RedisBusOptions extends RedisConnectionOptions {
    * Default 1000.
    */
   retryMs?: number
+  /**
+   * Backpressure across nodes: how many publishes this node may have in another node's inbox
+   * that the other node has not yet stored (unread, or read and still waiting for its store
+   * writes or for room in a full queue; known from the position it saves). While a target is
+   * beyond it, the `send` of a publish to it resolves only once it is back within it (so the
+   * PUBACK/PUBREC of a QoS 1/2 publisher waits, and its Receive Maximum throttles it), and a
+   * QoS 0 publish to it is dropped and counted (`stats.dropped`). `Infinity`: no bound.
+   * Default 2000.
+   */
+  maxInboxBacklog?: number
   /** Default: `process.emitWarning`. */
   logger?: RedisBusLogger
 }
@@ -119,6 +129,10 @@ export interface RedisBusStats {
    * stopped for `retryMs` and resumed from the first entry not stored.
    */
   storeFailures: number
+  /** Batches of publishes whose `send` waited for a target's inbox to be within `maxInboxBacklog`. */
+  held: number
+  /** QoS 0 publishes not sent to a node whose inbox was beyond `maxInboxBacklog`. */
+  dropped: number
 }
 
 interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: unknown) => void }
@@ -162,6 +176,46 @@ if had then return 1 end
 return 0`
 
 const NO_TARGETS: readonly string[] = []
+/** How often the position of a node beyond maxInboxBacklog is read again, ms. */
+const BACKLOG_POLL_MS = 20
+
+/** Whether stream id `a` (`ms-seq`) is at or before `b`. */
+function idAtOrBefore (a: string, b: string): boolean {
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const ma = Number(a.slice(0, da))
+  const mb = Number(b.slice(0, db))
+  return ma < mb || (ma === mb && Number(a.slice(da + 1)) <= Number(b.slice(db + 1)))
+}
+
+/**
+ * The entries one node wrote to another node's inbox past the position that node saved, and
+ * how many publishes they hold (see maxInboxBacklog).
+ */
+class Unsaved {
+  ids: string[] = []
+  counts: number[] = []
+  head = 0
+  total = 0
+
+  add (id: string, count: number): void {
+    this.ids.push(id)
+    this.counts.push(count)
+    this.total += count
+  }
+
+  /** The target saved its position at `pos`: entries up to it are stored there. */
+  saved (pos: string | null): void {
+    if (pos === null) return
+    const ids = this.ids
+    while (this.head < ids.length && idAtOrBefore(ids[this.head]!, pos)) this.total -= this.counts[this.head++]!
+    if (this.head > 1024 && this.head * 2 > ids.length) {
+      this.ids = ids.slice(this.head)
+      this.counts = this.counts.slice(this.head)
+      this.head = 0
+    }
+  }
+}
 
 /**
  * One cluster-wide shared group: its members per node and the pick cursor. Kept as parallel
@@ -374,7 +428,7 @@ function nextId (id: string): string {
 export class RedisBus implements Bus {
   readonly nodeId: string
   /** Inbox counters (read-only for users). */
-  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0, storeFailures: 0 }
+  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0, storeFailures: 0, held: 0, dropped: 0 }
   readonly #pub: RedisClient
   readonly #sub: RedisClient
   readonly #reader: RedisClient
@@ -410,6 +464,11 @@ export class RedisBus implements Bus {
   #batch: Deferred | null = null
   /** Next sequence number per target node. */
   readonly #seq = new Map<string, number>()
+  readonly #maxBacklog: number
+  /** Target nodes whose inbox is beyond maxInboxBacklog, and the wait until it is within. */
+  readonly #over = new Map<string, Promise<void>>()
+  /** Per target node: the entries written to its inbox that it has not saved its position past. */
+  readonly #unsaved = new Map<string, Unsaved>()
 
   // ── incoming: per sender, `incarnation` and last sequence number processed
   readonly #from = new Map<string, { inc: string, seq: number }>()
@@ -487,6 +546,11 @@ export class RedisBus implements Bus {
     this.#deadAfterMs = deadAfterMs
     this.#blockMs = opts.blockMs ?? 1000
     this.#retryMs = opts.retryMs ?? 1000
+    const maxBacklog = opts.maxInboxBacklog ?? 2000
+    if (maxBacklog !== Infinity && (!Number.isSafeInteger(maxBacklog) || maxBacklog < 1)) {
+      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option maxInboxBacklog: expected a positive integer (entries) or Infinity, got ${String(opts.maxInboxBacklog)}`)
+    }
+    this.#maxBacklog = maxBacklog
     this.#closing = deferred()
     this.#logger = opts.logger ?? null
     this.#sharded = describeCluster(opts) !== null
@@ -925,7 +989,15 @@ export class RedisBus implements Bus {
     let frame: Buffer | null = null
     if (targets.length > 0) {
       frame = encodeFrame(message.message, shares, message.type === 'shared')
-      for (const node of targets) this.#queue(node, frame)
+      if (this.#over.size > 0 && message.message.qos === 0) {
+        // QoS 0 is never held: not sent to a node beyond its backlog bound
+        for (const node of targets) {
+          if (this.#over.has(node)) this.stats.dropped++
+          else this.#queue(node, frame)
+        }
+      } else {
+        for (const node of targets) this.#queue(node, frame)
+      }
     }
     if (shares !== undefined) {
       // the nodes picked for shared groups, once each, besides those with a matching route
@@ -959,18 +1031,40 @@ export class RedisBus implements Bus {
     this.#batch = null
     const out = [...this.#out]
     this.#out.clear()
-    const write = (): Promise<unknown> => {
+    const bounded = this.#maxBacklog !== Infinity
+    const write = (): Promise<unknown[]> => {
       const writes: Array<Promise<unknown>> = []
       for (const [node, bufs] of out) {
         const seq = (this.#seq.get(node) ?? 0) + 1
         this.#seq.set(node, seq)
-        writes.push(this.#pub.xadd(this.#inboxOf(node), '*', 'n', this.nodeId, 'i', this.#incarnation, 's', String(seq), 'd', Buffer.concat(bufs)))
+        const inbox = this.#inboxOf(node)
+        // sent with the XADD, no extra round trip: the position the target saved
+        if (bounded) writes.push(this.#pub.hget(`${inbox}:pos`, 'id'))
+        writes.push(this.#pub.xadd(inbox, '*', 'n', this.nodeId, 'i', this.#incarnation, 's', String(seq), 'd', Buffer.concat(bufs)))
       }
       return Promise.all(writes)
     }
     // callbacks on one promise run in order: batches keep their order while opening
     const done = this.#ready ? write() : this.open().then(write)
-    done.then(() => { batch.resolve() }, (err: unknown) => {
+    done.then((res) => {
+      let held: Array<Promise<void>> | null = null
+      if (bounded) {
+        for (let i = 0; i < out.length; i++) {
+          const [node, bufs] = out[i]!
+          let u = this.#unsaved.get(node)
+          if (u === undefined) this.#unsaved.set(node, (u = new Unsaved()))
+          u.add(res[2 * i + 1] as string, bufs.length)
+          u.saved(res[2 * i] as string | null)
+          const wait = u.total > this.#maxBacklog ? this.#overBacklog(node, u) : this.#over.get(node)
+          if (wait !== undefined) (held ??= []).push(wait)
+        }
+      }
+      if (held === null) batch.resolve()
+      else {
+        this.stats.held++
+        Promise.all(held).then(() => { batch.resolve() }, () => { batch.resolve() })
+      }
+    }, (err: unknown) => {
       batch.reject(new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: writing publishes to the bus failed: ${(err as Error).message}`, { cause: err }))
     })
   }
@@ -992,6 +1086,38 @@ export class RedisBus implements Bus {
     } catch (err) {
       throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: sending a ${message.type} message to ${nodeId} failed: ${(err as Error).message}`, { cause: err })
     }
+  }
+
+  /**
+   * `node` has more than maxInboxBacklog publishes of this node not stored: a wait (one per
+   * node) that polls the position it saves and resolves once it is within the bound again, the
+   * node no longer routed to (dead, gone: what it has not stored is then forgotten here), or
+   * this bus closed.
+   */
+  #overBacklog (node: string, u: Unsaved): Promise<void> {
+    let wait = this.#over.get(node)
+    if (wait !== undefined) return wait
+    this.#warn({ node: this.nodeId, target: node, unsaved: u.total, maxInboxBacklog: this.#maxBacklog }, 'RedisBus: a node has more publishes of this one than maxInboxBacklog not stored: QoS 1/2 acknowledgements of publishes to it wait, QoS 0 ones to it are dropped')
+    const pos = `${this.#inboxOf(node)}:pos`
+    wait = (async () => {
+      for (;;) {
+        if (this.#closed) break
+        if (!this.#tables.has(node) && !this.#shareTables.has(node)) {
+          this.#unsaved.delete(node)
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, BACKLOG_POLL_MS))
+        try {
+          u.saved(await this.#pub.hget(pos, 'id'))
+        } catch {
+          continue // Redis unreachable: asked again at the next poll
+        }
+        if (u.total <= this.#maxBacklog) break
+      }
+      this.#over.delete(node)
+    })()
+    this.#over.set(node, wait)
+    return wait
   }
 
   async #control (message: BusMessage): Promise<void> {
