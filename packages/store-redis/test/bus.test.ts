@@ -15,7 +15,8 @@ const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise
 t.test('RedisBus: control messages reach every other node, never the sender; publishes follow the route table; liveness', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())
-  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  // A sends without a backlog bound (no position read with its writes)
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100, maxInboxBacklog: Infinity })
   const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
   const c = new RedisBus({ url: server.url, nodeId: 'C', heartbeatMs: 100 })
   t.teardown(async () => { await Promise.all([a.close(), b.close(), c.close()]) })
@@ -241,6 +242,12 @@ t.test('RedisBus: heartbeatMs and deadAfterMs are checked', async (t) => {
   const ok = new RedisBus({ heartbeatMs: 100, deadAfterMs: 101 })
   t.equal(ok.nodeId.length > 0, true, 'deadAfterMs just above heartbeatMs is accepted')
   await ok.close()
+  for (const maxInboxBacklog of [0, -5, 1.5, Number.NaN]) {
+    t.throws(() => new RedisBus({ maxInboxBacklog }), { code: 'STORE_REDIS_ERR_OPTIONS', message: /maxInboxBacklog/ }, `maxInboxBacklog ${maxInboxBacklog}`)
+  }
+  await new RedisBus({ maxInboxBacklog: Infinity }).close()
+  await new RedisBus({ maxInboxBacklog: 1 }).close()
+  t.pass('maxInboxBacklog Infinity and 1 are accepted')
 })
 
 /** The ids of the Redis connections named `name`. */
