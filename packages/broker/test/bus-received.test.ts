@@ -37,6 +37,7 @@ t.test('a publish from another node: the broker returns its store writes, null w
   const r = handBus()
   const b = new Broker({ bus: r.bus, sysInterval: 0 })
   t.teardown(() => b.close())
+  await b.ready() // the broker takes messages from the bus once its sessions are restored
   t.equal(r.deliver({ type: 'publish', nodeId: 'other', message: message('x/1', 'nobody') }), null, 'no subscriber: nothing to wait for')
   t.equal(r.deliver({ type: 'takeover', nodeId: 'other', clientId: 'nobody' }), null, 'a control message: nothing')
   const clean = await connect(t, b, { clientId: 'clean' })
@@ -56,6 +57,7 @@ t.test('a failed store write rejects what the broker returns (the bus reads the 
   const r = handBus()
   const b = new Broker({ bus: r.bus, sysInterval: 0, store })
   t.teardown(() => b.close())
+  await b.ready() // the broker takes messages from the bus once its sessions are restored
   const errors: string[] = []
   b.on('error', (err) => { errors.push(err.code) })
   const sub = await connect(t, b, { clientId: 'p', clean: false })
@@ -70,6 +72,7 @@ t.test('a full queue: what the broker returns waits for room, for a route and fo
   const r = handBus()
   const b = new Broker({ bus: r.bus, sysInterval: 0, limits: { maxQueuedMessages: 2, maxInflightOut: 1, stallTimeout: 0 } })
   t.teardown(() => b.close())
+  await b.ready() // the broker takes messages from the bus once its sessions are restored
   const sub = await connect(t, b, { clientId: 'slow' })
   await sub.subscribe('z/#', 1)
   await sub.subscribe('$share/g/s/#', 1)

@@ -176,6 +176,8 @@ if had then return 1 end
 return 0`
 
 const NO_TARGETS: readonly string[] = []
+/** How long close() lets the broker's work on the last batch read finish before it stops, ms. */
+const CLOSE_GRACE_MS = 250
 /** How often the position of a node beyond maxInboxBacklog is read again, ms. */
 const BACKLOG_POLL_MS = 20
 
@@ -484,6 +486,8 @@ export class RedisBus implements Bus {
   readonly #retryMs: number
   /** Resolves on close(): a read loop waiting for the broker's work stops waiting. */
   readonly #closing: Deferred
+  /** Resolves once onMessage registered a handler: the inbox is read from then on. */
+  readonly #handlerSet: Deferred
 
   // ── route table
   /** This node's filters and how many subscriptions (or groups) use each. */
@@ -552,6 +556,7 @@ export class RedisBus implements Bus {
     }
     this.#maxBacklog = maxBacklog
     this.#closing = deferred()
+    this.#handlerSet = deferred()
     this.#logger = opts.logger ?? null
     this.#sharded = describeCluster(opts) !== null
     this.#pub = createClient(opts)
@@ -729,10 +734,12 @@ export class RedisBus implements Bus {
    * once the store work the handler returned settled.
    */
   async #handOver (entries: Array<[Buffer, Buffer[]]>, from: Map<string, { inc: string, seq: number }>, deliver: (message: BusMessage) => unknown): Promise<number> {
-    // #deliver hands to #handler and collects into #pending: both swapped while it runs (synchronously)
-    const own = this.#pending
+    // #deliver hands to #handler and collects into #work: both swapped while it runs (synchronously)
+    const own = this.#work
+    const ownAt = this.#workAt
     const handler = this.#handler
-    this.#pending = []
+    this.#work = null
+    this.#workAt = []
     this.#handler = deliver
     const before = this.stats.delivered
     try {
@@ -760,8 +767,9 @@ export class RedisBus implements Bus {
         this.#deliver(sender, data)
       }
     } finally {
-      const handed = this.#pending
-      this.#pending = own
+      const handed = this.#work ?? []
+      this.#work = own
+      this.#workAt = ownAt
       this.#handler = handler
       await Promise.allSettled(handed)
     }
@@ -1150,8 +1158,8 @@ export class RedisBus implements Bus {
   // ───────── receiving
 
   async #readLoop (): Promise<void> {
-    // nothing is consumed before a receiver is registered (after a restart: the inbox waits for the broker)
-    while (this.#handler === null && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 20))
+    // nothing is read before there is a handler (it would be marked read, handed to nobody)
+    if (this.#handler === null) await Promise.race([this.#handlerSet.promise, this.#closing.promise])
     while (!this.#closed) {
       let res: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
       try {
@@ -1194,7 +1202,7 @@ export class RedisBus implements Bus {
         const results = await Promise.allSettled(work)
         let first = batch.ids.length
         for (let i = 0; i < results.length; i++) if (results[i]!.status === 'rejected' && at[i]! < first) first = at[i]!
-        this.#save(batch, first)
+        this.#save(batch, first).catch(() => {})
         this.stats.storeFailures++
         this.#warn({ node: this.nodeId, entry: batch.ids[first], retryMs: this.#retryMs, err: (err as Error).message }, 'RedisBus: the broker could not store a message from the inbox: reading stops, then resumes from it')
         await Promise.race([new Promise((resolve) => setTimeout(resolve, this.#retryMs)), this.#closing.promise])
@@ -1204,14 +1212,23 @@ export class RedisBus implements Bus {
         for (const [k, v] of this.#saved) this.#from.set(k, { inc: v.inc, seq: v.seq })
         return
       }
-      if (this.#closed) return // not settled: the position stays before this batch
+      if (this.#closed) {
+        // closing: a graceful stop finishes its writes soon; else the batch is read again
+        const done = await Promise.race([
+          Promise.resolve(all).then(() => true, () => false),
+          new Promise<boolean>((resolve) => setTimeout(() => { resolve(false) }, CLOSE_GRACE_MS))
+        ])
+        if (!done) return
+        await this.#save(batch, batch.ids.length) // before close() disconnects
+        return
+      }
     }
-    this.#save(batch, batch.ids.length)
+    this.#save(batch, batch.ids.length).catch(() => {})
   }
 
   /** Save the position past the first `n` entries of `batch` (their work is durable), then trim. */
-  #save (batch: ReadBatch, n: number): void {
-    if (n === 0) return
+  #save (batch: ReadBatch, n: number): Promise<unknown> {
+    if (n === 0) return DONE
     const id = batch.ids[n - 1]!
     const save: string[] = ['id', id]
     const changed = new Set<string>()
@@ -1226,7 +1243,7 @@ export class RedisBus implements Bus {
       save.push(`s:${s}`, `${f.inc}:${f.seq}`)
     }
     this.#savedId = id
-    this.#pub.hset(this.#pos, ...save)
+    return this.#pub.hset(this.#pos, ...save)
       .then(() => this.#pub.xtrim(this.#inbox, 'MINID', nextId(id)))
       .catch(() => {})
   }
@@ -1362,6 +1379,7 @@ export class RedisBus implements Bus {
   onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
     this.#scheduleAnnounce() // the previous run's stale routes go now
+    this.#handlerSet.resolve()
   }
 
   /**

@@ -455,6 +455,33 @@ t.test('RedisBus: an entry counts as read only once the handler\'s promise resol
   t.ok(await until(async () => (await admin.xlen('culex:bus:{B}')) === 0, 5000))
 })
 
+t.test('RedisBus: nothing is read from the inbox before a handler is registered', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const { packRecord, messageHead } = await import('@culex/broker')
+  const r = packRecord(messageHead(msg('kept/1')), Buffer.from('x'))
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(r.length)
+  await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc1', 's', '1', 'd', Buffer.concat([len, r]))
+  const b = new RedisBus({ url: server.url, nodeId: 'B', blockMs: 50 })
+  t.teardown(() => b.close())
+  await b.open()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(b.stats.entries, 0, 'not read without a handler')
+  t.equal(await admin.xlen('culex:bus:{B}'), 1, 'still in the inbox')
+  const got: string[] = []
+  b.onMessage((m) => { if (m.type === 'publish') got.push(m.message.topic) })
+  t.ok(await until(() => got.length === 1), 'read once the handler is there')
+  t.same(got, ['kept/1'])
+  // a bus closed while it waits for a handler stops at once
+  const c = new RedisBus({ url: server.url, nodeId: 'C', blockMs: 50 })
+  await c.open()
+  await c.close()
+  t.equal(c.stats.entries, 0)
+})
+
 const here = fileURLToPath(new URL('.', import.meta.url))
 
 t.test('RedisBus: a node killed and restarted with the same id resumes from its stored position', { timeout: 60_000 }, async (t) => {
@@ -657,11 +684,12 @@ t.test('RedisBus: the inbox position moves past a publish only once the store wo
   await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/1') })
   t.ok(await until(() => got.length === 1))
   await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/2') })
-  t.ok(await until(() => got.length === 2), 'later entries are still read and delivered')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(got, ['slow/1'], 'later entries wait: the inbox is not read while an entry\'s work is pending (backpressure)')
   t.equal(await raw.hget('culex:bus:{B}:pos', 'id'), null, 'no position saved while the first entry\'s work is pending')
   t.equal(await raw.xlen('culex:bus:{B}'), 2, 'nor trimmed')
   release()
+  t.ok(await until(() => got.length === 2), 'then later entries are read and delivered')
   let saved: string | null = null
   for (let i = 0; i < 100 && saved === null; i++) {
     saved = await raw.hget('culex:bus:{B}:pos', 'id')
