@@ -552,7 +552,7 @@ export class RedisBus implements Bus {
     this.#retryMs = opts.retryMs ?? 1000
     const maxBacklog = opts.maxInboxBacklog ?? 2000
     if (maxBacklog !== Infinity && (!Number.isSafeInteger(maxBacklog) || maxBacklog < 1)) {
-      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option maxInboxBacklog: expected a positive integer (entries) or Infinity, got ${String(opts.maxInboxBacklog)}`)
+      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option maxInboxBacklog: expected a positive integer (publishes) or Infinity, got ${String(opts.maxInboxBacklog)}`)
     }
     this.#maxBacklog = maxBacklog
     this.#closing = deferred()
