@@ -116,8 +116,9 @@ t.test('a subscriber on node B that stops reading slows QoS 1/2 publishers on no
   const backlog = await admin.xlen('bp1:bus:{B}')
   t.comment(`after 1.5 s: acknowledged ${acked[0]!.length} QoS 1 and ${acked[1]!.length} QoS 2 of ${n} each; B: ${info.queued} queued, ${info.inflight} in flight; B's inbox ${backlog} entries; A held ${a.bus.stats.held} batches`)
   t.ok(acked[0]!.length < n / 2 && acked[1]!.length < n / 2, 'the publishers are slowed: most of their messages are not acknowledged')
-  // one batch of the publishers' windows (100 each) may land in B's queue beyond its bound, no more
-  t.ok(info.queued + info.inflight < 500, `B's queue for the subscriber stays bounded (${info.queued} queued + ${info.inflight} in flight)`)
+  // what A took in before its acknowledgements were held (a 3.x publisher's socket chunks
+  // are parsed whole: hundreds of messages) lands in B's queue beyond its bound, then nothing
+  t.ok(info.queued + info.inflight < n, `B's queue for the subscriber stays bounded (${info.queued} queued + ${info.inflight} in flight, of ${2 * n} published)`)
   await new Promise((resolve) => setTimeout(resolve, 1000))
   const later = describeSession(b.broker, 'slow')!
   t.equal(later.queued + later.inflight, info.queued + info.inflight, 'and does not grow while the subscriber reads nothing')
