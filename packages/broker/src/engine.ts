@@ -237,7 +237,10 @@ export class Engine {
    * the ownership messages go to ownership.ts.
    *
    * Returns, for a publish, the store writes and waits for room it caused (null: none): the
-   * bus marks the message read only once they are done, and reads no further meanwhile.
+   * bus marks the message read only once they are done, and reads no further meanwhile. A
+   * failed write is reported (storeError) and the promise still resolves: the message counts
+   * as received, as it was delivered to the connected clients (reading it again would
+   * deliver it twice).
    */
   #fromBus (msg: BusMessage): Promise<unknown> | null {
     const broker = this.broker
@@ -246,7 +249,7 @@ export class Engine {
       const m = Routed.from(msg.message)
       // the store writes of connected persistent sessions (persistInflight) may fail
       let stored = this.router.route(m, true)
-      if (stored !== null) stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      if (stored !== null) stored = stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
       if (msg.shares !== undefined) {
         const served = this.#serveFromBus(msg.shares, m, true)
         if (served !== null) stored = stored === null ? served : Promise.all([stored, served])
@@ -287,8 +290,8 @@ export class Engine {
 
   #serveFromBus (picks: readonly SharePick[], m: Routed, repick: boolean): Promise<unknown> | null {
     const p = this.router.serveShares(picks, m, this.broker.id, repick)
-    if (p !== null) p.catch((err: unknown) => { this.storeError('serving a shared-subscription message from the bus', err) })
-    return p
+    // a failed write is reported here; the bus gets a promise that settles either way
+    return p === null ? null : p.catch((err: unknown) => { this.storeError('serving a shared-subscription message from the bus', err) })
   }
 
   /**
