@@ -104,9 +104,13 @@ export interface Bus {
    */
   sendTo? (nodeId: string, message: BusMessage): Promise<void>
   /**
-   * Register the single receiver of messages from other nodes. For a publish it may return
-   * the store work it started (the owner queueing for an offline session): a durable bus
-   * marks the message consumed only once that settled.
+   * Register the single receiver of messages from other nodes. For a publish (or 'shared')
+   * the handler may return a promise: the broker's work that must be done before the message
+   * counts as received (its store writes, room in a full queue); anything else returned is
+   * ignored. A durable bus (RedisBus) marks a message read only once its promise and those of
+   * every message before it resolved, reads no further meanwhile (backpressure), and delivers
+   * it again after a rejection; so a node killed before its store writes finished receives
+   * the message again when it restarts.
    */
   onMessage (handler: (message: BusMessage) => unknown): void
   /**

@@ -233,24 +233,32 @@ export class Engine {
    * A message from another node. Publishes are delivered to this node's connected clients
    * (and, with session ownership, queued for the offline sessions this node owns: no other
    * node holds them); the sending node already stored retained messages and chose the
-   * shared-subscription member. Returns the store writes a publish started. A takeover
-   * closes this node's connection for that client id; the ownership messages go to
-   * ownership.ts.
+   * shared-subscription member. A takeover closes this node's connection for that client id;
+   * the ownership messages go to ownership.ts.
+   *
+   * Returns, for a publish, the store writes and waits for room it caused (null: none): the
+   * bus marks the message read only once they are done, and reads no further meanwhile. A
+   * failed write is reported (storeError) and the promise still resolves: the message counts
+   * as received, as it was delivered to the connected clients (reading it again would
+   * deliver it twice).
    */
-  #fromBus (msg: BusMessage): Promise<unknown> | undefined {
+  #fromBus (msg: BusMessage): Promise<unknown> | null {
     const broker = this.broker
-    if (this.closed || msg.nodeId === broker.id) return
+    if (this.closed || msg.nodeId === broker.id) return null
     if (msg.type === 'publish') {
       const m = Routed.from(msg.message)
       // the store writes of connected persistent sessions (persistInflight) may fail
-      const stored = this.router.route(m, true)
-      if (msg.shares !== undefined) this.#serveFromBus(msg.shares, m, true)
+      let stored = this.router.route(m, true)
+      if (stored !== null) stored = stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      if (msg.shares !== undefined) {
+        const served = this.#serveFromBus(msg.shares, m, true)
+        if (served !== null) stored = stored === null ? served : Promise.all([stored, served])
+      }
       if (this.local.size > 0) this.local.deliver(m)
       if (broker.listenerCount('publish') > 0) broker.emit('publish', m, null)
-      // returned: a durable bus marks the message consumed once they settled
-      if (stored !== null) return stored.catch((err: unknown) => { this.storeError('storing a message from the bus', err) })
+      return stored
     } else if (msg.type === 'shared') {
-      this.#serveFromBus(msg.shares, Routed.from(msg.message), false)
+      return this.#serveFromBus(msg.shares, Routed.from(msg.message), false)
     } else if (this.ownership.onMessage(msg)) {
       // release, released, a takeover with an epoch (ownership.ts)
     } else if (msg.type === 'takeover') {
@@ -260,7 +268,7 @@ export class Engine {
         c.disconnect(0x8E, 'session taken over')
       }
     }
-    return undefined
+    return null
   }
 
   /**
@@ -280,9 +288,10 @@ export class Engine {
     if (broker.listenerCount('nodeAdopted') > 0) broker.emit('nodeAdopted', dead.nodeId)
   }
 
-  #serveFromBus (picks: readonly SharePick[], m: Routed, repick: boolean): void {
+  #serveFromBus (picks: readonly SharePick[], m: Routed, repick: boolean): Promise<unknown> | null {
     const p = this.router.serveShares(picks, m, this.broker.id, repick)
-    if (p !== null) p.catch((err: unknown) => { this.storeError('serving a shared-subscription message from the bus', err) })
+    // a failed write is reported here; the bus gets a promise that settles either way
+    return p === null ? null : p.catch((err: unknown) => { this.storeError('serving a shared-subscription message from the bus', err) })
   }
 
   /**

@@ -47,7 +47,7 @@ export class LocalBus implements Bus {
   }
 
   /** Accepted and never called: no other node sends anything. */
-  onMessage (_handler: (message: BusMessage) => void): void {}
+  onMessage (_handler: (message: BusMessage) => unknown): void {}
 
   /** Accepted and never called: no other node can die. */
   onNodeDead (_handler: (dead: DeadNode) => void): void {}

@@ -14,10 +14,17 @@
  *   number it already processed (an XADD retried after a dropped connection is written twice:
  *   delivered once). A sequence number that jumps is a gap (an XADD that failed for good: its
  *   publisher got no acknowledgement): counted in `stats.gaps` and logged.
- * - After each batch the receiver stores its position and the last sequence number per sender
- *   in the hash `{prefix}bus:{<node>}:pos` and trims what it read from its inbox (XTRIM MINID):
- *   only this node reads its inbox, so it is then read by every node that needs it. A node
- *   restarted with the same id, or reconnected after a dropped connection, resumes from there.
+ * - After each batch, once the broker's work on it is done (the promises its handler returned:
+ *   store writes, room in full queues; the inbox is not read further meanwhile), the receiver
+ *   stores its position and the last sequence number per sender in the hash
+ *   `{prefix}bus:{<node>}:pos` and trims what it read from its inbox (XTRIM MINID): only this
+ *   node reads its inbox, so it is then read by every node that needs it. A node restarted
+ *   with the same id (also after SIGKILL between reading and storing), or reconnected after a
+ *   dropped connection, resumes from there. A rejected promise: the position is stored up to
+ *   the entry before it, and reading resumes from it after `retryMs`.
+ * - Backpressure: per target node, the sender keeps the entries it wrote past the position
+ *   that node stored (read with each write); beyond `maxInboxBacklog` publishes, `send` to it
+ *   resolves only once it is within the bound again, and QoS 0 to it is dropped.
  * - Route table: each node keeps the set of topic filters its broker routes (shared
  *   subscriptions by their filter: every member counts) in `{prefix}routes:{<node>}`, written
  *   once per tick when it changed, followed by a notice on pub/sub; other nodes then reload
@@ -83,6 +90,22 @@ export interface RedisBusOptions extends RedisConnectionOptions {
   deadAfterMs?: number
   /** How long one XREAD blocks, ms. Default 1000. */
   blockMs?: number
+  /**
+   * When the broker could not store what it received from the inbox (a store write
+   * failed), reading stops for this long, then resumes from the first entry not stored, ms.
+   * Default 1000.
+   */
+  retryMs?: number
+  /**
+   * Backpressure across nodes: how many publishes this node may have in another node's inbox
+   * that the other node has not yet stored (unread, or read and still waiting for its store
+   * writes or for room in a full queue; known from the position it saves). While a target is
+   * beyond it, the `send` of a publish to it resolves only once it is back within it (so the
+   * PUBACK/PUBREC of a QoS 1/2 publisher waits, and its Receive Maximum throttles it), and a
+   * QoS 0 publish to it is dropped and counted (`stats.dropped`). `Infinity`: no bound.
+   * Default 2000.
+   */
+  maxInboxBacklog?: number
   /** Default: `process.emitWarning`. */
   logger?: RedisBusLogger
 }
@@ -101,9 +124,32 @@ export interface RedisBusStats {
   corrupt: number
   /** Times this node found it had been claimed dead by another node while it was running. */
   declaredDead: number
+  /**
+   * Times the broker failed to store what it received (a store write rejected): reading
+   * stopped for `retryMs` and resumed from the first entry not stored.
+   */
+  storeFailures: number
+  /** Batches of publishes whose `send` waited for a target's inbox to be within `maxInboxBacklog`. */
+  held: number
+  /** QoS 0 publishes not sent to a node whose inbox was beyond `maxInboxBacklog`. */
+  dropped: number
 }
 
 interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: unknown) => void }
+
+function deferred (): Deferred {
+  let res!: () => void
+  let rej!: (err: unknown) => void
+  const promise = new Promise<void>((resolve, reject) => { res = resolve; rej = reject })
+  promise.catch(() => {})
+  return { promise, resolve: res, reject: rej }
+}
+
+/** One batch read from the inbox: each entry's id and the (sender, incarnation, seq) it advanced. */
+interface ReadBatch {
+  ids: string[]
+  marks: Array<{ sender: string, inc: string, seq: number } | null>
+}
 
 /**
  * The claim on dead nodes (KEYS[1] the node set, ARGV[1] the cutoff ms, ARGV[2] the caller):
@@ -130,6 +176,48 @@ if had then return 1 end
 return 0`
 
 const NO_TARGETS: readonly string[] = []
+/** How long close() lets the broker's work on the last batch read finish before it stops, ms. */
+const CLOSE_GRACE_MS = 250
+/** How often the position of a node beyond maxInboxBacklog is read again, ms. */
+const BACKLOG_POLL_MS = 20
+
+/** Whether stream id `a` (`ms-seq`) is at or before `b`. */
+function idAtOrBefore (a: string, b: string): boolean {
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const ma = Number(a.slice(0, da))
+  const mb = Number(b.slice(0, db))
+  return ma < mb || (ma === mb && Number(a.slice(da + 1)) <= Number(b.slice(db + 1)))
+}
+
+/**
+ * The entries one node wrote to another node's inbox past the position that node saved, and
+ * how many publishes they hold (see maxInboxBacklog).
+ */
+class Unsaved {
+  ids: string[] = []
+  counts: number[] = []
+  head = 0
+  total = 0
+
+  add (id: string, count: number): void {
+    this.ids.push(id)
+    this.counts.push(count)
+    this.total += count
+  }
+
+  /** The target saved its position at `pos`: entries up to it are stored there. */
+  saved (pos: string | null): void {
+    if (pos === null) return
+    const ids = this.ids
+    while (this.head < ids.length && idAtOrBefore(ids[this.head]!, pos)) this.total -= this.counts[this.head++]!
+    if (this.head > 1024 && this.head * 2 > ids.length) {
+      this.ids = ids.slice(this.head)
+      this.counts = this.counts.slice(this.head)
+      this.head = 0
+    }
+  }
+}
 
 /**
  * One cluster-wide shared group: its members per node and the pick cursor. Kept as parallel
@@ -342,7 +430,7 @@ function nextId (id: string): string {
 export class RedisBus implements Bus {
   readonly nodeId: string
   /** Inbox counters (read-only for users). */
-  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0 }
+  readonly stats: RedisBusStats = { entries: 0, delivered: 0, replays: 0, gaps: 0, corrupt: 0, declaredDead: 0, storeFailures: 0, held: 0, dropped: 0 }
   readonly #pub: RedisClient
   readonly #sub: RedisClient
   readonly #reader: RedisClient
@@ -378,14 +466,28 @@ export class RedisBus implements Bus {
   #batch: Deferred | null = null
   /** Next sequence number per target node. */
   readonly #seq = new Map<string, number>()
+  readonly #maxBacklog: number
+  /** Target nodes whose inbox is beyond maxInboxBacklog, and the wait until it is within. */
+  readonly #over = new Map<string, Promise<void>>()
+  /** Per target node: the entries written to its inbox that it has not saved its position past. */
+  readonly #unsaved = new Map<string, Unsaved>()
 
   // ── incoming: per sender, `incarnation` and last sequence number processed
   readonly #from = new Map<string, { inc: string, seq: number }>()
   #lastId = '0-0'
-  /** Store writes the handler returned for the entries being processed (see #process). */
-  #pending: Array<Promise<unknown>> = []
-  /** The last position save waiting for such writes, null when none waits. */
-  #saving: Promise<unknown> | null = null
+  /** What is stored in `{inbox}:pos`: the position and sequence numbers of durable entries. */
+  readonly #saved = new Map<string, { inc: string, seq: number }>()
+  #savedId = '0-0'
+  /** The broker's work on the entries of the batch being read (see #settle), and their entry index. */
+  #work: Array<PromiseLike<unknown>> | null = null
+  #workAt: number[] = []
+  /** The entry being processed (index in its batch). */
+  #entry = 0
+  readonly #retryMs: number
+  /** Resolves on close(): a read loop waiting for the broker's work stops waiting. */
+  readonly #closing: Deferred
+  /** Resolves once onMessage registered a handler: the inbox is read from then on. */
+  readonly #handlerSet: Deferred
 
   // ── route table
   /** This node's filters and how many subscriptions (or groups) use each. */
@@ -447,6 +549,14 @@ export class RedisBus implements Bus {
     this.#heartbeatMs = heartbeatMs
     this.#deadAfterMs = deadAfterMs
     this.#blockMs = opts.blockMs ?? 1000
+    this.#retryMs = opts.retryMs ?? 1000
+    const maxBacklog = opts.maxInboxBacklog ?? 2000
+    if (maxBacklog !== Infinity && (!Number.isSafeInteger(maxBacklog) || maxBacklog < 1)) {
+      throw new RedisStoreError('STORE_REDIS_ERR_OPTIONS', `RedisBus option maxInboxBacklog: expected a positive integer (publishes) or Infinity, got ${String(opts.maxInboxBacklog)}`)
+    }
+    this.#maxBacklog = maxBacklog
+    this.#closing = deferred()
+    this.#handlerSet = deferred()
     this.#logger = opts.logger ?? null
     this.#sharded = describeCluster(opts) !== null
     this.#pub = createClient(opts)
@@ -492,10 +602,11 @@ export class RedisBus implements Bus {
         else await this.#sub.subscribe(this.#channel)
         const pos = await this.#pub.hgetall(this.#pos)
         for (const [k, v] of Object.entries(pos)) {
-          if (k === 'id') this.#lastId = v
+          if (k === 'id') this.#lastId = this.#savedId = v
           else if (k.startsWith('s:')) {
             const colon = v.lastIndexOf(':')
             this.#from.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
+            this.#saved.set(k.slice(2), { inc: v.slice(0, colon), seq: Number(v.slice(colon + 1)) })
           }
         }
         // what the previous run of this node id announced stays in force until the broker
@@ -623,10 +734,12 @@ export class RedisBus implements Bus {
    * once the store work the handler returned settled.
    */
   async #handOver (entries: Array<[Buffer, Buffer[]]>, from: Map<string, { inc: string, seq: number }>, deliver: (message: BusMessage) => unknown): Promise<number> {
-    // #deliver hands to #handler and collects into #pending: both swapped while it runs (synchronously)
-    const own = this.#pending
+    // #deliver hands to #handler and collects into #work: both swapped while it runs (synchronously)
+    const own = this.#work
+    const ownAt = this.#workAt
     const handler = this.#handler
-    this.#pending = []
+    this.#work = null
+    this.#workAt = []
     this.#handler = deliver
     const before = this.stats.delivered
     try {
@@ -654,8 +767,9 @@ export class RedisBus implements Bus {
         this.#deliver(sender, data)
       }
     } finally {
-      const handed = this.#pending
-      this.#pending = own
+      const handed = this.#work ?? []
+      this.#work = own
+      this.#workAt = ownAt
       this.#handler = handler
       await Promise.allSettled(handed)
     }
@@ -883,7 +997,15 @@ export class RedisBus implements Bus {
     let frame: Buffer | null = null
     if (targets.length > 0) {
       frame = encodeFrame(message.message, shares, message.type === 'shared')
-      for (const node of targets) this.#queue(node, frame)
+      if (this.#over.size > 0 && message.message.qos === 0) {
+        // QoS 0 is never held: not sent to a node beyond its backlog bound
+        for (const node of targets) {
+          if (this.#over.has(node)) this.stats.dropped++
+          else this.#queue(node, frame)
+        }
+      } else {
+        for (const node of targets) this.#queue(node, frame)
+      }
     }
     if (shares !== undefined) {
       // the nodes picked for shared groups, once each, besides those with a matching route
@@ -917,18 +1039,40 @@ export class RedisBus implements Bus {
     this.#batch = null
     const out = [...this.#out]
     this.#out.clear()
-    const write = (): Promise<unknown> => {
+    const bounded = this.#maxBacklog !== Infinity
+    const write = (): Promise<unknown[]> => {
       const writes: Array<Promise<unknown>> = []
       for (const [node, bufs] of out) {
         const seq = (this.#seq.get(node) ?? 0) + 1
         this.#seq.set(node, seq)
-        writes.push(this.#pub.xadd(this.#inboxOf(node), '*', 'n', this.nodeId, 'i', this.#incarnation, 's', String(seq), 'd', Buffer.concat(bufs)))
+        const inbox = this.#inboxOf(node)
+        // sent with the XADD, no extra round trip: the position the target saved
+        if (bounded) writes.push(this.#pub.hget(`${inbox}:pos`, 'id'))
+        writes.push(this.#pub.xadd(inbox, '*', 'n', this.nodeId, 'i', this.#incarnation, 's', String(seq), 'd', Buffer.concat(bufs)))
       }
       return Promise.all(writes)
     }
     // callbacks on one promise run in order: batches keep their order while opening
     const done = this.#ready ? write() : this.open().then(write)
-    done.then(() => { batch.resolve() }, (err: unknown) => {
+    done.then((res) => {
+      let held: Array<Promise<void>> | null = null
+      if (bounded) {
+        for (let i = 0; i < out.length; i++) {
+          const [node, bufs] = out[i]!
+          let u = this.#unsaved.get(node)
+          if (u === undefined) this.#unsaved.set(node, (u = new Unsaved()))
+          u.add(res[2 * i + 1] as string, bufs.length)
+          u.saved(res[2 * i] as string | null)
+          const wait = u.total > this.#maxBacklog ? this.#overBacklog(node, u) : this.#over.get(node)
+          if (wait !== undefined) (held ??= []).push(wait)
+        }
+      }
+      if (held === null) batch.resolve()
+      else {
+        this.stats.held++
+        Promise.all(held).then(() => { batch.resolve() }, () => { batch.resolve() })
+      }
+    }, (err: unknown) => {
       batch.reject(new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: writing publishes to the bus failed: ${(err as Error).message}`, { cause: err }))
     })
   }
@@ -950,6 +1094,38 @@ export class RedisBus implements Bus {
     } catch (err) {
       throw new RedisStoreError('STORE_REDIS_ERR_UNAVAILABLE', `RedisBus ${this.nodeId}: sending a ${message.type} message to ${nodeId} failed: ${(err as Error).message}`, { cause: err })
     }
+  }
+
+  /**
+   * `node` has more than maxInboxBacklog publishes of this node not stored: a wait (one per
+   * node) that polls the position it saves and resolves once it is within the bound again, the
+   * node no longer routed to (dead, gone: what it has not stored is then forgotten here), or
+   * this bus closed.
+   */
+  #overBacklog (node: string, u: Unsaved): Promise<void> {
+    let wait = this.#over.get(node)
+    if (wait !== undefined) return wait
+    this.#warn({ node: this.nodeId, target: node, unsaved: u.total, maxInboxBacklog: this.#maxBacklog }, 'RedisBus: a node has more publishes of this one than maxInboxBacklog not stored: QoS 1/2 acknowledgements of publishes to it wait, QoS 0 ones to it are dropped')
+    const pos = `${this.#inboxOf(node)}:pos`
+    wait = (async () => {
+      for (;;) {
+        if (this.#closed) break
+        if (!this.#tables.has(node) && !this.#shareTables.has(node)) {
+          this.#unsaved.delete(node)
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, BACKLOG_POLL_MS))
+        try {
+          u.saved(await this.#pub.hget(pos, 'id'))
+        } catch {
+          continue // Redis unreachable: asked again at the next poll
+        }
+        if (u.total <= this.#maxBacklog) break
+      }
+      this.#over.delete(node)
+    })()
+    this.#over.set(node, wait)
+    return wait
   }
 
   async #control (message: BusMessage): Promise<void> {
@@ -982,8 +1158,8 @@ export class RedisBus implements Bus {
   // ───────── receiving
 
   async #readLoop (): Promise<void> {
-    // nothing is consumed before a receiver is registered (after a restart: the inbox waits for the broker)
-    while (this.#handler === null && !this.#closed) await new Promise((resolve) => setTimeout(resolve, 20))
+    // nothing is read before there is a handler (it would be marked read, handed to nobody)
+    if (this.#handler === null) await Promise.race([this.#handlerSet.promise, this.#closing.promise])
     while (!this.#closed) {
       let res: Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null
       try {
@@ -995,18 +1171,92 @@ export class RedisBus implements Bus {
         continue
       }
       if (res === null || this.#closed) continue
+      let batch: ReadBatch
       try {
-        this.#process(res[0]![1])
+        batch = this.#process(res[0]![1])
       } catch (err) {
         this.#warn({ node: this.nodeId, err: (err as Error).message }, 'RedisBus: processing inbox entries failed')
+        continue
       }
+      await this.#settle(batch)
     }
   }
 
-  #process (entries: Array<[Buffer, Buffer[]]>): void {
+  /**
+   * Wait for the broker's work on `batch` (its store writes, and room in full queues: the
+   * inbox is not read meanwhile), then save the position past it and trim the inbox. A
+   * rejected write: the position is saved up to the entry before it; reading stops for
+   * `retryMs` and resumes from that entry (it and the entries after it are delivered again).
+   */
+  async #settle (batch: ReadBatch): Promise<void> {
+    const work = this.#work
+    const at = this.#workAt
+    this.#work = null
+    this.#workAt = []
+    if (work !== null) {
+      // one promise per batch: the broker returns its writes only where there are some
+      const all = work.length === 1 ? work[0]! : Promise.all(work)
+      try {
+        await Promise.race([all, this.#closing.promise])
+      } catch (err) {
+        const results = await Promise.allSettled(work)
+        let first = batch.ids.length
+        for (let i = 0; i < results.length; i++) if (results[i]!.status === 'rejected' && at[i]! < first) first = at[i]!
+        this.#save(batch, first).catch(() => {})
+        this.stats.storeFailures++
+        this.#warn({ node: this.nodeId, entry: batch.ids[first], retryMs: this.#retryMs, err: (err as Error).message }, 'RedisBus: the broker could not store a message from the inbox: reading stops, then resumes from it')
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, this.#retryMs)), this.#closing.promise])
+        // read again from the first entry not stored, with the sequence numbers saved with it
+        this.#lastId = this.#savedId
+        this.#from.clear()
+        for (const [k, v] of this.#saved) this.#from.set(k, { inc: v.inc, seq: v.seq })
+        return
+      }
+      if (this.#closed) {
+        // closing: a graceful stop finishes its writes soon; else the batch is read again
+        const done = await Promise.race([
+          Promise.resolve(all).then(() => true, () => false),
+          new Promise<boolean>((resolve) => setTimeout(() => { resolve(false) }, CLOSE_GRACE_MS))
+        ])
+        if (!done) return
+        await this.#save(batch, batch.ids.length) // before close() disconnects
+        return
+      }
+    }
+    this.#save(batch, batch.ids.length).catch(() => {})
+  }
+
+  /** Save the position past the first `n` entries of `batch` (their work is durable), then trim. */
+  #save (batch: ReadBatch, n: number): Promise<unknown> {
+    if (n === 0) return DONE
+    const id = batch.ids[n - 1]!
+    const save: string[] = ['id', id]
     const changed = new Set<string>()
+    for (let i = 0; i < n; i++) {
+      const mark = batch.marks[i]
+      if (mark === null || mark === undefined) continue
+      this.#saved.set(mark.sender, { inc: mark.inc, seq: mark.seq })
+      changed.add(mark.sender)
+    }
+    for (const s of changed) {
+      const f = this.#saved.get(s)!
+      save.push(`s:${s}`, `${f.inc}:${f.seq}`)
+    }
+    this.#savedId = id
+    return this.#pub.hset(this.#pos, ...save)
+      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', nextId(id)))
+      .catch(() => {})
+  }
+
+  #process (entries: Array<[Buffer, Buffer[]]>): ReadBatch {
+    const batch: ReadBatch = { ids: [], marks: [] }
+    this.#work = null
+    this.#workAt = []
     for (const [rawId, fields] of entries) {
       this.#lastId = rawId.toString()
+      this.#entry = batch.ids.length
+      batch.ids.push(this.#lastId)
+      batch.marks.push(null)
       this.stats.entries++
       let sender = ''
       let inc = ''
@@ -1048,32 +1298,20 @@ export class RedisBus implements Bus {
         }
         this.#from.set(sender, { inc, seq })
       }
-      changed.add(sender)
+      batch.marks[batch.marks.length - 1] = { sender, inc, seq }
       if (control) this.#deliverControl(sender, data)
       else this.#deliver(sender, data)
     }
-    // remember what was processed, then drop it from the inbox: once the broker's store
-    // writes for these entries settled (an owner queueing for an offline session), so a node
-    // killed before they land reads the entries again; positions are saved in order
-    const save: string[] = ['id', this.#lastId]
-    for (const s of changed) {
-      const f = this.#from.get(s)!
-      save.push(`s:${s}`, `${f.inc}:${f.seq}`)
+    return batch
+  }
+
+  /** Hand `message` to the broker; keep what it returns to wait for (a promise: its store work). */
+  #hand (message: BusMessage): void {
+    const r = this.#handler?.(message)
+    if (r !== null && r !== undefined && typeof (r as PromiseLike<unknown>).then === 'function') {
+      (this.#work ??= []).push(r as PromiseLike<unknown>)
+      this.#workAt.push(this.#entry)
     }
-    const trimTo = nextId(this.#lastId)
-    const write = (): Promise<unknown> => this.#pub.hset(this.#pos, ...save)
-      .then(() => this.#pub.xtrim(this.#inbox, 'MINID', trimTo))
-      .catch(() => {})
-    const pending = this.#pending
-    if (pending.length === 0 && this.#saving === null) {
-      write().catch(() => {})
-      return
-    }
-    this.#pending = []
-    const prev = this.#saving ?? DONE
-    const saving: Promise<unknown> = prev.then(async () => await Promise.allSettled(pending)).then(write)
-    this.#saving = saving
-    saving.then(() => { if (this.#saving === saving) this.#saving = null }, () => {})
   }
 
   /** A message sent with sendTo. */
@@ -1090,7 +1328,7 @@ export class RedisBus implements Bus {
       return
     }
     try {
-      this.#handler?.(head as unknown as BusMessage)
+      this.#hand(head as unknown as BusMessage)
     } catch (err) {
       this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
     }
@@ -1122,11 +1360,9 @@ export class RedisBus implements Bus {
       }
       this.stats.delivered++
       try {
-        let r: unknown
-        if (picks === null || (!picks.only && picks.shares.length === 0)) r = this.#handler?.({ type: 'publish', nodeId: sender, message: m })
-        else if (picks.only) r = this.#handler?.({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
-        else r = this.#handler?.({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
-        if (r instanceof Promise) this.#pending.push(r)
+        if (picks === null || (!picks.only && picks.shares.length === 0)) this.#hand({ type: 'publish', nodeId: sender, message: m })
+        else if (picks.only) this.#hand({ type: 'shared', nodeId: sender, message: m, shares: picks.shares })
+        else this.#hand({ type: 'publish', nodeId: sender, message: m, shares: picks.shares })
       } catch (err) {
         this.#warn({ node: this.nodeId, from: sender, err: (err as Error).message }, 'RedisBus: the message handler threw')
       }
@@ -1134,12 +1370,16 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * The receiver of other nodes' messages. A promise it returns for a publish (the broker's
-   * store writes for it) delays saving the inbox position past that entry until it settles.
+   * Register the single receiver of messages from other nodes. For a publish it may return a
+   * promise (the broker's store writes for it, or room in a full queue): the position in the
+   * inbox is saved past an entry, and the entry trimmed, only once the promises of every entry
+   * up to it resolved, and the inbox is not read further meanwhile. A rejection: reading
+   * stops for `retryMs`, then resumes from the first entry not stored (delivered again).
    */
   onMessage (handler: (message: BusMessage) => unknown): void {
     this.#handler = handler
     this.#scheduleAnnounce() // the previous run's stale routes go now
+    this.#handlerSet.resolve()
   }
 
   /**
@@ -1171,6 +1411,7 @@ export class RedisBus implements Bus {
     // publishes of this tick are written first
     if (this.#batch !== null) await this.#batch.promise.catch(() => {})
     this.#closed = true
+    this.#closing.resolve()
     if (this.#timer !== null) clearInterval(this.#timer)
     if (this.#opening !== null) {
       await this.#opening.catch(() => {})

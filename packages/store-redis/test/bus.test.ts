@@ -7,15 +7,16 @@ import { Redis } from 'ioredis'
 import { RedisBus } from '../src/index.ts'
 import { startRedis } from './redis-server.ts'
 
-const until = async (cond: () => boolean, ms = 5000): Promise<boolean> => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 10))
-  return cond()
+const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> => {
+  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 10))
+  return await cond()
 }
 
 t.test('RedisBus: control messages reach every other node, never the sender; publishes follow the route table; liveness', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.destroy())
-  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100 })
+  // A sends without a backlog bound (no position read with its writes)
+  const a = new RedisBus({ url: server.url, nodeId: 'A', heartbeatMs: 100, maxInboxBacklog: Infinity })
   const b = new RedisBus({ url: server.url, nodeId: 'B', heartbeatMs: 100 })
   const c = new RedisBus({ url: server.url, nodeId: 'C', heartbeatMs: 100 })
   t.teardown(async () => { await Promise.all([a.close(), b.close(), c.close()]) })
@@ -241,6 +242,12 @@ t.test('RedisBus: heartbeatMs and deadAfterMs are checked', async (t) => {
   const ok = new RedisBus({ heartbeatMs: 100, deadAfterMs: 101 })
   t.equal(ok.nodeId.length > 0, true, 'deadAfterMs just above heartbeatMs is accepted')
   await ok.close()
+  for (const maxInboxBacklog of [0, -5, 1.5, Number.NaN]) {
+    t.throws(() => new RedisBus({ maxInboxBacklog }), { code: 'STORE_REDIS_ERR_OPTIONS', message: /maxInboxBacklog/ }, `maxInboxBacklog ${maxInboxBacklog}`)
+  }
+  await new RedisBus({ maxInboxBacklog: Infinity }).close()
+  await new RedisBus({ maxInboxBacklog: 1 }).close()
+  t.pass('maxInboxBacklog Infinity and 1 are accepted')
 })
 
 /** The ids of the Redis connections named `name`. */
@@ -367,6 +374,112 @@ t.test('RedisBus: the same entry twice (a retried XADD) is delivered once; a gap
   t.ok(await until(() => b.stats.entries === 12))
   t.same(got.slice(7), ['t/new', 't/y'])
   t.equal(b.stats.gaps, 4, 'Y started at 3')
+})
+
+t.test('RedisBus: an entry counts as read only once the handler\'s promise resolved; none read meanwhile; a rejected one is read again; a node closed meanwhile reads it again', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const warnings: Array<Record<string, unknown>> = []
+  const logger = { warn: (o: object) => { warnings.push(o as Record<string, unknown>) } }
+  const b = new RedisBus({ url: server.url, nodeId: 'B', blockMs: 50, retryMs: 50, logger })
+  t.teardown(() => b.close())
+  const got: string[] = []
+  const gates = new Map<string, Promise<void>>()
+  const gate = (topic: string): () => void => {
+    let open!: () => void
+    gates.set(topic, new Promise<void>((resolve) => { open = resolve }))
+    return open
+  }
+  let failOnce = 't/5'
+  b.onMessage((m) => {
+    if (m.type !== 'publish') return null
+    const topic = m.message.topic
+    got.push(topic)
+    if (topic === failOnce) {
+      failOnce = ''
+      return Promise.reject(new Error('store down'))
+    }
+    return gates.get(topic) ?? null
+  })
+  await b.open()
+  const { packRecord, messageHead } = await import('@culex/broker')
+  const frame = (topic: string): Buffer => {
+    const r = packRecord(messageHead(msg(topic)), Buffer.from('x'))
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(r.length)
+    return Buffer.concat([len, r])
+  }
+  const ids: string[] = []
+  const add = async (seq: number, data: Buffer): Promise<void> => { ids.push((await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc1', 's', String(seq), 'd', data))!) }
+  const open1 = gate('t/1')
+  await add(1, Buffer.concat([frame('t/1'), frame('t/2')]))
+  t.ok(await until(() => got.includes('t/2')), 'both publishes of the entry handed over')
+  await add(2, frame('t/3'))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(got, ['t/1', 't/2'], 'the next entry is not read while the first one\'s work is pending')
+  t.same(await admin.hgetall('culex:bus:{B}:pos'), {}, 'no position saved')
+  t.equal(await admin.xlen('culex:bus:{B}'), 2, 'nothing trimmed')
+  // t/3 waits too; the next two entries arrive meanwhile and are read in one batch
+  const open3 = gate('t/3')
+  open1()
+  t.ok(await until(() => got.includes('t/3')))
+  t.ok(await until(async () => (await admin.hget('culex:bus:{B}:pos', 'id')) === ids[0], 5000), 'the position moves past the first entry once its work is done')
+  await add(3, frame('t/4'))
+  await add(4, Buffer.concat([frame('t/5'), frame('t/6')]))
+  await add(5, frame('t/7'))
+  open3()
+  t.ok(await until(() => got.filter((x) => x === 't/7').length === 2, 5000), 'read again after the failure')
+  t.same(got, ['t/1', 't/2', 't/3', 't/4', 't/5', 't/6', 't/7', 't/5', 't/6', 't/7'], 'the entry whose write failed and those after it are delivered again, the one before it once')
+  t.equal(b.stats.storeFailures, 1)
+  t.equal(b.stats.replays, 0, 'not taken for replays')
+  t.equal(b.stats.gaps, 0)
+  t.match(warnings, [{ node: 'B', entry: ids[3], err: 'store down' }], 'the failure is logged with the entry read again')
+  t.ok(await until(async () => (await admin.hget('culex:bus:{B}:pos', 'id')) === ids[4], 5000), 'then the position moves past the last entry')
+  t.equal(await admin.hget('culex:bus:{B}:pos', 's:X'), 'inc1:5')
+  t.ok(await until(async () => (await admin.xlen('culex:bus:{B}')) === 0, 5000), 'and the inbox is trimmed')
+  // a node that stops (or is killed) before the work of an entry is done reads it again
+  gate('t/8')
+  await add(6, frame('t/8'))
+  t.ok(await until(() => got.includes('t/8')))
+  await b.close()
+  t.equal(await admin.hget('culex:bus:{B}:pos', 'id'), ids[4], 'closed before t/8\'s work was done: the position stays before it')
+  const b2 = new RedisBus({ url: server.url, nodeId: 'B', blockMs: 50, logger })
+  t.teardown(() => b2.close())
+  const again: string[] = []
+  b2.onMessage((m) => { if (m.type === 'publish') again.push(m.message.topic) })
+  await b2.open()
+  t.ok(await until(() => again.length > 0))
+  t.same(again, ['t/8'], 'the restarted node reads it again, and only it')
+  t.ok(await until(async () => (await admin.xlen('culex:bus:{B}')) === 0, 5000))
+})
+
+t.test('RedisBus: nothing is read from the inbox before a handler is registered', async (t) => {
+  const server = await startRedis()
+  t.teardown(() => server.destroy())
+  const admin = new Redis(server.url)
+  t.teardown(() => { admin.disconnect() })
+  const { packRecord, messageHead } = await import('@culex/broker')
+  const r = packRecord(messageHead(msg('kept/1')), Buffer.from('x'))
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(r.length)
+  await admin.xadd('culex:bus:{B}', '*', 'n', 'X', 'i', 'inc1', 's', '1', 'd', Buffer.concat([len, r]))
+  const b = new RedisBus({ url: server.url, nodeId: 'B', blockMs: 50 })
+  t.teardown(() => b.close())
+  await b.open()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(b.stats.entries, 0, 'not read without a handler')
+  t.equal(await admin.xlen('culex:bus:{B}'), 1, 'still in the inbox')
+  const got: string[] = []
+  b.onMessage((m) => { if (m.type === 'publish') got.push(m.message.topic) })
+  t.ok(await until(() => got.length === 1), 'read once the handler is there')
+  t.same(got, ['kept/1'])
+  // a bus closed while it waits for a handler stops at once
+  const c = new RedisBus({ url: server.url, nodeId: 'C', blockMs: 50 })
+  await c.open()
+  await c.close()
+  t.equal(c.stats.entries, 0)
 })
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -571,11 +684,12 @@ t.test('RedisBus: the inbox position moves past a publish only once the store wo
   await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/1') })
   t.ok(await until(() => got.length === 1))
   await a.send({ type: 'publish', nodeId: 'A', message: msg('slow/2') })
-  t.ok(await until(() => got.length === 2), 'later entries are still read and delivered')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(got, ['slow/1'], 'later entries wait: the inbox is not read while an entry\'s work is pending (backpressure)')
   t.equal(await raw.hget('culex:bus:{B}:pos', 'id'), null, 'no position saved while the first entry\'s work is pending')
   t.equal(await raw.xlen('culex:bus:{B}'), 2, 'nor trimmed')
   release()
+  t.ok(await until(() => got.length === 2), 'then later entries are read and delivered')
   let saved: string | null = null
   for (let i = 0; i < 100 && saved === null; i++) {
     saved = await raw.hget('culex:bus:{B}:pos', 'id')
