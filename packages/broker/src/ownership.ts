@@ -161,14 +161,7 @@ export class Ownership {
     if (!clean && previous !== this.#me) {
       // routes first: publishes from now on reach this node (queued in the store until the
       // connection is attached), before the previous owner stops queueing for the session
-      try {
-        await this.#load(id)
-      } catch (err) {
-        engine.storeError('loading a session', err)
-        if (!c.isClosed) refuse(c, 0x88, `loading the session of ${JSON.stringify(id)} failed`)
-        return false
-      }
-      if (c.isClosed) return false
+      if (!(await this.#loadFor(c, id))) return false
     }
     if (previous !== null && previous !== this.#me) {
       let alive: string[]
@@ -189,14 +182,7 @@ export class Ownership {
       }
       if (!clean) {
         // what the previous owner held until its release is in the store now
-        try {
-          await this.#load(id)
-        } catch (err) {
-          engine.storeError('loading a session', err)
-          if (!c.isClosed) refuse(c, 0x88, `loading the session of ${JSON.stringify(id)} failed`)
-          return false
-        }
-        if (c.isClosed) return false
+        if (!(await this.#loadFor(c, id))) return false
       }
     }
     if (clean && sessions.get(id) === undefined) {
@@ -209,6 +195,18 @@ export class Ownership {
       if (c.isClosed) return false
     }
     return true
+  }
+
+  /** Load (and route) the stored session `id` for `c`; false when `c` closed or was refused (0x88). */
+  async #loadFor (c: Connection, id: string): Promise<boolean> {
+    try {
+      await this.#load(id)
+    } catch (err) {
+      this.#engine.storeError('loading a session', err)
+      if (!c.isClosed) refuse(c, 0x88, `loading the session of ${JSON.stringify(id)} failed`)
+      return false
+    }
+    return !c.isClosed
   }
 
   #lost (c: Connection, why: string): void {

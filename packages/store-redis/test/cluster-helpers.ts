@@ -1,6 +1,6 @@
 /**
- * What the cluster tests over real `culex --cluster` processes share: MQTT.js clients ended
- * at teardown, waiting for a route to exist, and the QoS 1/2 traffic of the chaos tests with
+ * What the cluster tests share: waiting for a condition; and for those over real
+ * `culex --cluster` processes, MQTT.js clients ended at teardown, waiting for a route to exist, and the QoS 1/2 traffic of the chaos tests with
  * its bookkeeping (what was acknowledged, what arrived where, in which order).
  */
 import type { Test } from 'tap'
@@ -17,10 +17,10 @@ export async function client (t: Test, url: string, opts: mqtt.IClientOptions = 
   return c
 }
 
-/** Until `cond()` holds or `ms` pass; whether it holds. */
-export async function until (cond: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await sleep(20)
-  return cond()
+/** Until `cond()` holds or `ms` pass (default 10 s), polling every 20 ms; whether it holds. */
+export async function until (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; !(await cond()) && Date.now() < end;) await sleep(20)
+  return await cond()
 }
 
 /**

@@ -8,16 +8,8 @@
 import t from 'tap'
 import { Broker, type StoredMessage } from '@culex/broker'
 import { RedisBus, RedisStore } from '../src/index.ts'
+import { until } from './cluster-helpers.ts'
 import { startRedis } from './redis-server.ts'
-
-async function until (ok: () => boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return true
-}
 
 t.test('five nodes die one after another: each is adopted by exactly one of three brokers, each will published once', { timeout: 60_000 }, async (t) => {
   const server = await startRedis()

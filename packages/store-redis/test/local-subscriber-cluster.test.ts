@@ -7,16 +7,8 @@
 import t from 'tap'
 import { Broker, type StoredMessage } from '@culex/broker'
 import { RedisBus, RedisStore } from '../src/index.ts'
+import { until } from './cluster-helpers.ts'
 import { startRedis } from './redis-server.ts'
-
-async function until (ok: () => boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return true
-}
 
 t.test('an in-process subscriber on node B gets messages published on node A; none after it stops', { timeout: 30_000 }, async (t) => {
   const server = await startRedis()

@@ -11,16 +11,8 @@ import t, { type Test } from 'tap'
 import mqtt, { type MqttClient } from 'mqtt'
 import { Broker, type BusMessage } from '@culex/broker'
 import { RedisBus, RedisStore } from '../src/index.ts'
+import { until } from './cluster-helpers.ts'
 import { startRedis, startRedisCluster } from './redis-server.ts'
-
-async function until (ok: () => boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
-}
 
 interface Node { id: string, broker: Broker, bus: RedisBus, port: number }
 

@@ -9,6 +9,7 @@ import t, { type Test } from 'tap'
 import mqtt from 'mqtt'
 import { Broker } from '@culex/broker'
 import { RedisBus, RedisStore } from '../src/index.ts'
+import { until } from './cluster-helpers.ts'
 import { startRedis } from './redis-server.ts'
 
 async function listen (t: Test, broker: Broker): Promise<number> {
@@ -16,15 +17,6 @@ async function listen (t: Test, broker: Broker): Promise<number> {
   await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
   t.teardown(() => new Promise<void>((resolve) => { server.close(() => { resolve() }) }))
   return (server.address() as AddressInfo).port
-}
-
-async function until (ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!(await ok())) {
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 t.test('$SYS on two nodes over RedisBus: per node under its id, not retained; totals from the lowest id', { timeout: 60_000 }, async (t) => {
